@@ -1,0 +1,1 @@
+"""Pure-numpy kernels: photophysics, Zernike/PSF models, camera, chunk render."""

@@ -1,0 +1,1 @@
+"""Sweep pipeline: config, planning, dask graphs, Zarr store, cache, run, export."""
