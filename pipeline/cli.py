@@ -1,0 +1,89 @@
+"""Command line: ``python -m pipeline {run,plan,status,export,verify,zmap,preview}`` (design §8)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one line and exit code 2."""
+
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def cmd_plan(args) -> int:
+    from .config import load_sweep
+    from .plan import check_memory, plan_sweep, worker_memory_limit
+    from .report import print_plan
+
+    sweep = load_sweep(args.sweep)
+    plan = plan_sweep(sweep).select(args.jobs)
+    workers = args.workers or sweep.model.cluster.workers or _default_workers()
+    limit = worker_memory_limit(sweep.model.cluster.memory_limit, workers)
+    warnings = plan.warnings + check_memory(plan, limit)
+    print_plan(plan, sweep.output_dir(args.output), workers, limit, warnings)
+    return 0
+
+
+def _not_yet(name: str, issue: int):
+    def handler(args) -> int:
+        raise UserError(f"'{name}' is not implemented yet (issue {issue})")
+
+    return handler
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m pipeline", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def sweep_command(name: str, help: str):
+        p = sub.add_parser(name, help=help)
+        p.add_argument("sweep", help="sweep file (.toml, or the original tool's .json)")
+        p.add_argument("--output", help="output folder (overrides sweep.output; relative to the current directory)")
+        p.add_argument("--workers", type=int, help="worker processes of the local cluster")
+        p.add_argument("--jobs", metavar="GLOB", help="only the jobs whose names match this shell pattern")
+        return p
+
+    p = sweep_command("plan", "validate a sweep, list its jobs, sizes and memory per chunk; writes nothing")
+    p.set_defaults(func=cmd_plan)
+
+    p = sweep_command("run", "run a sweep (resumes finished chunks)")
+    p.add_argument("--scheduler", metavar="ADDR", help="use this existing dask scheduler instead of a local cluster")
+    p.add_argument("--no-resume", action="store_true", help="recompute every chunk, replacing cache entries")
+    p.set_defaults(func=_not_yet("run", 4))
+
+    for name, help, issue in (
+        ("status", "print status.json of an output folder as a table", 4),
+        ("export", "(re)write OME-TIFF, ground truth and job.json of finished jobs", 6),
+        ("verify", "re-read every stored chunk and check it against its cache entry", 5),
+        ("preview", "write PNG previews of every job and a sweep contact sheet", 6),
+    ):
+        p = sub.add_parser(name, help=help)
+        p.add_argument("output", help="output folder of a sweep")
+        p.set_defaults(func=_not_yet(name, issue))
+
+    from . import zmap
+
+    zmap.register_cli(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

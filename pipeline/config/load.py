@@ -1,0 +1,162 @@
+"""Read a sweep file (TOML, or the original tool's JSON) into a validated :class:`SweepFile`.
+
+Every refusal is a :class:`~pipeline.errors.UserError` of one line naming the file, the dotted
+key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel
+
+from ..errors import UserError
+from .legacy import translate_legacy
+from .models import JobConfig, SweepFile
+
+#: keys of [base] whose values are paths, resolved relative to the sweep file's folder
+PATH_KEYS = ("optics.zmap_path", "camera.maps_path", "emitters.positions_file")
+
+
+@dataclass(frozen=True)
+class LoadedSweep:
+    """A validated sweep file and where it came from."""
+
+    path: Path
+    model: SweepFile
+    ignored_keys: tuple[str, ...] = ()
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.model.sweep.name or self.path.stem
+
+    def output_dir(self, override: str | Path | None = None) -> Path:
+        """The output folder: ``--output`` (relative to cwd) > ``sweep.output`` (relative to the file)."""
+        if override:
+            return Path(override).resolve()
+        if self.model.sweep.output:
+            return (self.path.parent / self.model.sweep.output).resolve()
+        return (Path.cwd() / "runs" / self.name).resolve()
+
+
+def _model_of(annotation) -> type[BaseModel] | None:
+    """The pydantic model inside ``Model`` or ``Model | None``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None
+
+
+def leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """All dotted leaf keys of a model, e.g. ``emitters.num_emitters`` for :class:`JobConfig`."""
+    keys = []
+    for name, info in model.model_fields.items():
+        sub = _model_of(info.annotation)
+        keys.extend(leaf_keys(sub, f"{prefix}{name}.") if sub else [f"{prefix}{name}"])
+    return keys
+
+
+def _display(path: str) -> str:
+    """Keys under [base] are shown as the variables spell them: ``emitters.frames``."""
+    return path.removeprefix("base.")
+
+
+def _check_keys(tree: dict, model: type[BaseModel], file: str, prefix: str = "") -> None:
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if key not in model.model_fields:
+            valid = [_display(k) for k in leaf_keys(SweepFile)] + [
+                _display(s) for s in ("base.emitters", "base.optics", "base.camera", "base.render")
+            ]
+            close = difflib.get_close_matches(_display(path), valid, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise UserError(f"unknown key '{_display(path)}' in {file}{hint}")
+        sub = _model_of(model.model_fields[key].annotation)
+        if sub is not None:
+            if not isinstance(value, dict):
+                raise UserError(f"{file}: '{_display(path)}' must be a table of keys, got {value!r}")
+            _check_keys(value, sub, file, path + ".")
+
+
+def format_validation_error(exc: pydantic.ValidationError, file: str, prefix: str = "") -> str:
+    """One line for the first error: file, dotted key, bad value, what is allowed."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    key = _display(prefix + loc) if loc else _display(prefix.rstrip("."))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] in ("value_error", "assertion_error") or not key:
+        return f"{file}: {key}: {msg}" if key else f"{file}: {msg}"
+    return f"{file}: {key} = {err.get('input')!r}: {msg}"
+
+
+def _read_tree(path: Path) -> tuple[dict, tuple[str, ...]]:
+    if not path.is_file():
+        raise UserError(f"sweep file {path} does not exist")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read sweep file {path}: {exc}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path.name}: JSON syntax error: {exc.msg} (at line {exc.lineno}, column {exc.colno})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path.name}: expected a JSON object at the top level")
+        tree, ignored = translate_legacy(data, path.name)
+        return tree, tuple(ignored)
+    try:
+        return tomllib.loads(text), ()
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path.name}: TOML syntax error: {exc}") from None
+
+
+def resolve_paths(base: dict, folder: Path) -> None:
+    """Make the input-file paths of a [base]-shaped dict absolute, relative to ``folder``."""
+    for dotted in PATH_KEYS:
+        section, key = dotted.split(".")
+        value = base.get(section, {}).get(key)
+        if isinstance(value, str) and value:
+            base[section][key] = str((folder / value).expanduser().resolve())
+
+
+def load_sweep(path: str | Path) -> LoadedSweep:
+    """Read and validate a sweep file (``.toml``, or a legacy ``.json`` batch file)."""
+    path = Path(path).resolve()
+    tree, ignored = _read_tree(path)
+    _check_keys(tree, SweepFile, path.name)
+    resolve_paths(tree.get("base", {}), path.parent)
+    for values in [tree.get("variables", {})] + list(tree.get("zip", [])):
+        for dotted, vals in values.items() if isinstance(values, dict) else ():
+            if dotted in PATH_KEYS and isinstance(vals, list):
+                values[dotted] = [str((path.parent / v).resolve()) if isinstance(v, str) and v else v for v in vals]
+    try:
+        model = SweepFile.model_validate(tree)
+    except pydantic.ValidationError as exc:
+        raise UserError(format_validation_error(exc, path.name)) from None
+    return LoadedSweep(path=path, model=model, ignored_keys=ignored, raw=tree)
+
+
+def job_config(base: JobConfig, overrides: dict[str, Any], file: str, what: str) -> JobConfig:
+    """The base with dotted overrides applied, validated; ``what`` names the overrides in errors."""
+    tree = base.model_dump()
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".", 1)
+        tree[section][key] = value
+    try:
+        return JobConfig.model_validate(tree)
+    except pydantic.ValidationError as exc:
+        detail = format_validation_error(exc, file)
+        raise UserError(f"{detail} (with {what})") from None

@@ -1,0 +1,37 @@
+"""What the CLI prints about a plan (tables of jobs, sizes and totals)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .plan import Plan
+from .table import format_table, human_bytes
+
+
+def _value(v) -> str:
+    if isinstance(v, str) and "/" in v:
+        return Path(v).name
+    return str(v)
+
+
+def print_plan(plan: Plan, output: Path, workers: int, limit_bytes: int, warnings: list[str]) -> None:
+    sweep = plan.sweep
+    print(f"sweep {plan.name!r} from {sweep.path}: {len(plan.jobs)} jobs -> {output}")
+    print(f"seed {sweep.model.sweep.seed}; {workers} workers, {human_bytes(limit_bytes)} memory limit each")
+    for warning in warnings:
+        print(f"warning: {warning}")
+    keys = list(plan.varied_keys)
+    headers = ["job"] + [k.rsplit(".", 1)[-1] for k in keys] + ["frames", "Y x X", "chunks", "size", "chunk mem"]
+    rows = []
+    for job in plan.jobs:
+        height, width = job.config.camera.roi_shape
+        rows.append(
+            [job.name] + [_value(job.varied[k]) for k in keys]
+            + [job.frames, f"{height}x{width}", len(job.chunks), human_bytes(job.nbytes), human_bytes(job.chunk_working_set)]
+        )
+    print(format_table(headers, rows))
+    total_frames = sum(j.frames for j in plan.jobs)
+    total_chunks = sum(len(j.chunks) for j in plan.jobs)
+    total_bytes = sum(j.nbytes for j in plan.jobs)
+    print(f"total: {len(plan.jobs)} jobs, {total_frames} frames, {total_chunks} chunks, "
+          f"{human_bytes(total_bytes)} uncompressed")
