@@ -34,6 +34,12 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from .run import run_command
+
+    return run_command(args)
+
+
 def _not_yet(name: str, issue: int):
     def handler(args) -> int:
         raise UserError(f"'{name}' is not implemented yet (issue {issue})")
@@ -59,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sweep_command("run", "run a sweep (resumes finished chunks)")
     p.add_argument("--scheduler", metavar="ADDR", help="use this existing dask scheduler instead of a local cluster")
     p.add_argument("--no-resume", action="store_true", help="recompute every chunk, replacing cache entries")
-    p.set_defaults(func=_not_yet("run", 4))
+    p.add_argument("--force", action="store_true", help="run even when the free disk space looks too small")
+    p.set_defaults(func=cmd_run)
 
     for name, help, issue in (
         ("status", "print status.json of an output folder as a table", 4),

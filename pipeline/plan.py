@@ -24,7 +24,7 @@ import kernels
 from .config import PATH_KEYS, JobConfig, LoadedSweep, job_config, leaf_keys
 from .errors import UserError
 
-_SAFE = re.compile(r"[^A-Za-z0-9.+-]+")
+_SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,9 @@ def identity(config: JobConfig, sample_id: int | None, sweep_seed: int) -> tuple
     # chunk_frames changes only the layout, never the bytes (design §3), so it is not part of identity
     numerics = config.render.model_dump(mode="json", exclude={"chunk_frames"})
     fingerprint = _digest(
-        {"seed_digest": seed_digest, "render": numerics, "sweep_seed": sweep_seed, "kernels": kernels.__version__}
+        {"seed_digest": seed_digest, "render": numerics, "sweep_seed": sweep_seed, "kernels": kernels.__version__,
+         # numpy's generators may change their streams between feature releases
+         "numpy": ".".join(np.__version__.split(".")[:2])}
     )
     return seed_digest[:32], fingerprint[:32], missing
 

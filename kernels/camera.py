@@ -1,0 +1,262 @@
+"""Camera models: expected photons per pixel -> digital counts (ADU).
+
+Chain (physics.md; Huang et al. 2013, Hirsch et al. 2013)::
+
+    n_e  = Poisson(QE·λ)                  (or QE·λ when shot_noise is off)
+    EMCCD: n_e <- Gamma(shape=n_e, scale=G)   (n_e = 0 stays 0)
+    n_e += N(0, σ_read²)
+    ADU  = n_e / e_per_adu + baseline      (sCMOS maps: n_e·gain[y,x] + offset[y,x])
+    out  = clip(round(ADU), 0, 2**bit_depth - 1) as uint16
+
+The expected photon image (signal + background) is drawn through Poisson once per pixel.
+Moments per pixel: sCMOS mean = o + gλQE, var = g²QEλ + σ²_ADU (+1/12 from rounding);
+EMCCD var_e = 2G²QEλ (excess-noise factor √2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Camera", "expected_adu", "expose"]
+
+_KINDS = ("ideal", "scmos", "emccd")
+
+
+def _map(value, name: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    a = np.array(value, dtype=np.float32, copy=True)
+    if a.ndim != 2:
+        raise ValueError(f"Camera.{name} must be a 2-D (Y, X) map, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"Camera.{name} contains non-finite values")
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Camera:
+    """Camera parameters.
+
+    Parameters
+    ----------
+    kind : {"ideal", "scmos", "emccd"}
+        "ideal": no noise at all (expected ADU, rounded and clipped).
+    add_noise : bool
+        False: :func:`expose` returns the expected image in ADU as float32 (any kind).
+    shot_noise : bool
+        Poisson on the expected electrons (signal + background).
+    qe : float
+        Quantum efficiency in ``(0, 1]``.
+    readout_noise_e : float
+        Read noise, electrons rms (before the ADC).
+    e_per_adu : float
+        Electrons per ADU (the conversion factor s).
+    baseline_adu : float
+        Offset added after conversion, ADU.
+    em_gain : float
+        EM gain G (EMCCD only), ``>= 1``.
+    bit_depth : int
+        ADC depth, 1..16; output is clipped to ``[0, 2**bit_depth - 1]`` and stored as uint16.
+    offset_adu, gain_adu_per_e, variance_adu2 : ndarray (Y, X), optional
+        sCMOS per-pixel maps (also accepted for "ideal", where only offset and gain matter):
+        offset replaces ``baseline_adu``; gain [ADU/e⁻] replaces ``1/e_per_adu``; variance
+        [ADU²] replaces ``(readout_noise_e / e_per_adu)²``. Each map must match the frame shape.
+        With a gain map but no variance map, the read noise ``readout_noise_e`` (electrons) is
+        converted with each pixel's gain, i.e. σ_ADU = readout_noise_e · gain[y, x].
+
+    Notes
+    -----
+    ``eq=False`` because fields may be arrays; compare fields explicitly.
+    """
+
+    kind: str = "scmos"
+    add_noise: bool = True
+    shot_noise: bool = True
+    qe: float = 1.0
+    readout_noise_e: float = 10.0
+    e_per_adu: float = 1.0
+    baseline_adu: float = 100.0
+    em_gain: float = 300.0
+    bit_depth: int = 16
+    offset_adu: np.ndarray | None = None
+    gain_adu_per_e: np.ndarray | None = None
+    variance_adu2: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"Camera.kind must be one of {_KINDS}, got {self.kind!r}")
+        if not 0.0 < self.qe <= 1.0:
+            raise ValueError(f"Camera.qe must be in (0, 1], got {self.qe}")
+        if not self.readout_noise_e >= 0.0:
+            raise ValueError(f"Camera.readout_noise_e must be >= 0, got {self.readout_noise_e}")
+        if not self.e_per_adu > 0.0:
+            raise ValueError(f"Camera.e_per_adu must be > 0, got {self.e_per_adu}")
+        if not np.isfinite(self.baseline_adu):
+            raise ValueError(f"Camera.baseline_adu must be finite, got {self.baseline_adu}")
+        if self.kind == "emccd" and not self.em_gain >= 1.0:
+            raise ValueError(f"Camera.em_gain must be >= 1, got {self.em_gain}")
+        if int(self.bit_depth) != self.bit_depth or not 1 <= self.bit_depth <= 16:
+            raise ValueError(f"Camera.bit_depth must be an integer in 1..16, got {self.bit_depth}")
+        maps = {}
+        for name in ("offset_adu", "gain_adu_per_e", "variance_adu2"):
+            maps[name] = _map(getattr(self, name), name)
+            object.__setattr__(self, name, maps[name])
+        present = [m for m in maps.values() if m is not None]
+        if present:
+            if self.kind == "emccd":
+                raise ValueError("per-pixel maps are an sCMOS model; not supported for 'emccd'")
+            if any(m.shape != present[0].shape for m in present):
+                raise ValueError(
+                    "Camera maps differ in shape: "
+                    + ", ".join(f"{k}={v.shape}" for k, v in maps.items() if v is not None)
+                )
+        if maps["gain_adu_per_e"] is not None and not np.all(maps["gain_adu_per_e"] > 0):
+            raise ValueError("Camera.gain_adu_per_e must be > 0 everywhere")
+        if maps["variance_adu2"] is not None and not np.all(maps["variance_adu2"] >= 0):
+            raise ValueError("Camera.variance_adu2 must be >= 0 everywhere")
+
+    @property
+    def output_dtype(self) -> np.dtype:
+        """uint16 with noise (for every bit depth ≤ 16, values clipped to the depth), else float32."""
+        return np.dtype(np.uint16) if self.add_noise else np.dtype(np.float32)
+
+    @property
+    def max_adu(self) -> int:
+        """Largest digital value, ``2**bit_depth - 1``."""
+        return (1 << int(self.bit_depth)) - 1
+
+    @property
+    def _electron_gain(self) -> float:
+        # mean electrons out of the (EM) register per photo-electron
+        return float(self.em_gain) if self.kind == "emccd" else 1.0
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        for name in ("offset_adu", "gain_adu_per_e", "variance_adu2"):
+            m = getattr(self, name)
+            if m is not None and m.shape != tuple(shape):
+                raise ValueError(f"Camera.{name} has shape {m.shape}, frame has shape {tuple(shape)}")
+
+
+def _as_image(photons: np.ndarray) -> np.ndarray:
+    a = np.asarray(photons)
+    if a.ndim != 2:
+        raise ValueError(f"photons must be a 2-D (Y, X) image, got shape {a.shape}")
+    return a
+
+
+def expected_adu(camera: Camera, photons: np.ndarray) -> np.ndarray:
+    """Mean image in ADU (no noise, no rounding, no clipping), float32.
+
+    ``baseline + QE·λ·G·/e_per_adu`` (G = EM gain for EMCCD, else 1), or with sCMOS maps
+    ``offset[y,x] + QE·λ·gain[y,x]``.
+
+    Parameters
+    ----------
+    camera : Camera
+    photons : ndarray (Y, X)
+        Expected photons per pixel (signal + background).
+
+    Returns
+    -------
+    ndarray of float32, shape (Y, X)
+    """
+    lam = _as_image(photons)
+    camera._check_shape(lam.shape)
+    out = np.array(lam, dtype=np.float32, copy=True)
+    electrons_per_photon = camera.qe * camera._electron_gain
+    if camera.gain_adu_per_e is None:
+        out *= np.float32(electrons_per_photon / camera.e_per_adu)
+    else:
+        out *= np.float32(electrons_per_photon)
+        out *= camera.gain_adu_per_e
+    if camera.offset_adu is None:
+        out += np.float32(camera.baseline_adu)
+    else:
+        out += camera.offset_adu
+    return out
+
+
+def _digitize(adu: np.ndarray, camera: Camera) -> np.ndarray:
+    """Round half to even, clip to the ADC range, uint16 (in place on ``adu``)."""
+    np.rint(adu, out=adu)
+    np.clip(adu, 0, camera.max_adu, out=adu)
+    return adu.astype(np.uint16)
+
+
+def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Record one frame.
+
+    Parameters
+    ----------
+    camera : Camera
+    photons : ndarray (Y, X)
+        Expected photons per pixel (signal + background) of one frame, ``>= 0``
+        (tiny negative values from numerical PSF ringing are treated as 0).
+    rng : numpy.random.Generator
+        That frame's ``"camera"`` stream. Not used for ``add_noise=False`` or ``"ideal"``.
+
+    Returns
+    -------
+    ndarray
+        ``add_noise=False``: :func:`expected_adu` (float32). Otherwise uint16 digital counts.
+
+    Notes
+    -----
+    Draw order per frame is fixed: Poisson (if shot noise), Gamma (EMCCD), Normal (if read
+    noise > 0), each over the whole frame in C order. Working arrays are float32 except the
+    Poisson draw (numpy draws Poisson as int64 from float64 rates).
+    """
+    if not camera.add_noise:
+        return expected_adu(camera, photons)
+    if camera.kind == "ideal":
+        return _digitize(expected_adu(camera, photons), camera)
+
+    lam_in = _as_image(photons)
+    camera._check_shape(lam_in.shape)
+    shape = lam_in.shape
+
+    # Mean photo-electrons, float64 because Generator.poisson needs float64 rates anyway.
+    lam = np.multiply(lam_in, camera.qe, dtype=np.float64)
+    np.maximum(lam, 0.0, out=lam)  # numerical ringing must not make Poisson raise
+    if camera.shot_noise:
+        counts = rng.poisson(lam)  # int64
+        del lam
+        e = counts.astype(np.float32)
+        del counts
+    else:
+        e = lam.astype(np.float32)
+        del lam
+
+    if camera.kind == "emccd":
+        # Gamma(shape=n, scale=G): the EM register's output for n input electrons
+        # (an Erlang sum of n exponentials for integer n); shape 0 gives exactly 0.
+        rng.standard_gamma(e, dtype=np.float32, out=e)
+        e *= np.float32(camera.em_gain)
+
+    # Read noise, expressed in electrons so one buffer carries the whole chain.
+    if camera.variance_adu2 is not None:
+        gain = camera.gain_adu_per_e if camera.gain_adu_per_e is not None else np.float32(1.0 / camera.e_per_adu)
+        sigma_e = np.sqrt(camera.variance_adu2) / gain
+        noise = rng.standard_normal(shape, dtype=np.float32)
+        noise *= sigma_e
+        e += noise
+        del noise
+    elif camera.readout_noise_e > 0:
+        noise = rng.standard_normal(shape, dtype=np.float32)
+        noise *= np.float32(camera.readout_noise_e)
+        e += noise
+        del noise
+
+    # electrons -> ADU
+    if camera.gain_adu_per_e is None:
+        e *= np.float32(1.0 / camera.e_per_adu)
+    else:
+        e *= camera.gain_adu_per_e
+    if camera.offset_adu is None:
+        e += np.float32(camera.baseline_adu)
+    else:
+        e += camera.offset_adu
+    return _digitize(e, camera)

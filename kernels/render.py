@@ -1,0 +1,137 @@
+"""Render one chunk of frames: blinking emitters → PSF patches → camera.
+
+A :class:`Scene` is everything job-level (emitters, their on-events, the PSF and camera models,
+the random-stream key), built once per job. :func:`render_chunk` turns frames ``[t0, t1)`` of a
+scene into an image stack and the matching ground-truth rows. It holds O(one chunk) memory and
+gives the same bytes for a frame whatever chunk it is rendered in: per-frame random streams,
+per-emitter PSF patches, and a fixed scatter order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .camera import Camera, expected_adu, expose
+from .photophysics import Emitters, Events, frame_photons
+from .psf import Patches
+from .rng import generator
+
+__all__ = ["Scene", "TRUTH_DTYPE", "render_chunk", "render_expected"]
+
+#: one row per emitter per frame in which it emits (design §6, table ``localizations``)
+TRUTH_DTYPE = np.dtype([
+    ("frame", "<i8"), ("id", "<i8"), ("x_nm", "<f8"), ("y_nm", "<f8"), ("z_nm", "<f8"),
+    ("photons", "<f8"), ("on_fraction", "<f8"),
+])
+
+
+class PSF(Protocol):
+    radius_px: int
+
+    def render(self, x_px, y_px, z_nm=None, coeffs_nm=None, batch: int = 256) -> Patches: ...
+
+
+@dataclass(frozen=True, eq=False)
+class Scene:
+    """The job-level state that every chunk of a movie shares.
+
+    Attributes
+    ----------
+    key : tuple of int
+        Random-stream key of the job (:func:`kernels.rng.key_words`).
+    roi_shape : (int, int)
+        Frame (height, width), pixels.
+    pixel_size_nm : float
+    background_photons : float
+        Photons per pixel per frame added to every pixel.
+    emitters : Emitters
+    events : Events
+        On-intervals of the emitters.
+    psf : GaussianPSF | AstigmaticPSF | ZernikePSF
+    camera : Camera
+    coeffs_nm : ndarray (n_emitters, len(psf.noll)) or None
+        Per-emitter (field-dependent) Zernike coefficients, nm.
+    """
+
+    key: tuple[int, ...]
+    roi_shape: tuple[int, int]
+    pixel_size_nm: float
+    background_photons: float
+    emitters: Emitters
+    events: Events
+    psf: PSF
+    camera: Camera
+    coeffs_nm: np.ndarray | None = None
+
+
+def _scatter(image: np.ndarray, patches: np.ndarray, row0: np.ndarray, col0: np.ndarray) -> None:
+    """Add patches (k, P, P) into ``image`` (Y, X) in place, dropping pixels outside the frame."""
+    height, width = image.shape
+    size = patches.shape[-1]
+    steps = np.arange(size)
+    rows = row0[:, None] + steps  # (k, P)
+    cols = col0[:, None] + steps
+    inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
+    flat = rows[:, :, None] * width + cols[:, None, :]
+    # add.at accumulates in row order: the same rows in the same order give the same bytes
+    np.add.at(image.reshape(-1), flat[inside], patches[inside])
+
+
+def render_expected(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Expected photons per pixel (signal + background) for frames ``[t0, t1)``.
+
+    Returns
+    -------
+    photons : (t1 - t0, Y, X) float32
+    truth : structured array of :data:`TRUTH_DTYPE`
+        Ground truth of the emitters that emit in those frames.
+    """
+    rows = frame_photons(scene.events, scene.emitters.flux_photons, t0, t1)
+    em = scene.emitters
+    ids, inverse = np.unique(rows.emitter, return_inverse=True)
+    # an emitter that stays on over several frames is rendered once and scaled per frame
+    coeffs = None if scene.coeffs_nm is None else scene.coeffs_nm[ids]
+    patches = scene.psf.render(em.x_nm[ids] / scene.pixel_size_nm, em.y_nm[ids] / scene.pixel_size_nm,
+                               em.z_nm[ids], coeffs)
+    stack = np.full((t1 - t0, *scene.roi_shape), scene.background_photons, dtype=np.float32)
+    bounds = np.searchsorted(rows.frame, np.arange(t0, t1 + 1))
+    for i in range(t1 - t0):
+        sl = slice(bounds[i], bounds[i + 1])
+        if sl.start == sl.stop:
+            continue
+        which = inverse[sl]
+        weighted = patches.values[which] * rows.photons[sl, None, None].astype(np.float32)
+        _scatter(stack[i], weighted, patches.row0[which], patches.col0[which])
+
+    truth = np.empty(len(rows), dtype=TRUTH_DTYPE)
+    truth["frame"] = rows.frame
+    truth["id"] = rows.emitter
+    truth["x_nm"] = em.x_nm[rows.emitter]
+    truth["y_nm"] = em.y_nm[rows.emitter]
+    truth["z_nm"] = em.z_nm[rows.emitter]
+    truth["photons"] = rows.photons
+    truth["on_fraction"] = rows.on_fraction
+    return stack, truth
+
+
+def render_chunk(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames ``[t0, t1)`` as the camera records them, and their ground-truth rows.
+
+    Returns
+    -------
+    frames : (t1 - t0, Y, X) uint16, or float32 expected ADU when ``camera.add_noise`` is false
+    truth : structured array of :data:`TRUTH_DTYPE`
+    """
+    photons, truth = render_expected(scene, t0, t1)
+    camera: Camera = scene.camera
+    if not camera.add_noise:
+        for i in range(photons.shape[0]):
+            photons[i] = expected_adu(camera, photons[i])
+        return photons, truth
+    frames = np.empty(photons.shape, dtype=camera.output_dtype)
+    for i, frame in enumerate(range(t0, t1)):
+        frames[i] = expose(camera, photons[i], generator(scene.key, "camera", frame=frame))
+    return frames, truth

@@ -1,0 +1,62 @@
+"""The dask.distributed cluster a run uses: a LocalCluster by default, or an existing scheduler.
+
+Worker memory management (fractions of each worker's memory limit; set explicitly so that a
+run behaves the same whatever the user's dask config):
+
+- ``target`` 0.60: above it, the worker spills least-recently-used task results to disk;
+- ``spill`` 0.70: above it (process memory), spilling is forced;
+- ``pause`` 0.80: the worker stops starting new tasks until memory falls;
+- ``terminate`` 0.95: the nanny restarts the worker (its chunk is retried elsewhere).
+
+A chunk task holds about one chunk (``plan`` prints the estimate), so these thresholds are
+reached only when chunks are far too large for the limit — which ``plan``/``run`` refuse upfront.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask
+from distributed import Client, LocalCluster
+
+MEMORY_THRESHOLDS = {
+    "distributed.worker.memory.target": 0.60,
+    "distributed.worker.memory.spill": 0.70,
+    "distributed.worker.memory.pause": 0.80,
+    "distributed.worker.memory.terminate": 0.95,
+}
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    workers: int
+    threads_per_worker: int = 1
+    memory_limit: str | int = "auto"
+    dashboard_address: str = ":8787"
+    address: str = ""
+    spill_dir: str | None = None
+
+
+@contextlib.contextmanager
+def connect(spec: ClusterSpec) -> Iterator[Client]:
+    """A client on an existing scheduler (``spec.address``) or on a new LocalCluster of processes."""
+    with dask.config.set(MEMORY_THRESHOLDS):
+        if spec.address:
+            with Client(spec.address, timeout="20s") as client:
+                yield client
+            return
+        spill = spec.spill_dir or tempfile.gettempdir()
+        Path(spill).mkdir(parents=True, exist_ok=True)
+        # the dashboard moves to a free port when the configured one is taken: not worth a warning
+        logging.getLogger("distributed.node").setLevel(logging.ERROR)
+        with LocalCluster(
+            n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
+            memory_limit=spec.memory_limit, dashboard_address=spec.dashboard_address,
+            local_directory=spill, silence_logs=logging.ERROR,
+        ) as cluster, Client(cluster) as client:
+            yield client

@@ -1,0 +1,80 @@
+"""Lazy dask graphs of frame chunks.
+
+Per job: one ``scene-<job>`` task (emitters, events, PSF, camera; built once and shared by every
+chunk of the job) and one task per chunk. :func:`job_array` is the movie as a lazy
+``dask.array`` (one block per chunk, for computing in a REPL); :func:`commit_tasks` are the
+run's tasks, each of which renders a chunk, stores it and leaves its cache entry.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+
+from kernels.render import render_chunk
+
+from .cache import CacheDir
+from .plan import Job
+from .scene import build_scene
+from .store import write_chunk
+
+
+@dataclass(frozen=True)
+class ChunkTarget:
+    """Where a chunk's results go (small, pickled into every chunk task)."""
+
+    output: str
+    job_name: str
+    fingerprint: str
+
+
+def scene_task(job: Job):
+    """The job's scene as a delayed value with a readable key."""
+    return dask.delayed(build_scene, pure=True)(job, dask_key_name=f"scene-{job.name}")
+
+
+def _render_frames(scene, t0: int, t1: int) -> np.ndarray:
+    return render_chunk(scene, t0, t1)[0]
+
+
+def job_array(job: Job, scene=None) -> da.Array:
+    """The job's movie as a lazy (frames, Y, X) dask array, one block per chunk."""
+    scene = scene if scene is not None else scene_task(job)
+    height, width = job.config.camera.roi_shape
+    blocks = []
+    for i, (t0, t1) in enumerate(job.chunks):
+        value = dask.delayed(_render_frames, pure=True)(scene, t0, t1, dask_key_name=f"render-{job.name}-{i:05d}")
+        blocks.append(da.from_delayed(value, shape=(t1 - t0, height, width), dtype=job.dtype))
+    return da.concatenate(blocks, axis=0)
+
+
+def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int) -> dict:
+    """Render frames [t0, t1), store them, then their ground truth, then the cache entry."""
+    start = time.perf_counter()
+    frames, truth = render_chunk(scene, t0, t1)
+    output = Path(target.output)
+    cache = CacheDir(output)
+    write_chunk(output, target.job_name, t0, frames)
+    cache.write_truth(target.fingerprint, t0, t1, truth)
+    seconds = time.perf_counter() - start
+    cache.write_entry(target.job_name, target.fingerprint, t0, t1, frames, len(truth), seconds)
+    return {"job": target.job_name, "frames": [t0, t1], "seconds": seconds, "localizations": len(truth)}
+
+
+def commit_tasks(job: Job, output: Path, chunks: list[tuple[int, int]]) -> list:
+    """Delayed commit tasks of the given chunks of a job (all sharing one scene task)."""
+    if not chunks:
+        return []
+    scene = scene_task(job)
+    target = ChunkTarget(str(output), job.name, job.fingerprint)
+    index = {c: i for i, c in enumerate(job.chunks)}
+    return [
+        dask.delayed(commit_chunk, pure=False)(scene, target, t0, t1,
+                                               dask_key_name=f"chunk-{job.name}-{index[(t0, t1)]:05d}")
+        for t0, t1 in chunks
+    ]

@@ -1,0 +1,247 @@
+"""``run``: preflight checks, then every job's missing chunks on a dask.distributed cluster.
+
+Order of events: validate everything (nothing written on a refusal, exit 2) → take the output's
+lock → prepare the Zarr groups → find chunks without a valid cache entry → submit all jobs'
+chunk tasks together → follow them (progress, status.json, per-job failure isolation) →
+consolidate the store's metadata → summary. Exit 0 / 1 (some job failed) / 130 (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from distributed import as_completed
+
+from . import atomic
+from .cache import CacheDir
+from .cluster import ClusterSpec, connect
+from .config import LoadedSweep, load_sweep
+from .config.dump import to_toml
+from .errors import UserError
+from .graph import commit_tasks
+from .plan import Job, Plan, check_memory, plan_sweep, worker_memory_limit
+from .progress import Progress
+from .scene import load_inputs
+from .status import JobStatus, RunStatus, now, status_table
+from .store import consolidate, prepare_job, store_path
+from .table import human_bytes
+
+
+def cluster_spec(sweep: LoadedSweep, args, output: Path) -> ClusterSpec:
+    cfg = sweep.model.cluster
+    workers = args.workers or cfg.workers or max(1, os.cpu_count() or 1)
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers {args.workers}: must be >= 1")
+    return ClusterSpec(workers=workers, threads_per_worker=cfg.threads_per_worker,
+                       memory_limit=worker_memory_limit(cfg.memory_limit, workers),
+                       dashboard_address=cfg.dashboard_address, address=args.scheduler or cfg.address,
+                       spill_dir=str(output / "dask-spill"))
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_output(output: Path, from_command_line: bool) -> None:
+    """The output folder must be creatable and writable (``--output``'s parent must exist)."""
+    if output.exists() and not output.is_dir():
+        raise UserError(f"output {output} exists and is not a folder")
+    if from_command_line and not output.parent.is_dir():
+        raise UserError(f"--output {output}: parent folder {output.parent} does not exist")
+    anchor = _existing_ancestor(output)
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        raise UserError(f"output {output}: {anchor} is not writable")
+
+
+def check_inputs(plan: Plan) -> None:
+    """Every input file of every job exists and is valid for that job (else exit 2, path named)."""
+    seen = set()
+    for job in plan.jobs:
+        if job.missing_inputs:
+            raise UserError(f"input file {job.missing_inputs[0]} does not exist (needed by {job.name})")
+        c = job.config
+        key = (c.optics.zmap_path if c.optics.psf == "zernike" else "", c.camera.maps_path,
+               c.emitters.positions_file, c.camera.roi_shape)
+        if key not in seen:
+            seen.add(key)
+            load_inputs(c)
+
+
+def remaining_chunks(job: Job, cache: CacheDir, resume: bool) -> list[tuple[int, int]]:
+    if not resume:
+        return list(job.chunks)
+    return [(t0, t1) for t0, t1 in job.chunks if cache.read_entry(job.fingerprint, t0, t1) is None]
+
+
+def check_disk(plan: Plan, output: Path, cache: CacheDir, resume: bool, force: bool) -> None:
+    """Refuse when the store + OME-TIFF of the remaining chunks (uncompressed) exceed the free space."""
+    need = 0
+    for job in plan.jobs:
+        frames = sum(t1 - t0 for t0, t1 in remaining_chunks(job, cache, resume))
+        need += 2 * frames * job.nbytes // job.frames
+    free = shutil.disk_usage(_existing_ancestor(output)).free
+    if need > free and not force:
+        raise UserError(f"output {output}: the sweep needs up to {human_bytes(need)} (store + OME-TIFF, "
+                        f"uncompressed) but only {human_bytes(free)} is free; use --force to run anyway")
+
+
+def _drop_entries(cache: CacheDir, fingerprint: str) -> None:
+    """Forget every chunk of a job whose array was (re)created: its old bytes are gone."""
+    if not cache.chunks.is_dir():
+        return
+    for path in cache.chunks.glob("*.json"):
+        entry = atomic.read_json(path)
+        if not isinstance(entry, dict) or entry.get("fingerprint") == fingerprint:
+            path.unlink(missing_ok=True)
+
+
+def _stale_groups(output: Path, plan: Plan) -> list[str]:
+    import zarr
+
+    root = store_path(output)
+    if not root.exists():
+        return []
+    current = {j.name for j in plan.jobs}
+    return sorted(name for name, _ in zarr.open_group(root, mode="r").groups() if name not in current)
+
+
+def run_command(args) -> int:
+    sweep = load_sweep(args.sweep)
+    plan = plan_sweep(sweep).select(args.jobs)
+    output = sweep.output_dir(args.output)
+    spec = cluster_spec(sweep, args, output)
+    for warning in plan.warnings:
+        if "does not exist" not in warning:
+            print(f"warning: {warning}")
+    check_output(output, from_command_line=bool(args.output))
+    check_inputs(plan)
+    if not spec.address:
+        for warning in check_memory(plan, spec.memory_limit):
+            print(f"warning: {warning}")
+    resume = not args.no_resume
+    check_disk(plan, output, CacheDir(output), resume, args.force)
+    return execute(plan, output, spec, resume)
+
+
+def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool) -> int:
+    """Run a validated plan into ``output``; returns the exit code."""
+    output.mkdir(parents=True, exist_ok=True)
+    from .lock import RunLock
+
+    lock = RunLock(output)
+    lock.acquire()
+    if lock.message:
+        print(lock.message)
+    status = RunStatus(sweep=plan.name, output=str(output),
+                       jobs={j.name: JobStatus(j.name, j.fingerprint, len(j.chunks)) for j in plan.jobs})
+    try:
+        atomic.write_bytes(output / "sweep.toml", to_toml(plan.sweep.model.model_dump(mode="json")).encode())
+        cache = CacheDir(output)
+        cache.ensure()
+        status.stale = _stale_groups(output, plan)
+        todo = {}
+        for job in plan.jobs:
+            if not prepare_job(output, job):
+                _drop_entries(cache, job.fingerprint)
+            todo[job.name] = remaining_chunks(job, cache, resume)
+            js = status.jobs[job.name]
+            js.chunks_reused = js.chunks_done = len(job.chunks) - len(todo[job.name])
+            js.state = "done" if not todo[job.name] else "pending"
+        status.save()
+        computed = sum(len(c) for c in todo.values())
+        print(f"sweep {plan.name!r}: {len(plan.jobs)} jobs, {computed} chunks to compute, "
+              f"{sum(len(j.chunks) for j in plan.jobs) - computed} reused -> {output}")
+        if computed:
+            _compute(plan, output, spec, todo, status)
+        consolidate(output)
+        failed = [j for j in status.jobs.values() if j.state == "failed"]
+        status.state = "failed" if failed else "done"
+        status.finished = now()
+        status.save()
+        cache.write_summary(_summary_counts(status))
+        print(status_table(atomic.read_json(status.path)))
+        for job in failed:
+            print(f"failed: {job.name}: {job.error['type']}: {job.error['message']}", file=sys.stderr)
+        return 1 if failed else 0
+    except KeyboardInterrupt:
+        status.state = "interrupted"
+        status.finished = now()
+        for js in status.jobs.values():
+            if js.state in ("pending", "running"):
+                js.state = "interrupted"
+        status.save()
+        print("\ninterrupted: finished chunks are kept; run again to resume", file=sys.stderr)
+        return 130
+    except BaseException as exc:
+        status.state = "crashed"
+        status.finished = now()
+        import traceback
+
+        status.error = {"type": type(exc).__name__, "message": str(exc),
+                        "traceback": traceback.format_exc(), "time": now()}
+        status.save()
+        raise
+    finally:
+        lock.release()
+
+
+def _summary_counts(status: RunStatus) -> dict:
+    jobs = status.jobs.values()
+    return {"jobs": len(status.jobs), "chunks_total": sum(j.chunks_total for j in jobs),
+            "chunks_computed": sum(j.chunks_computed for j in jobs),
+            "chunks_reused": sum(j.chunks_reused for j in jobs),
+            "jobs_failed": sum(j.state == "failed" for j in jobs), "time": now()}
+
+
+def _compute(plan: Plan, output: Path, spec: ClusterSpec, todo: dict, status: RunStatus) -> None:
+    jobs = {j.name: j for j in plan.jobs}
+    with connect(spec) as client:
+        print(f"dashboard: {client.dashboard_link}", flush=True)
+        tasks, owner = [], {}
+        for name, chunks in todo.items():
+            for task, (t0, t1) in zip(commit_tasks(jobs[name], output, chunks), chunks):
+                tasks.append(task)
+                owner[task.key] = (name, t1 - t0)
+        started = time.monotonic()
+        futures = client.compute(tasks, retries=2)
+        for name, chunks in todo.items():
+            if chunks:
+                status.jobs[name].state = "running"
+        progress = Progress(len(tasks), sum(n for _, n in owner.values()))
+        last_save = 0.0
+        try:
+            for future in as_completed(futures):
+                name, frames = owner[future.key]
+                js = status.jobs[name]
+                if future.status == "finished":
+                    js.chunks_done += 1
+                    js.chunks_computed += 1
+                    js.frames += frames
+                    progress.update(chunks=1, frames=frames)
+                else:
+                    if js.error is None:
+                        js.fail(future.exception(), future.traceback())
+                    progress.update(failed=1)
+                js.seconds = round(time.monotonic() - started, 2)
+                if js.chunks_done == js.chunks_total:
+                    js.state = "done"
+                elif js.error is None and js.chunks_done + 0 == js.chunks_total:
+                    js.state = "done"
+                if time.monotonic() - last_save > 0.5:
+                    status.save()
+                    last_save = time.monotonic()
+        except KeyboardInterrupt:
+            client.cancel(futures)
+            raise
+        finally:
+            progress.close()
+        for js in status.jobs.values():
+            if js.state == "running":
+                js.state = "failed" if js.error else "done"
+        status.save()

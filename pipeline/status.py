@@ -1,0 +1,79 @@
+"""``status.json``: the state of every job of a run, rewritten atomically so it is readable any time."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import atomic
+from .table import format_table
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+@dataclass
+class JobStatus:
+    name: str
+    fingerprint: str
+    chunks_total: int
+    state: str = "pending"  # pending | running | done | failed | interrupted
+    chunks_done: int = 0
+    chunks_computed: int = 0
+    chunks_reused: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    error: dict | None = None
+
+    def fail(self, exc: BaseException, tb=None) -> None:
+        self.state = "failed"
+        lines = traceback.format_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
+        self.error = {"type": type(exc).__name__, "message": str(exc).splitlines()[0] if str(exc) else "",
+                      "traceback": "".join(lines), "time": now()}
+
+
+@dataclass
+class RunStatus:
+    sweep: str
+    output: str
+    jobs: dict[str, JobStatus]
+    state: str = "running"  # running | done | failed | interrupted | crashed
+    started: str = field(default_factory=now)
+    finished: str | None = None
+    pid: int = field(default_factory=os.getpid)
+    host: str = field(default_factory=socket.gethostname)
+    stale: list[str] = field(default_factory=list)
+    error: dict | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.output) / "status.json"
+
+    def save(self) -> None:
+        data = asdict(self)
+        data["jobs"] = [asdict(j) for j in self.jobs.values()]
+        atomic.write_json(self.path, data, durable=False)
+
+
+def load_status(output: Path) -> dict | None:
+    return atomic.read_json(Path(output) / "status.json")
+
+
+def status_table(data: dict) -> str:
+    rows = []
+    for job in data.get("jobs", []):
+        error = job.get("error") or {}
+        reason = f"{error.get('type')}: {error.get('message')}" if error else ""
+        rows.append([job["name"], job["state"], f"{job['chunks_done']}/{job['chunks_total']}",
+                     job["chunks_computed"], job["chunks_reused"], f"{job['seconds']:.1f}", reason])
+    table = format_table(["job", "state", "chunks", "computed", "reused", "seconds", "error"], rows)
+    lines = [f"sweep {data.get('sweep')!r} in {data.get('output')}: {data.get('state')} "
+             f"(started {data.get('started')}, finished {data.get('finished') or '-'})", table]
+    for name in data.get("stale", []):
+        lines.append(f"stale: {name} (in the store, no longer in the sweep; left in place)")
+    return "\n".join(lines)
