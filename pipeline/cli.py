@@ -40,6 +40,24 @@ def cmd_run(args) -> int:
     return run_command(args)
 
 
+def cmd_status(args) -> int:
+    from pathlib import Path
+
+    from .status import load_status, status_table
+
+    data = load_status(Path(args.output))
+    if data is None:
+        raise UserError(f"{args.output}: no readable status.json (not a sweep output folder, or never run)")
+    print(status_table(data))
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .verify import verify_command
+
+    return verify_command(args)
+
+
 def _not_yet(name: str, issue: int):
     def handler(args) -> int:
         raise UserError(f"'{name}' is not implemented yet (issue {issue})")
@@ -76,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=help)
         p.add_argument("output", help="output folder of a sweep")
-        p.set_defaults(func=_not_yet(name, issue))
+        p.set_defaults(func={"status": cmd_status, "verify": cmd_verify}.get(name) or _not_yet(name, issue))
 
     from . import zmap
 

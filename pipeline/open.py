@@ -1,0 +1,69 @@
+"""Open a sweep's results with xarray: a DataTree of jobs, or one stacked DataArray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xarray as xr
+import zarr
+
+from .store import FRAMES, store_path
+
+
+def _groups(output: Path) -> list[str]:
+    root = zarr.open_group(store_path(output), mode="r")
+    return sorted(name for name, group in root.groups() if FRAMES in group)
+
+
+def open_job(output: str | Path, job: str) -> xr.Dataset:
+    """One job's Dataset (lazy): ``frames`` (t, y, x) with coordinates and attributes."""
+    return xr.open_zarr(store_path(Path(output)), group=job)
+
+
+def open_sweep(output: str | Path, stack: bool = False) -> xr.DataTree | xr.DataArray:
+    """The whole sweep, lazily.
+
+    Parameters
+    ----------
+    output
+        The sweep's output folder (the one holding ``sweep.zarr``).
+    stack
+        False: an :class:`xarray.DataTree` with one node per job. True: one ``frames``
+        DataArray with the varied parameters (last path segment, e.g. ``num_emitters``) and
+        ``sample`` as extra leading dimensions; needs every job to have the same shape.
+    """
+    output = Path(output)
+    if not store_path(output).exists():
+        raise FileNotFoundError(f"no sweep.zarr in {output}")
+    jobs = {name: open_job(output, name) for name in _groups(output)}
+    if not stack:
+        return xr.DataTree.from_dict({f"/{name}": ds for name, ds in jobs.items()})
+    return _stack(jobs)
+
+
+def _stack(jobs: dict[str, xr.Dataset]) -> xr.DataArray:
+    shapes = {name: ds[FRAMES].shape for name, ds in jobs.items()}
+    if len(set(shapes.values())) > 1:
+        detail = ", ".join(f"{n} {s}" for n, s in list(shapes.items())[:4])
+        raise ValueError(f"cannot stack jobs of different shapes ({detail}); open them one by one with open_sweep(output)")
+    dims: dict[str, str] = {}
+    labels = []
+    for ds in jobs.values():
+        varied = dict(ds.attrs.get("varied") or {})
+        if ds.attrs.get("sample_id") is not None:
+            varied["sample"] = ds.attrs["sample_id"]
+        for path in varied:
+            dims.setdefault(path, path.rsplit(".", 1)[-1])
+        labels.append(varied)
+    if not dims:
+        raise ValueError("the sweep varies nothing: nothing to stack (open_sweep(output) gives the single job)")
+    first = next(iter(jobs.values()))[FRAMES]
+    stacked = xr.concat([ds[FRAMES].drop_attrs() for ds in jobs.values()], dim="job", coords="minimal",
+                        compat="override", join="override")
+    stacked = stacked.assign_coords(job=list(jobs))
+    for path, dim in dims.items():
+        stacked = stacked.assign_coords({dim: ("job", [lab.get(path) for lab in labels])})
+    stacked = stacked.set_index(job=list(dims.values())).unstack("job")
+    stacked = stacked.transpose(*dims.values(), *first.dims)
+    stacked.attrs = {"units": first.attrs.get("units", "ADU"), "varied": list(dims)}
+    return stacked.rename(FRAMES)

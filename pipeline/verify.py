@@ -1,0 +1,55 @@
+"""``verify``: re-read every stored chunk and check it against its cache entry's checksum."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import zarr
+
+from .cache import CacheDir, checksum
+from .errors import UserError
+from .store import FRAMES, store_path
+
+
+def verify_output(output: Path) -> tuple[int, list[str]]:
+    """Check every chunk; returns (chunks checked, problems).
+
+    A chunk whose bytes do not match (or cannot be read) loses its entry, so that the next
+    ``run`` recomputes it.
+    """
+    output = Path(output)
+    if not store_path(output).exists():
+        raise UserError(f"{output} holds no sweep.zarr (not a sweep output folder?)")
+    cache = CacheDir(output)
+    root = zarr.open_group(store_path(output), mode="r")
+    checked, problems = 0, []
+    for name, group in sorted(root.groups()):
+        if FRAMES not in group:
+            continue
+        fingerprint = group.attrs.get("fingerprint")
+        frames = group[FRAMES]
+        step = frames.chunks[0]
+        for t0 in range(0, frames.shape[0], step):
+            t1 = min(t0 + step, frames.shape[0])
+            checked += 1
+            entry = cache.read_entry(fingerprint, t0, t1)
+            if entry is None:
+                problems.append(f"{name} frames [{t0}, {t1}): no cache entry (not finished)")
+                continue
+            try:
+                ok = checksum(frames[t0:t1]) == entry["checksum"]
+                reason = "bytes differ from the entry's checksum"
+            except Exception as exc:  # a truncated or garbled chunk file fails to decode
+                ok, reason = False, f"unreadable ({type(exc).__name__}: {exc})"
+            if not ok:
+                cache.entry_path(fingerprint, t0, t1).unlink(missing_ok=True)
+                problems.append(f"{name} frames [{t0}, {t1}): {reason}; entry removed, `run` recomputes it")
+    return checked, problems
+
+
+def verify_command(args) -> int:
+    checked, problems = verify_output(Path(args.output))
+    for line in problems:
+        print(line)
+    print(f"verified {checked} chunks: {checked - len(problems)} ok, {len(problems)} with problems")
+    return 1 if problems else 0
