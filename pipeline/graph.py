@@ -8,6 +8,8 @@ run's tasks, each of which renders a chunk, stores it and leaves its cache entry
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,15 @@ from .cache import CacheDir
 from .plan import Job
 from .scene import build_scene
 from .store import write_chunk
+
+
+#: Fault injection for the reliability tests: the chunk tasks of jobs whose names match this
+#: shell pattern raise (in the worker, like any bug would). Unset in normal use.
+FAULT_ENV = "SMLM_SWEEP_FAULT"
+
+
+class InjectedFault(RuntimeError):
+    """Raised by chunk tasks of jobs named by ``$SMLM_SWEEP_FAULT``."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,9 @@ def job_array(job: Job, scene=None) -> da.Array:
 def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int) -> dict:
     """Render frames [t0, t1), store them, then their ground truth, then the cache entry."""
     start = time.perf_counter()
+    pattern = os.environ.get(FAULT_ENV)
+    if pattern and fnmatch.fnmatchcase(target.job_name, pattern):
+        raise InjectedFault(f"injected fault in {target.job_name} frames [{t0}, {t1}) (${FAULT_ENV}={pattern})")
     frames, truth = render_chunk(scene, t0, t1)
     output = Path(target.output)
     cache = CacheDir(output)

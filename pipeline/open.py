@@ -63,7 +63,10 @@ def _stack(jobs: dict[str, xr.Dataset]) -> xr.DataArray:
     stacked = stacked.assign_coords(job=list(jobs))
     for path, dim in dims.items():
         stacked = stacked.assign_coords({dim: ("job", [lab.get(path) for lab in labels])})
-    stacked = stacked.set_index(job=list(dims.values())).unstack("job")
+    if len(dims) == 1:  # a single varied key: a plain index, nothing to unstack
+        stacked = stacked.swap_dims(job=next(iter(dims.values()))).drop_vars("job")
+    else:
+        stacked = stacked.set_index(job=list(dims.values())).unstack("job")
     stacked = stacked.transpose(*dims.values(), *first.dims)
     stacked.attrs = {"units": first.attrs.get("units", "ADU"), "varied": list(dims)}
     return stacked.rename(FRAMES)

@@ -100,17 +100,23 @@ class Plan:
 def chunk_working_set(config: JobConfig) -> int:
     """Estimated peak bytes of one chunk render.
 
-    The chunk's float32 expected image, one float32 noise temporary per frame, the output chunk,
-    and the PSF batch (complex64 fields at q² sample points per pixel for the Zernike model).
+    The chunk's float32 expected image and output, per-frame noise temporaries (the Poisson draw
+    needs float64 rates and int64 counts: ~20 bytes per pixel), and one PSF batch of 256 emitters
+    (Zernike: complex64 pupil fields and DFT matrices, ``256·(3N² + 3NM + 2M²)·8`` bytes with
+    N = 64 pupil cells and M = (2r+1)·q sample points per patch side).
     """
     height, width = config.camera.roi_shape
     frames = min(config.render.chunk_frames, config.emitters.frames)
     pixels = height * width
     out_bytes = 2 if config.camera.add_noise else 4
-    images = frames * pixels * (4 + out_bytes) + 3 * pixels * 4
-    patch = (2 * config.optics.psf_radius_px + 1) ** 2
-    samples = config.render.oversample**2 if config.render.mode == "oversampled" else 9
-    psf_batch = 256 * patch * samples * 8 * 2 if config.optics.psf == "zernike" else 256 * patch * 8
+    images = frames * pixels * (4 + out_bytes) + 20 * pixels
+    side = 2 * config.optics.psf_radius_px + 1
+    if config.optics.psf == "zernike":
+        n = 64
+        m = side * (config.render.oversample if config.render.mode == "oversampled" else 3)
+        psf_batch = 256 * (3 * n * n + 3 * n * m + 2 * m * m) * 8
+    else:
+        psf_batch = 256 * side * side * 4 * 3
     return images + psf_batch
 
 

@@ -79,3 +79,40 @@ def run_module(*argv, cwd=None, timeout=300, **kwargs) -> subprocess.CompletedPr
         [sys.executable, "-m", "pipeline", *map(str, argv)],
         cwd=cwd or REPO, capture_output=True, text=True, timeout=timeout, env=env, **kwargs,
     )
+
+
+def reference_movie(job):
+    """A job's frames and ground truth rendered directly by the kernels (no dask, no store)."""
+    import numpy as np
+
+    from kernels.render import render_chunk
+    from pipeline.scene import build_scene
+
+    frames, truth = render_chunk(build_scene(job), 0, job.frames)
+    return np.asarray(frames), truth
+
+
+def stored_movie(output, job_name):
+    """A job's frames as stored in the Zarr store, and its ground-truth rows from the cache."""
+    import numpy as np
+    import zarr
+
+    from pipeline.cache import CacheDir
+
+    group = zarr.open_group(Path(output) / "sweep.zarr" / job_name, mode="r")
+    frames = group["frames"][:]
+    step = group.attrs["chunk_frames"]
+    fingerprint = group.attrs["fingerprint"]
+    cache = CacheDir(Path(output))
+    truth = [cache.read_truth(fingerprint, t0, min(t0 + step, frames.shape[0])) for t0 in range(0, frames.shape[0], step)]
+    return frames, np.concatenate(truth)
+
+
+def status_of(output):
+    import json
+
+    return json.loads((Path(output) / "status.json").read_text())
+
+
+def computed_chunks(output) -> int:
+    return sum(j["chunks_computed"] for j in status_of(output)["jobs"])
