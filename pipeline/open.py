@@ -5,14 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import xarray as xr
-import zarr
 
-from .store import FRAMES, store_path
-
-
-def _groups(output: Path) -> list[str]:
-    root = zarr.open_group(store_path(output), mode="r")
-    return sorted(name for name, group in root.groups() if FRAMES in group)
+from .store import FRAMES, job_groups, store_path
 
 
 def open_job(output: str | Path, job: str) -> xr.Dataset:
@@ -35,7 +29,7 @@ def open_sweep(output: str | Path, stack: bool = False) -> xr.DataTree | xr.Data
     output = Path(output)
     if not store_path(output).exists():
         raise FileNotFoundError(f"no sweep.zarr in {output}")
-    jobs = {name: open_job(output, name) for name in _groups(output)}
+    jobs = {name: open_job(output, name) for name in job_groups(output)}
     if not stack:
         return xr.DataTree.from_dict({f"/{name}": ds for name, ds in jobs.items()})
     return _stack(jobs)

@@ -27,7 +27,7 @@ from .plan import Job, Plan, check_memory, plan_sweep, worker_memory_limit
 from .progress import Progress
 from .scene import load_inputs
 from .status import JobStatus, RunStatus, now, status_table
-from .store import consolidate, prepare_job, store_path
+from .store import consolidate, job_groups, prepare_job
 from .table import human_bytes
 
 
@@ -102,13 +102,8 @@ def _drop_entries(cache: CacheDir, fingerprint: str) -> None:
 
 
 def _stale_groups(output: Path, plan: Plan) -> list[str]:
-    import zarr
-
-    root = store_path(output)
-    if not root.exists():
-        return []
     current = {j.name for j in plan.jobs}
-    return sorted(name for name, _ in zarr.open_group(root, mode="r").groups() if name not in current)
+    return [name for name in job_groups(output) if name not in current]
 
 
 def run_command(args) -> int:

@@ -83,24 +83,35 @@ def _matches(group: zarr.Group, job: Job) -> bool:
     return frames.shape == job.shape and frames.chunks[0] == job.chunk_frames and frames.dtype == job.dtype
 
 
+def _open_root(output: Path) -> zarr.Group:
+    # never the consolidated view: it lists the groups of the last finished run, not the live ones
+    return zarr.open_group(store_path(output), mode="a", zarr_format=3, use_consolidated=False)
+
+
 def prepare_job(output: Path, job: Job) -> bool:
     """Create (or keep) the job's group; returns True when the existing arrays were kept.
 
     A group with the same fingerprint under another name (the sweep was extended and the job's
-    index changed) is moved to the new name first, so its finished chunks are kept.
+    index changed) is moved to the new name first, so its finished chunks are kept. A group of
+    another job under this name is moved aside (``<name>~<fingerprint>``), never deleted.
     """
-    root = zarr.open_group(store_path(output), mode="a", zarr_format=3)
+    root = _open_root(output)
+    folder = store_path(output)
+    if job.name in root and root[job.name].attrs.get("fingerprint") not in (job.fingerprint, None):
+        old = root[job.name].attrs["fingerprint"]
+        os.replace(folder / job.name, folder / f"{job.name}~{old[:8]}")
+        root = _open_root(output)
     if job.name not in root:
         for name, group in root.groups():
             if group.attrs.get("fingerprint") == job.fingerprint and _matches(group, job):
-                os.replace(store_path(output) / name, store_path(output) / job.name)
-                root = zarr.open_group(store_path(output), mode="a", zarr_format=3)
+                os.replace(folder / name, folder / job.name)
+                root = _open_root(output)
                 break
     if job.name in root and _matches(root[job.name], job):
         root[job.name].attrs.update(job_attrs(job))
         return True
-    if job.name in root:
-        shutil.rmtree(store_path(output) / job.name)
+    if job.name in root:  # the same job with another chunk layout: its chunks are recomputed
+        shutil.rmtree(folder / job.name)
     group = root.create_group(job.name, attributes=job_attrs(job))
     height, width = job.config.camera.roi_shape
     group.create_array(
@@ -112,6 +123,14 @@ def prepare_job(output: Path, job: Job) -> bool:
         group.create_array(name, data=values, dimension_names=(name,),
                            attributes={"units": "s" if name == "t" else "um"})
     return False
+
+
+def job_groups(output: Path) -> dict[str, zarr.Group]:
+    """Every job group in the store (live view, not the consolidated one)."""
+    if not store_path(output).exists():
+        return {}
+    root = zarr.open_group(store_path(output), mode="r", use_consolidated=False)
+    return {name: group for name, group in sorted(root.groups()) if FRAMES in group}
 
 
 def chunk_file(output: Path, job_name: str, chunk_index: int) -> Path:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import zarr
-
 from .cache import CacheDir, checksum
 from .errors import UserError
-from .store import FRAMES, store_path
+from .store import FRAMES, job_groups, store_path
 
 
 def verify_output(output: Path) -> tuple[int, list[str]]:
@@ -21,11 +19,8 @@ def verify_output(output: Path) -> tuple[int, list[str]]:
     if not store_path(output).exists():
         raise UserError(f"{output} holds no sweep.zarr (not a sweep output folder?)")
     cache = CacheDir(output)
-    root = zarr.open_group(store_path(output), mode="r")
     checked, problems = 0, []
-    for name, group in sorted(root.groups()):
-        if FRAMES not in group:
-            continue
+    for name, group in job_groups(output).items():
         fingerprint = group.attrs.get("fingerprint")
         frames = group[FRAMES]
         step = frames.chunks[0]
