@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,8 +56,11 @@ def check_output(output: Path, from_command_line: bool) -> None:
     if from_command_line and not output.parent.is_dir():
         raise UserError(f"--output {output}: parent folder {output.parent} does not exist")
     anchor = _existing_ancestor(output)
-    if not os.access(anchor, os.W_OK | os.X_OK):
-        raise UserError(f"output {output}: {anchor} is not writable")
+    try:  # os.access says yes to root even where the file system refuses (read-only mounts, /proc)
+        with tempfile.TemporaryFile(dir=anchor):
+            pass
+    except OSError:
+        raise UserError(f"output {output}: {anchor} is not writable") from None
 
 
 def check_inputs(plan: Plan) -> None:
