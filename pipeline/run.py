@@ -78,7 +78,7 @@ def check_inputs(plan: Plan) -> None:
 
 
 def remaining_chunks(job: Job, cache: CacheDir, resume: bool) -> list[tuple[int, int]]:
-    if not resume:
+    if not resume or not cache.chunks.is_dir():
         return list(job.chunks)
     return [(t0, t1) for t0, t1 in job.chunks if cache.read_entry(job.fingerprint, t0, t1) is None]
 

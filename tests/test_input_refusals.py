@@ -104,7 +104,7 @@ def test_run_refuses_output_problems(cli, write_sweep, tmp_path):
 
 
 def test_run_refuses_too_little_disk(cli, write_sweep, tmp_path):
-    huge = TINY_SWEEP.replace("frames = 12", "frames = 2000000000").replace("roi_size = 32", "roi_size = 2048")
+    huge = TINY_SWEEP.replace("frames = 12", "frames = 2000000").replace("roi_size = 32", "roi_size = 2048")
     code, _, err = cli("run", write_sweep(huge), "--output", tmp_path / "out")
     assert code == 2 and "the sweep needs up to" in err and "is free; use --force" in err
     assert not (tmp_path / "out").exists()
