@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,9 +56,29 @@ def connect(spec: ClusterSpec) -> Iterator[Client]:
         Path(spill).mkdir(parents=True, exist_ok=True)
         # the dashboard moves to a free port when the configured one is taken: not worth a warning
         logging.getLogger("distributed.node").setLevel(logging.ERROR)
-        with LocalCluster(
-            n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
-            memory_limit=spec.memory_limit, dashboard_address=spec.dashboard_address,
-            local_directory=spill, silence_logs=logging.ERROR,
-        ) as cluster, Client(cluster) as client:
+        with _workers_ignore_ctrl_c():
+            cluster = LocalCluster(
+                n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
+                memory_limit=spec.memory_limit, dashboard_address=spec.dashboard_address,
+                local_directory=spill, silence_logs=logging.ERROR,
+            )
+        with cluster, Client(cluster) as client:
             yield client
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (inherited through exec).
+
+    Ctrl-C in a terminal reaches the whole process group; the run process handles it (cancel,
+    status, exit 130) and shuts the cluster down, so the workers must not die on it with
+    tracebacks of their own.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be changed from the main thread
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,118 @@
+"""Fault matrix with real processes: dead workers, killed runs, Ctrl-C, status readable (issue: reliability)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import TINY_SWEEP, computed_chunks, reference_movie, run_module, status_of, stored_movie
+from pipeline.config import load_sweep
+from pipeline.plan import plan_sweep
+
+pytestmark = pytest.mark.slow
+
+# 2 jobs x 40 one-frame chunks of a Zernike PSF: long enough to hit mid-run
+SLOW = (TINY_SWEEP.replace('psf = "gaussian"', 'psf = "zernike"\nzernike = { 6 = 40.0 }')
+        .replace("frames = 12", "frames = 40").replace("chunk_frames = 4", "chunk_frames = 1"))
+TOTAL = 80
+
+
+def _entries(output: Path) -> int:
+    folder = output / "cache" / "chunks"
+    return len(list(folder.glob("*.json"))) if folder.is_dir() else 0
+
+
+def _start(path: Path, output: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(path), "--output", str(output)],
+                            cwd=path.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _wait_entries(proc, output, n, timeout=180):
+    deadline = time.monotonic() + timeout
+    while _entries(output) < n and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before the fault was injected"
+
+
+def _assert_equals_reference(path, output):
+    for job in plan_sweep(load_sweep(path)).jobs:
+        frames, truth = stored_movie(output, job.name)
+        expected, expected_truth = reference_movie(job)
+        assert frames.tobytes() == expected.tobytes(), job.name
+        assert truth.tobytes() == expected_truth.tobytes(), job.name
+
+
+def test_worker_killed_mid_chunk(tmp_path, write_sweep):
+    path = write_sweep(SLOW)
+    output = tmp_path / "out"
+    proc = _start(path, output)
+    _wait_entries(proc, output, 10)
+    workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+               if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())]
+    assert workers, "no worker process found"
+    workers[0].send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    assert status_of(output)["state"] == "done"
+    _assert_equals_reference(path, output)
+
+
+def test_run_killed_five_times_then_resumes(tmp_path, write_sweep):
+    path = write_sweep(SLOW)
+    output = tmp_path / "out"
+    for k in range(5):
+        proc = _start(path, output)
+        _wait_entries(proc, output, min(TOTAL - 5, _entries(output) + 8))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    before = _entries(output)
+    proc = run_module("run", path, "--output", output, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert computed_chunks(output) <= TOTAL - before
+    _assert_equals_reference(path, output)
+
+
+def test_ctrl_c_exits_130_and_resumes(tmp_path, write_sweep):
+    path = write_sweep(SLOW)
+    output = tmp_path / "out"
+    proc = _start(path, output)
+    _wait_entries(proc, output, 10)
+    sent = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+    out, err = proc.communicate(timeout=60)
+    seconds = time.monotonic() - sent
+    assert proc.returncode == 130, out + err
+    assert seconds < 20, seconds
+    assert "Traceback" not in err
+    status = status_of(output)
+    assert status["state"] == "interrupted"
+    assert {j["state"] for j in status["jobs"]} <= {"interrupted", "done"}
+    done = _entries(output)
+    proc = run_module("run", path, "--output", output, cwd=tmp_path)
+    assert proc.returncode == 0
+    assert computed_chunks(output) <= TOTAL - done
+    _assert_equals_reference(path, output)
+
+
+def test_status_json_readable_during_a_run(tmp_path, write_sweep):
+    path = write_sweep(SLOW)
+    output = tmp_path / "out"
+    proc = _start(path, output)
+    reads = 0
+    while proc.poll() is None:
+        if (output / "status.json").exists():
+            data = json.loads((output / "status.json").read_text())  # never half-written
+            assert data["state"] in ("running", "done")
+            reads += 1
+        time.sleep(0.005)
+    proc.communicate()
+    assert proc.returncode == 0 and reads > 10
