@@ -58,13 +58,6 @@ def cmd_verify(args) -> int:
     return verify_command(args)
 
 
-def _not_yet(name: str, issue: int):
-    def handler(args) -> int:
-        raise UserError(f"'{name}' is not implemented yet (issue {issue})")
-
-    return handler
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m pipeline", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -86,18 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="run even when the free disk space looks too small")
     p.set_defaults(func=cmd_run)
 
-    for name, help, issue in (
-        ("status", "print status.json of an output folder as a table", 4),
-        ("export", "(re)write OME-TIFF, ground truth and job.json of finished jobs", 6),
-        ("verify", "re-read every stored chunk and check it against its cache entry", 5),
-        ("preview", "write PNG previews of every job and a sweep contact sheet", 6),
+    for name, help, func in (
+        ("status", "print status.json of an output folder as a table", cmd_status),
+        ("verify", "re-read every stored chunk and check it against its cache entry", cmd_verify),
     ):
         p = sub.add_parser(name, help=help)
         p.add_argument("output", help="output folder of a sweep")
-        p.set_defaults(func={"status": cmd_status, "verify": cmd_verify}.get(name) or _not_yet(name, issue))
+        p.set_defaults(func=func)
 
-    from . import zmap
+    from . import export, preview, zmap
 
+    export.register_cli(sub)
+    preview.register_cli(sub)
     zmap.register_cli(sub)
     return parser
 

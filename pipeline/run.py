@@ -23,6 +23,7 @@ from .cluster import ClusterSpec, connect
 from .config import LoadedSweep, load_sweep
 from .config.dump import to_toml
 from .errors import UserError
+from .export import export_is_current, export_job
 from .graph import commit_tasks
 from .plan import Job, Plan, check_memory, plan_sweep, worker_memory_limit
 from .progress import Progress
@@ -144,20 +145,24 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool) -> int:
         cache = CacheDir(output)
         cache.ensure()
         status.stale = _stale_groups(output, plan)
-        todo = {}
+        (output / "jobs").mkdir(exist_ok=True)
+        todo, to_export = {}, set()
         for job in plan.jobs:
             if not prepare_job(output, job):
                 _drop_entries(cache, job.fingerprint)
             todo[job.name] = remaining_chunks(job, cache, resume)
             js = status.jobs[job.name]
             js.chunks_reused = js.chunks_done = len(job.chunks) - len(todo[job.name])
-            js.state = "done" if not todo[job.name] else "pending"
+            if todo[job.name] or not export_is_current(output, job):
+                to_export.add(job.name)
+            js.exported = job.name not in to_export
+            js.state = "pending" if job.name in to_export else "done"
         status.save()
         computed = sum(len(c) for c in todo.values())
         print(f"sweep {plan.name!r}: {len(plan.jobs)} jobs, {computed} chunks to compute, "
-              f"{sum(len(j.chunks) for j in plan.jobs) - computed} reused -> {output}")
-        if computed:
-            _compute(plan, output, spec, todo, status)
+              f"{sum(len(j.chunks) for j in plan.jobs) - computed} reused, {len(to_export)} exports -> {output}")
+        if to_export:
+            _compute(plan, output, spec, todo, to_export, status)
         consolidate(output)
         failed = [j for j in status.jobs.values() if j.state == "failed"]
         status.state = "failed" if failed else "done"
@@ -198,7 +203,8 @@ def _summary_counts(status: RunStatus) -> dict:
             "jobs_failed": sum(j.state == "failed" for j in jobs), "time": now()}
 
 
-def _compute(plan: Plan, output: Path, spec: ClusterSpec, todo: dict, status: RunStatus) -> None:
+def _compute(plan: Plan, output: Path, spec: ClusterSpec, todo: dict, to_export: set[str], status: RunStatus) -> None:
+    """Submit every missing chunk, then each job's export as soon as its chunks are done."""
     jobs = {j.name: j for j in plan.jobs}
     with connect(spec) as client:
         print(f"dashboard: {client.dashboard_link}", flush=True)
@@ -209,13 +215,30 @@ def _compute(plan: Plan, output: Path, spec: ClusterSpec, todo: dict, status: Ru
                 owner[task.key] = (name, t1 - t0)
         started = time.monotonic()
         futures = client.compute(tasks, retries=2)
+        exports = {}
+
+        def export(name: str) -> None:
+            future = client.submit(export_job, output, jobs[name], pure=False, key=f"export-{name}")
+            exports[future.key] = name
+            pending.add(future)
+
+        pending = as_completed(futures)
         for name, chunks in todo.items():
-            if chunks:
+            status.jobs[name].state = "running" if chunks else status.jobs[name].state
+            if not chunks and name in to_export:
                 status.jobs[name].state = "running"
+                export(name)
         progress = Progress(len(tasks), sum(n for _, n in owner.values()))
         last_save = 0.0
         try:
-            for future in as_completed(futures):
+            for future in pending:
+                if future.key in exports:
+                    js = status.jobs[exports[future.key]]
+                    if future.status == "finished":
+                        js.exported, js.state = True, "done"
+                    else:
+                        js.fail(future.exception(), future.traceback())
+                    continue
                 name, frames = owner[future.key]
                 js = status.jobs[name]
                 if future.status == "finished":
@@ -223,24 +246,20 @@ def _compute(plan: Plan, output: Path, spec: ClusterSpec, todo: dict, status: Ru
                     js.chunks_computed += 1
                     js.frames += frames
                     progress.update(chunks=1, frames=frames)
+                    if js.chunks_done == js.chunks_total:
+                        export(name)
+                elif js.error is None:
+                    js.fail(future.exception(), future.traceback())
+                    progress.update(failed=1)
                 else:
-                    if js.error is None:
-                        js.fail(future.exception(), future.traceback())
                     progress.update(failed=1)
                 js.seconds = round(time.monotonic() - started, 2)
-                if js.chunks_done == js.chunks_total:
-                    js.state = "done"
-                elif js.error is None and js.chunks_done + 0 == js.chunks_total:
-                    js.state = "done"
                 if time.monotonic() - last_save > 0.5:
                     status.save()
                     last_save = time.monotonic()
         except KeyboardInterrupt:
-            client.cancel(futures)
+            client.cancel(futures + list(pending.futures))
             raise
         finally:
             progress.close()
-        for js in status.jobs.values():
-            if js.state == "running":
-                js.state = "failed" if js.error else "done"
         status.save()

@@ -28,6 +28,7 @@ class JobStatus:
     chunks_reused: int = 0
     frames: int = 0
     seconds: float = 0.0
+    exported: bool = False
     error: dict | None = None
 
     def fail(self, exc: BaseException, tb=None) -> None:
@@ -70,8 +71,9 @@ def status_table(data: dict) -> str:
         error = job.get("error") or {}
         reason = f"{error.get('type')}: {error.get('message')}" if error else ""
         rows.append([job["name"], job["state"], f"{job['chunks_done']}/{job['chunks_total']}",
-                     job["chunks_computed"], job["chunks_reused"], f"{job['seconds']:.1f}", reason])
-    table = format_table(["job", "state", "chunks", "computed", "reused", "seconds", "error"], rows)
+                     job["chunks_computed"], job["chunks_reused"], "yes" if job.get("exported") else "no",
+                     f"{job['seconds']:.1f}", reason])
+    table = format_table(["job", "state", "chunks", "computed", "reused", "exported", "seconds", "error"], rows)
     lines = [f"sweep {data.get('sweep')!r} in {data.get('output')}: {data.get('state')} "
              f"(started {data.get('started')}, finished {data.get('finished') or '-'})", table]
     for name in data.get("stale", []):

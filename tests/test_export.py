@@ -1,0 +1,345 @@
+"""Export (design §4, §6): OME-TIFF, emitters.h5, ThunderSTORM CSV, job.json, atomicity, skip/force."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from pipeline import export
+from pipeline.cache import CacheDir
+from pipeline.config import load_sweep
+from pipeline.errors import UserError
+from pipeline.plan import plan_sweep
+from pipeline.store import store_path
+
+from conftest import REPO, run_module
+
+#: 4 small jobs: uint16 and float32 (no noise), non-square ROI, non-default pixel size and interval
+SWEEP = """
+[sweep]
+name = "export_test"
+seed = 5
+
+[base.emitters]
+num_emitters = 30
+frames = 12
+area_px = 28.0
+intensity_mu = 3000.0
+intensity_sigma = 500.0
+
+[base.optics]
+psf = "gaussian"
+psf_radius_px = 4
+pixel_size_nm = 107.0
+
+[base.camera]
+roi = [32, 48]
+background = 10.0
+readout_noise = 2.0
+frame_interval_ms = 25.0
+
+[base.render]
+chunk_frames = 5
+
+[variables]
+"emitters.num_emitters" = [20, 40]
+"camera.add_noise" = [true, false]
+"""
+
+OME_NS = "{http://www.openmicroscopy.org/Schemas/OME/2016-06}"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished (not exported) run of SWEEP; treat as read-only (copy it to modify)."""
+    folder = tmp_path_factory.mktemp("export_run")
+    sweep = folder / "sweep.toml"
+    sweep.write_text(textwrap.dedent(SWEEP))
+    out = folder / "out"
+    proc = run_module("run", sweep, "--output", out, "--workers", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def copy_run(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("dask-spill", "jobs"))
+    return target
+
+
+@pytest.fixture(scope="module")
+def exported(finished_run, tmp_path_factory) -> Path:
+    out = copy_run(finished_run, tmp_path_factory.mktemp("exported") / "out")
+    assert export.export_output(out, echo=lambda line: None) == 0
+    return out
+
+
+def jobs_of(out: Path):
+    return [export.job_from_group(out, name) for name in export.group_names(out)]
+
+
+def cli(*argv) -> tuple[int, str]:
+    """``python -m pipeline export ...`` through export.register_cli (independent of pipeline/cli.py)."""
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    export.register_cli(sub)
+    args = parser.parse_args([str(a) for a in argv])
+    lines: list[str] = []
+    code = export.export_output(Path(args.output), args.jobs, args.force, args.compression, echo=lines.append)
+    assert args.func is export.export_command
+    return code, "\n".join(lines)
+
+
+def frames_of(out: Path, name: str) -> np.ndarray:
+    return zarr.open_array(store_path(out) / name / "frames", mode="r")[:]
+
+
+def total_localizations(out: Path, job) -> int:
+    cache = CacheDir(out)
+    return sum(cache.read_entry(job.fingerprint, t0, t1)["localizations"] for t0, t1 in job.chunks)
+
+
+# ---------------------------------------------------------------------------------------------- Job
+
+
+def test_job_from_group_recovers_seeds(finished_run):
+    planned = {j.name: j for j in plan_sweep(load_sweep(finished_run / "sweep.toml")).jobs}
+    jobs = jobs_of(finished_run)
+    assert len(jobs) == 4
+    for job in jobs:
+        ref = planned[job.name]
+        assert (job.fingerprint, job.seed_digest, job.sweep_seed) == (ref.fingerprint, ref.seed_digest, 5)
+        assert job.config == ref.config and job.varied == ref.varied and job.sample_id is None
+    assert {str(j.dtype) for j in jobs} == {"uint16", "float32"}
+
+
+# ---------------------------------------------------------------------------------------------- TIFF
+
+
+def test_tiff_reads_back_identical_with_physical_sizes(exported):
+    for job in jobs_of(exported):
+        path = exported / "jobs" / job.name / "simulation.ome.tiff"
+        stored = frames_of(exported, job.name)
+        with tifffile.TiffFile(path) as tif:
+            assert tif.is_ome and not tif.is_bigtiff
+            series = tif.series[0]
+            assert series.shape == (12, 32, 48) and series.axes == "TYX"
+            assert series.dtype == job.dtype
+            data = series.asarray()
+            assert tif.pages[0].compression == tifffile.COMPRESSION.NONE
+            xml = tif.ome_metadata
+        assert data.tobytes() == stored.tobytes()
+        pixels = tifffile.xml2dict(xml)["OME"]["Image"]["Pixels"]
+        assert tifffile.xml2dict(xml)["OME"]["Image"]["Name"] == job.name
+        assert pixels["PhysicalSizeX"] == pytest.approx(0.107) and pixels["PhysicalSizeY"] == pytest.approx(0.107)
+        assert pixels["PhysicalSizeXUnit"] == pixels["PhysicalSizeYUnit"] == "µm"
+        assert pixels["TimeIncrement"] == pytest.approx(0.025) and pixels["TimeIncrementUnit"] == "s"
+        assert (pixels["SizeT"], pixels["SizeY"], pixels["SizeX"]) == (12, 32, 48)
+        assert pixels["Type"] == {"uint16": "uint16", "float32": "float"}[str(job.dtype)]
+        # the same with the standard library's parser
+        image = ET.fromstring(xml.encode()).find(f"{OME_NS}Image")
+        assert image.find(f"{OME_NS}Pixels").get("PhysicalSizeY") == "0.107"
+
+
+def test_forced_bigtiff_and_zlib(finished_run, tmp_path):
+    out = copy_run(finished_run, tmp_path / "out")
+    job = jobs_of(out)[1]
+    result = export.export_job(out, job, bigtiff=True, compression="zlib")
+    assert result["status"] == "exported" and result["bigtiff"] is True
+    with tifffile.TiffFile(out / "jobs" / job.name / "simulation.ome.tiff") as tif:
+        assert tif.is_bigtiff and tif.is_ome
+        assert tif.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+        assert tif.asarray().tobytes() == frames_of(out, job.name).tobytes()
+    info = json.loads((out / "jobs" / job.name / "job.json").read_text())
+    assert info["tiff"] == {"compression": "zlib", "bigtiff": True}
+    # other options ⇒ not up to date
+    assert export.export_job(out, job)["status"] == "exported"
+    assert export.export_job(out, job)["status"] == "skipped"
+
+
+def test_bigtiff_chosen_when_movie_can_exceed_4gib(finished_run):
+    job = jobs_of(finished_run)[0]
+    long = dataclasses.replace(job, config=job.config.model_copy(
+        update={"emitters": job.config.emitters.model_copy(update={"frames": 2_000_000})}))
+    assert long.nbytes > 2**32
+    assert export._bigtiff(long, "none", None) is True
+    assert export._bigtiff(job, "none", None) is False
+    assert export._bigtiff(long, "none", False) is False and export._bigtiff(job, "zlib", True) is True
+
+
+_KILL_SCRIPT = """
+import sys, time
+from pathlib import Path
+import pipeline.export as E
+
+original = E.iter_frames
+def slow(*args, **kwargs):
+    for frame in original(*args, **kwargs):
+        time.sleep(0.4)
+        yield frame
+E.iter_frames = slow
+out = Path(sys.argv[1])
+E.export_job(out, E.job_from_group(out, sys.argv[2]))
+print("finished")
+"""
+
+
+def test_killed_export_leaves_no_complete_looking_file(finished_run, tmp_path):
+    out = copy_run(finished_run, tmp_path / "out")
+    job = jobs_of(out)[0]
+    folder = out / "jobs" / job.name
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(out), job.name], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(folder.glob(".simulation.ome.tiff.*.tmp")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the export never started writing"
+            time.sleep(0.05)
+        time.sleep(0.5)  # a few frames in
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    left = sorted(p.name for p in folder.iterdir())
+    assert all(name.startswith(".") and name.endswith(".tmp") for name in left), left
+    assert len(left) == 1
+    # a rerun completes and removes the leftover
+    result = export.export_job(out, job)
+    assert result["status"] == "exported"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*export.FILES, export.MARKER])
+    with tifffile.TiffFile(folder / "simulation.ome.tiff") as tif:
+        assert tif.asarray().tobytes() == frames_of(out, job.name).tobytes()
+
+
+# ---------------------------------------------------------------------------------------------- truth
+
+
+def test_emitters_h5_tables_units_and_photons(exported):
+    for job in jobs_of(exported):
+        with h5py.File(exported / "jobs" / job.name / "emitters.h5", "r") as f:
+            assert f.attrs["fingerprint"] == job.fingerprint and f.attrs["job"] == job.name
+            assert json.loads(f.attrs["parameters"]) == job.config.model_dump(mode="json")
+            assert json.loads(f.attrs["varied"]) == job.varied
+            assert f.attrs["sweep_seed"] == 5 and f.attrs["seed_digest"] == job.seed_digest
+            emitters, locs = f["emitters"], f["localizations"]
+            assert emitters.dtype.names == ("id", "x_nm", "y_nm", "z_nm", "flux_photons", "t_on", "t_off",
+                                            "total_photons")
+            assert locs.dtype.names == ("frame", "id", "x_nm", "y_nm", "z_nm", "photons", "on_fraction")
+            for table in (emitters, locs):
+                units = json.loads(table.attrs["units"])
+                assert set(units) == set(table.dtype.names)
+                assert units["x_nm"] == units["y_nm"] == units["z_nm"] == "nm"
+                assert table.attrs["x_nm_units"] == "nm"
+            assert json.loads(locs.attrs["units"])["photons"] == "photon"
+            assert json.loads(locs.attrs["units"])["frame"] == "frame (0-based)"
+            assert locs.maxshape == (None,)
+            em, lo = emitters[:], locs[:]
+        assert len(em) == job.config.emitters.num_emitters
+        assert np.array_equal(em["id"], np.arange(len(em)))
+        assert len(lo) == total_localizations(exported, job) > 0
+        height, width = job.config.camera.roi_shape
+        p = job.config.optics.pixel_size_nm
+        assert np.all((lo["x_nm"] >= 0) & (lo["x_nm"] < width * p) & (lo["y_nm"] >= 0) & (lo["y_nm"] < height * p))
+        assert np.all((lo["frame"] >= 0) & (lo["frame"] < job.frames))
+        assert np.all(np.diff(lo["frame"]) >= 0)
+        assert np.all((lo["on_fraction"] > 0) & (lo["on_fraction"] <= 1))
+        # positions of a localization are its emitter's
+        assert np.array_equal(lo["x_nm"], em["x_nm"][lo["id"]]) and np.array_equal(lo["z_nm"], em["z_nm"][lo["id"]])
+        summed = np.bincount(lo["id"], weights=lo["photons"], minlength=len(em))
+        np.testing.assert_allclose(summed, em["total_photons"], rtol=1e-9, atol=1e-9)
+
+
+def test_csv_thunderstorm(exported):
+    for job in jobs_of(exported):
+        path = exported / "jobs" / job.name / "localizations.csv"
+        lines = path.read_text().splitlines()
+        assert lines[0] == '"id","frame","x [nm]","y [nm]","z [nm]","intensity [photon]"'
+        rows = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        assert len(rows) == len(lines) - 1 == total_localizations(exported, job)
+        with h5py.File(exported / "jobs" / job.name / "emitters.h5", "r") as f:
+            lo = f["localizations"][:]
+        assert np.array_equal(rows[:, 1], lo["frame"] + 1)  # 1-based
+        assert rows[:, 1].min() >= 1 and rows[:, 1].max() <= job.frames
+        assert np.array_equal(rows[:, 0], lo["id"])
+        np.testing.assert_allclose(rows[:, 2], lo["x_nm"], atol=5e-4)
+        np.testing.assert_allclose(rows[:, 5], lo["photons"], atol=5e-4)
+
+
+def test_job_json(exported):
+    for job in jobs_of(exported):
+        folder = exported / "jobs" / job.name
+        info = json.loads((folder / "job.json").read_text())
+        assert info["fingerprint"] == job.fingerprint and info["job"] == job.name
+        assert info["parameters"] == job.config.model_dump(mode="json")
+        assert info["varied"] == job.varied
+        assert info["seed"] == {"sweep_seed": 5, "seed_digest": job.seed_digest}
+        assert info["timings"]["chunk_seconds"] > 0 and info["timings"]["export_seconds"] > 0
+        assert {"smlm-sweep", "kernels", "numpy", "zarr", "tifffile"} <= set(info["software"])
+        assert info["localizations"] == total_localizations(exported, job)
+        marker = json.loads((folder / "export.json").read_text())
+        assert marker["fingerprint"] == job.fingerprint
+        assert set(marker["files"]) == {"simulation.ome.tiff", "emitters.h5", "localizations.csv", "job.json"}
+        assert not list(folder.glob(".*"))  # no temporaries left
+
+
+# ---------------------------------------------------------------------------------------------- rerun
+
+
+def test_rerun_skips_force_rewrites(finished_run, tmp_path):
+    out = copy_run(finished_run, tmp_path / "out")
+    code, text = cli("export", out)
+    assert code == 0 and text.count("exported") == 4, text
+    name = export.group_names(out)[0]
+    tiff = out / "jobs" / name / "simulation.ome.tiff"
+    inode = tiff.stat().st_ino
+    code, text = cli("export", out)
+    assert code == 0 and text.count("skipped") == 4 and "exported" not in text, text
+    assert tiff.stat().st_ino == inode
+    code, text = cli("export", out, "--jobs", name, "--force")
+    assert code == 0 and text.splitlines() == [line for line in text.splitlines() if line.startswith("exported")]
+    assert len(text.splitlines()) == 1 and tiff.stat().st_ino != inode
+    # a deleted file ⇒ not complete ⇒ exported again
+    (out / "jobs" / name / "localizations.csv").unlink()
+    code, text = cli("export", out, "--jobs", "job_000*")
+    assert code == 0 and text.count("exported") == 1 and text.count("skipped") == 3, text
+    with pytest.raises(UserError, match="matches none"):
+        cli("export", out, "--jobs", "nope*")
+
+
+def test_unfinished_job_is_refused(finished_run, tmp_path):
+    out = copy_run(finished_run, tmp_path / "out")
+    job = jobs_of(out)[0]
+    t0, t1 = job.chunks[1]
+    CacheDir(out).entry_path(job.fingerprint, t0, t1).unlink()
+    with pytest.raises(RuntimeError, match=rf"{job.name} is not finished: 1 of 3 chunks have no cache entry "
+                                           rf"\(frames \[{t0}, {t1}\)\)"):
+        export.export_job(out, job)
+    assert not (out / "jobs" / job.name).exists()
+    code, text = cli("export", out)
+    assert code == 1
+    assert f"failed    {job.name}: job {job.name} is not finished" in text
+    assert text.count("exported") == 3
+
+
+def test_export_command_on_a_folder_without_store(tmp_path):
+    with pytest.raises(UserError, match="no sweep.zarr"):
+        cli("export", tmp_path)

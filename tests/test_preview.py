@@ -1,0 +1,68 @@
+"""``preview``: per-job PNG (busiest frame + circles, max projection) and the sweep contact sheet."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from pipeline import preview
+from pipeline.cache import CacheDir
+
+from conftest import TINY_SWEEP, run_module
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("preview_run")
+    sweep = folder / "sweep.toml"
+    sweep.write_text(TINY_SWEEP)
+    out = folder / "out"
+    proc = run_module("run", sweep, "--output", out, "--workers", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def test_preview_writes_pngs(finished_run, capsys):
+    parser = argparse.ArgumentParser()
+    preview.register_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["preview", str(finished_run)])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    names = sorted(p.name for p in (finished_run / "sweep.zarr").iterdir() if p.is_dir())
+    assert len(names) == 2
+    for name in names:
+        path = finished_run / "jobs" / name / "preview.png"
+        assert str(path) in printed
+        image = matplotlib.image.imread(path)
+        assert image.shape[:2] == (520, 1100)
+        assert image[..., :3].std() > 0.05
+    sheet = matplotlib.image.imread(finished_run / "contact_sheet.png")
+    assert sheet.shape[:2] == (330, 520)  # 2 tiles in one row
+    assert sheet[..., :3].std() > 0.05
+
+
+def test_preview_picks_busiest_frame(finished_run):
+    name = sorted(p.name for p in (finished_run / "sweep.zarr").iterdir() if p.is_dir())[1]
+    p = preview.collect(finished_run, name)
+    import zarr
+
+    group = zarr.open_group(finished_run / "sweep.zarr" / name, mode="r")
+    fingerprint, frames = group.attrs["fingerprint"], group["frames"][:]
+    cache = CacheDir(finished_run)
+    rows = np.concatenate([cache.read_truth(fingerprint, t0, min(t0 + 4, 12)) for t0 in range(0, 12, 4)])
+    counts = np.bincount(rows["frame"], minlength=12)
+    assert p.frame_index == int(counts.argmax()) and len(p.truth) == counts.max()
+    assert np.array_equal(p.frame, frames[p.frame_index])
+    assert np.array_equal(p.max_projection, frames.max(axis=0))
+    assert p.complete
+
+
+def test_reduce_keeps_bright_pixels():
+    image = np.zeros((600, 500), np.float32)
+    image[599, 3] = 7
+    small = preview._reduce(image)
+    assert max(small.shape) <= preview.TILE_PX and small.max() == 7
