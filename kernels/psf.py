@@ -17,7 +17,7 @@ infinite plane, so a patch sums to slightly less than 1 (truncation).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np

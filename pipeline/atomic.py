@@ -4,35 +4,58 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
+def fsync_dir(folder: Path) -> None:
+    fsync_file(folder)
+
+
+def temporary_name(path: Path) -> Path:
+    """``.<name>.<pid>.tmp`` beside ``path``: never mistaken for the finished file."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+class Staged:
+    """``with Staged(final) as tmp:`` write ``tmp`` (by any library); on success it is renamed to ``final``.
+
+    On an exception the temporary file is removed; after a hard kill it stays behind under its
+    temporary name, so a complete-looking ``final`` always holds complete content.
+    """
+
+    def __init__(self, final: Path, durable: bool = True):
+        self.final = Path(final)
+        self.tmp = temporary_name(self.final)
+        self.durable = durable
+
+    def __enter__(self) -> Path:
+        self.tmp.unlink(missing_ok=True)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
+            return
+        if self.durable:
+            fsync_file(self.tmp)
+        os.replace(self.tmp, self.final)
+        if self.durable:
+            fsync_dir(self.final.parent)
+
+
 def write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (a crash leaves the old file or none, never a part)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if durable:
-        fsync_dir(path.parent)
+    with Staged(path, durable) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_json(path: Path, obj: Any, durable: bool = True) -> None:

@@ -17,7 +17,6 @@ only when every chunk has its cache entry (design §7); a rerun skips a job whos
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import sys
@@ -32,7 +31,7 @@ from . import atomic
 from .cache import CacheDir, checksum
 from .errors import UserError
 from .plan import Job
-from .store import FRAMES, store_path
+from .store import FRAMES, group_names, store_path
 
 TIFF = "simulation.ome.tiff"
 H5 = "emitters.h5"
@@ -96,48 +95,6 @@ CONVENTIONS = (
 
 def job_dir(output: Path, job_name: str) -> Path:
     return Path(output) / "jobs" / job_name
-
-
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class _Staged:
-    """``with _Staged(final) as tmp:`` write ``tmp``; on success it is fsynced and renamed to ``final``.
-
-    On an exception the temporary file is removed; on a hard kill it stays behind under its
-    temporary name (removed by the next export of the job).
-    """
-
-    def __init__(self, final: Path):
-        self.final = Path(final)
-        self.tmp = _tmp_name(self.final)
-
-    def __enter__(self) -> Path:
-        self.tmp.unlink(missing_ok=True)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.tmp.unlink(missing_ok=True)
-            return
-        _fsync(self.tmp)
-        os.replace(self.tmp, self.final)
-        atomic.fsync_dir(self.final.parent)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    """Like :func:`atomic.write_json`, but with the usual permissions (umask) of the other files."""
-    with _Staged(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1, default=str) + "\n")
 
 
 def _remove_temporaries(folder: Path) -> None:
@@ -449,11 +406,11 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
             (folder / name).unlink(missing_ok=True)
 
     expected = sum(int(e["localizations"]) for e in entries)
-    with _Staged(folder / TIFF) as tmp:
+    with atomic.Staged(folder / TIFF) as tmp:
         is_big = write_tiff(tmp, output, job, entries, compression, bigtiff)
-    with _Staged(folder / H5) as tmp:
+    with atomic.Staged(folder / H5) as tmp:
         n_h5 = write_h5(tmp, output, job, entries)
-    with _Staged(folder / CSV) as tmp:
+    with atomic.Staged(folder / CSV) as tmp:
         n_csv = write_csv(tmp, output, job, entries)
     if not n_h5 == n_csv == expected:
         raise RuntimeError(f"job {job.name}: wrote {n_h5} localizations to HDF5 and {n_csv} to CSV, "
@@ -481,8 +438,8 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
         "files": list(FILES),
         "software": software_versions(),
     }
-    _write_json(folder / JOB_JSON, info)
-    _write_json(folder / MARKER, {"fingerprint": job.fingerprint, "files": list(FILES), "compression": compression,
+    atomic.write_json(folder / JOB_JSON, info)
+    atomic.write_json(folder / MARKER, {"fingerprint": job.fingerprint, "files": list(FILES), "compression": compression,
                                   "bigtiff": is_big, "localizations": expected, "time": info["timings"]["exported"]})
     return {"job": job.name, "status": "exported", "folder": str(folder), "files": list(FILES),
             "localizations": expected, "bigtiff": is_big, "seconds": seconds}
@@ -490,17 +447,6 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
 
 # ----------------------------------------------------------------------------------------------
 # jobs of an output folder
-
-
-def group_names(output: Path) -> list[str]:
-    """Names of the job groups in ``<output>/sweep.zarr`` (sorted)."""
-    import zarr
-
-    path = store_path(output)
-    if not (path / "zarr.json").is_file():
-        raise UserError(f"{output}: no sweep.zarr (not a sweep output folder, or never run)")
-    root = zarr.open_group(path, mode="r")
-    return sorted(name for name, _ in root.groups())
 
 
 _PLANS: dict[tuple[str, float], dict[str, Job]] = {}
@@ -569,12 +515,7 @@ def export_output(output: Path, pattern: str | None = None, force: bool = False,
                   echo=print) -> int:
     """Export every (matching) job of an output folder; prints one line per job; returns the exit code."""
     output = Path(output)
-    names = group_names(output)
-    if pattern:
-        selected = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-        if not selected:
-            raise UserError(f"--jobs '{pattern}' matches none of the {len(names)} jobs in {output}")
-        names = selected
+    names = group_names(output, pattern)
     failed = 0
     for name in names:
         try:

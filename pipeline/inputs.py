@@ -69,14 +69,14 @@ def _is_hdf5(p: str, head: bytes) -> bool:
         return False
 
 
-def _roi_tuple(roi) -> tuple[int, int]:
+def roi_tuple(roi) -> tuple[int, int]:
     if isinstance(roi, (int, np.integer)):
         return int(roi), int(roi)
     t = tuple(int(v) for v in roi)
     if len(t) == 1:
         return t[0], t[0]
     if len(t) != 2:
-        raise ValueError(f"roi_shape must be an int or (height, width); got {roi!r}")
+        raise ValueError(f"expected an int or (height, width); got {roi!r}")
     return t
 
 
@@ -93,7 +93,7 @@ def load_camera_maps(path, roi_shape) -> dict[str, np.ndarray]:
     Shapes must equal roi_shape; gain > 0, variance >= 0, all finite.
     """
     p = str(path)
-    roi = _roi_tuple(roi_shape)
+    roi = roi_tuple(roi_shape)
     head = _head(p, _MAPS_EXPECTED)
     if _is_hdf5(p, head):
         planes = _maps_from_hdf5(p, roi)

@@ -9,7 +9,6 @@ Agg canvas only (no pyplot state), so it is safe in workers and threads.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import CacheDir
-from .errors import UserError
-from .store import FRAMES, store_path
+from .store import FRAMES, group_names, store_path
 
 PREVIEW = "preview.png"
 CONTACT_SHEET = "contact_sheet.png"
@@ -197,14 +195,10 @@ def _sweep_name(output: Path) -> str:
 
 def preview_output(output: Path, pattern: str | None = None) -> list[Path]:
     """Write every job's ``preview.png`` and the sweep's ``contact_sheet.png``; returns their paths."""
-    from .export import group_names, job_dir
+    from .export import job_dir
 
     output = Path(output)
-    names = group_names(output)
-    if pattern:
-        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-        if not names:
-            raise UserError(f"--jobs '{pattern}' matches no job in {output}")
+    names = group_names(output, pattern)
     written, tiles = [], []
     for name in names:
         p = collect(output, name)

@@ -12,6 +12,7 @@ parallel tasks never touch the same object and need no lock.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
+from .atomic import fsync_file
 from .plan import Job
 
 FRAMES = "frames"
@@ -125,6 +127,20 @@ def prepare_job(output: Path, job: Job) -> bool:
     return False
 
 
+def group_names(output: Path, pattern: str | None = None) -> list[str]:
+    """Names of the job groups of an output folder (those matching a shell pattern, if given)."""
+    from .errors import UserError
+
+    if not (store_path(output) / "zarr.json").is_file():
+        raise UserError(f"{output}: no sweep.zarr (not a sweep output folder, or never run)")
+    names = list(job_groups(output))
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        if not names:
+            raise UserError(f"--jobs '{pattern}' matches none of the jobs in {output}")
+    return names
+
+
 def job_groups(output: Path) -> dict[str, zarr.Group]:
     """Every job group in the store (live view, not the consolidated one)."""
     if not store_path(output).exists():
@@ -143,12 +159,8 @@ def write_chunk(output: Path, job_name: str, t0: int, frames: np.ndarray) -> Non
     array = zarr.open_array(store_path(output) / job_name / FRAMES, mode="r+")
     array[t0:t0 + frames.shape[0]] = frames
     path = chunk_file(output, job_name, t0 // array.chunks[0])
-    if path.exists():
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    if path.exists():  # (an all-zero chunk is not written at all)
+        fsync_file(path)
 
 
 def read_chunk(output: Path, job_name: str, t0: int, t1: int) -> np.ndarray:

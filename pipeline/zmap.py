@@ -29,6 +29,7 @@ import numpy as np
 
 from kernels.field import bilinear
 from pipeline.errors import InputFileError, UserError
+from pipeline.inputs import roi_tuple as _roi_tuple
 
 __all__ = ["ZMap", "load_zmap", "synth_zmap", "show_zmap", "register_cli", "mode_name"]
 
@@ -296,17 +297,6 @@ def load_zmap(path, roi_shape=None) -> ZMap:
     for a in (coeffs, cy, cx):
         a.setflags(write=False)
     return ZMap(path=p, noll=noll, centres_y_px=cy, centres_x_px=cx, coeffs_nm=coeffs, content_hash=digest, description=desc)
-
-
-def _roi_tuple(roi) -> tuple[int, int]:
-    if isinstance(roi, (int, np.integer)):
-        return int(roi), int(roi)
-    t = tuple(int(v) for v in roi)
-    if len(t) == 1:
-        return t[0], t[0]
-    if len(t) != 2:
-        raise ValueError(f"roi must be an int or (height, width); got {roi!r}")
-    return t
 
 
 # --------------------------------------------------------------------------- synthesis

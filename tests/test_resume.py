@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import TINY_SWEEP, computed_chunks, run_module, status_of, stored_movie
