@@ -133,5 +133,6 @@ def render_chunk(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray
         return photons, truth
     frames = np.empty(photons.shape, dtype=camera.output_dtype)
     for i, frame in enumerate(range(t0, t1)):
-        frames[i] = expose(camera, photons[i], generator(scene.key, "camera", frame=frame))
+        frames[i] = expose(camera, photons[i], generator(scene.key, "camera", frame=frame),
+                           background=scene.background_photons)
     return frames, truth
