@@ -18,7 +18,7 @@ import numpy as np
 
 from . import atomic
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 
 def chunk_key(fingerprint: str, t0: int, t1: int) -> str:
@@ -27,8 +27,11 @@ def chunk_key(fingerprint: str, t0: int, t1: int) -> str:
 
 
 def checksum(frames: np.ndarray) -> str:
-    """Checksum of a chunk's bytes as stored (decoded array, C order)."""
-    return hashlib.blake2b(np.ascontiguousarray(frames).data, digest_size=16).hexdigest()
+    """Checksum of a chunk's bytes as stored (decoded array, C order).
+
+    SHA-256: hardware-accelerated on current CPUs (about twice as fast as BLAKE2 here).
+    """
+    return "sha256:" + hashlib.sha256(np.ascontiguousarray(frames).data).hexdigest()
 
 
 @dataclass(frozen=True)
