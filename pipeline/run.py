@@ -106,14 +106,15 @@ def _drop_entries(cache: CacheDir, fingerprint: str) -> None:
             path.unlink(missing_ok=True)
 
 
-def _stale_groups(output: Path, plan: Plan) -> list[str]:
-    current = {j.name for j in plan.jobs}
-    return [name for name in job_groups(output) if name not in current]
+def _stale_groups(output: Path, sweep_jobs: set[str]) -> list[str]:
+    """Groups in the store that are no job of the sweep (a ``--jobs`` subset does not make others stale)."""
+    return [name for name in job_groups(output) if name not in sweep_jobs]
 
 
 def run_command(args) -> int:
     sweep = load_sweep(args.sweep)
-    plan = plan_sweep(sweep).select(args.jobs)
+    full = plan_sweep(sweep)
+    plan = full.select(args.jobs)
     output = sweep.output_dir(args.output)
     spec = cluster_spec(sweep, args, output)
     for warning in plan.warnings:
@@ -126,10 +127,10 @@ def run_command(args) -> int:
             print(f"warning: {warning}")
     resume = not args.no_resume
     check_disk(plan, output, CacheDir(output), resume, args.force)
-    return execute(plan, output, spec, resume)
+    return execute(plan, output, spec, resume, sweep_jobs={j.name for j in full.jobs})
 
 
-def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool) -> int:
+def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_jobs: set[str] | None = None) -> int:
     """Run a validated plan into ``output``; returns the exit code."""
     output.mkdir(parents=True, exist_ok=True)
     from .lock import RunLock
@@ -144,7 +145,7 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool) -> int:
         atomic.write_bytes(output / "sweep.toml", to_toml(plan.sweep.model.model_dump(mode="json")).encode())
         cache = CacheDir(output)
         cache.ensure()
-        status.stale = _stale_groups(output, plan)
+        status.stale = _stale_groups(output, sweep_jobs or {j.name for j in plan.jobs})
         (output / "jobs").mkdir(exist_ok=True)
         todo, to_export = {}, set()
         for job in plan.jobs:

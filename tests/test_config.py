@@ -269,3 +269,11 @@ def test_missing_input_file_is_a_warning_for_plan(cli, write_sweep):
     code, out, err = cli("plan", path)
     assert code == 0, err
     assert "warning: input file" in out and "nope.h5 does not exist" in out
+
+
+def test_legacy_batch_run_refuses_missing_zmap(cli, tmp_path):
+    code, out, err = cli("run", REPO / "configs/legacy_batch.json", "--output", tmp_path / "out")
+    assert code == 2
+    assert err.strip() == ("error: input file /path/to/your/patches.h5 does not exist "
+                           "(needed by job_0000_num_emitters_500_background_50)")
+    assert not (tmp_path / "out").exists()

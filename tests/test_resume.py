@@ -192,3 +192,15 @@ def test_concurrent_run_refused_and_stale_lock_taken_over(tmp_path, write_sweep)
     assert proc.returncode == 0, proc.stderr
     assert f"taking over the lock of a run that is gone (pid {holder.pid}" in proc.stdout
     assert not lock.exists()
+
+
+def test_jobs_glob_runs_a_subset(tmp_path, write_sweep):
+    path = write_sweep()
+    output = tmp_path / "out"
+    proc = _run(path, output, "--jobs", "job_0001_*")
+    assert proc.returncode == 0, proc.stderr
+    assert [j["name"] for j in status_of(output)["jobs"]] == ["job_0001_num_emitters_40"]
+    assert (output / "jobs" / "job_0001_num_emitters_40" / "simulation.ome.tiff").is_file()
+    assert not (output / "sweep.zarr" / "job_0000_num_emitters_20").exists()
+    proc = _run(path, output, "--jobs", "job_0000_*")
+    assert proc.returncode == 0 and status_of(output)["stale"] == []
