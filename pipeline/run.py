@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from distributed import as_completed
@@ -25,6 +26,7 @@ from .config.dump import to_toml
 from .errors import UserError
 from .export import export_is_current, export_job
 from .graph import commit_tasks
+from .lock import RunLock
 from .plan import Job, Plan, check_memory, plan_sweep, worker_memory_limit
 from .progress import Progress
 from .scene import load_inputs
@@ -133,8 +135,6 @@ def run_command(args) -> int:
 def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_jobs: set[str] | None = None) -> int:
     """Run a validated plan into ``output``; returns the exit code."""
     output.mkdir(parents=True, exist_ok=True)
-    from .lock import RunLock
-
     lock = RunLock(output)
     lock.acquire()
     if lock.message:
@@ -186,8 +186,6 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
     except BaseException as exc:
         status.state = "crashed"
         status.finished = now()
-        import traceback
-
         status.error = {"type": type(exc).__name__, "message": str(exc),
                         "traceback": traceback.format_exc(), "time": now()}
         status.save()
