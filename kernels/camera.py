@@ -241,9 +241,14 @@ def _background_table(camera: Camera, photons: float) -> AliasTable:
     return AliasTable.from_pmf(*reversed(background_pmf(camera, photons)))
 
 
-def _table_applies(camera: Camera) -> bool:
+def _table_applies(camera: Camera, background: float) -> bool:
+    # very bright backgrounds make the exact pmf's (electrons x values) matrix large; the chain is
+    # then used, which is exact too (the limit keeps the table's set-up under ~50 MB and 0.2 s)
+    mu = camera.qe * background
+    values = (30 * np.sqrt(mu) + 30 + 24 * camera.readout_noise_e) / camera.e_per_adu
     return (camera.add_noise and camera.kind == "scmos" and camera.offset_adu is None
-            and camera.gain_adu_per_e is None and camera.variance_adu2 is None)
+            and camera.gain_adu_per_e is None and camera.variance_adu2 is None
+            and (30 * np.sqrt(mu) + 30) * values < 6e6)
 
 
 def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
@@ -279,7 +284,7 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
         return expected_adu(camera, photons)
     if camera.kind == "ideal":
         return _digitize(expected_adu(camera, photons), camera)
-    if background is not None and _table_applies(camera):
+    if background is not None and _table_applies(camera, float(background)):
         image = _as_image(photons)
         table = _background_table(camera, float(np.float32(background)))
         out = table.sample(rng, image.size).reshape(image.shape)

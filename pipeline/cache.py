@@ -26,12 +26,16 @@ def chunk_key(fingerprint: str, t0: int, t1: int) -> str:
     return hashlib.sha256(f"{fingerprint}:{t0}:{t1 - 1}".encode()).hexdigest()[:32]
 
 
+def bytes_checksum(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 def checksum(frames: np.ndarray) -> str:
     """Checksum of a chunk's bytes as stored (decoded array, C order).
 
     SHA-256: hardware-accelerated on current CPUs (about twice as fast as BLAKE2 here).
     """
-    return "sha256:" + hashlib.sha256(np.ascontiguousarray(frames).data).hexdigest()
+    return bytes_checksum(np.ascontiguousarray(frames).data)
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,8 @@ class CacheDir:
         return self.chunks / f"{chunk_key(fingerprint, t0, t1)}.json"
 
     def truth_path(self, fingerprint: str, t0: int, t1: int) -> Path:
-        """Ground-truth rows of one chunk, kept with the cache (keyed like its entry)."""
-        return Path(self.output) / "truth" / fingerprint / f"{t0:09d}-{t1:09d}.npy"
+        """Ground-truth rows of one chunk (numpy .npy), kept with the cache."""
+        return self.root / "truth" / fingerprint / f"{t0:09d}-{t1:09d}.npy"
 
     def ensure(self) -> None:
         self.chunks.mkdir(parents=True, exist_ok=True)
@@ -68,11 +72,11 @@ class CacheDir:
         if not isinstance(entry, dict):
             return None
         ok = (entry.get("fingerprint") == fingerprint and entry.get("frames") == [t0, t1]
-              and isinstance(entry.get("checksum"), str))
+              and isinstance(entry.get("checksum"), str) and self.truth_path(fingerprint, t0, t1).is_file())
         return entry if ok else None
 
     def write_entry(self, job_name: str, fingerprint: str, t0: int, t1: int, frames: np.ndarray,
-                    localizations: int, seconds: float) -> dict:
+                    truth_checksum: str, localizations: int, seconds: float) -> dict:
         from distributed import get_worker
 
         try:
@@ -85,6 +89,7 @@ class CacheDir:
             "fingerprint": fingerprint,
             "frames": [t0, t1],
             "checksum": checksum(frames),
+            "truth_checksum": truth_checksum,
             "min": float(frames.min()),
             "max": float(frames.max()),
             "mean": float(frames.mean(dtype=np.float64)),
@@ -96,12 +101,14 @@ class CacheDir:
         atomic.write_json(self.entry_path(fingerprint, t0, t1), entry)
         return entry
 
-    def write_truth(self, fingerprint: str, t0: int, t1: int, truth: np.ndarray) -> None:
+    def write_truth(self, fingerprint: str, t0: int, t1: int, truth: np.ndarray) -> str:
+        """Store a chunk's ground-truth rows; returns the checksum of the file's bytes."""
         path = self.truth_path(fingerprint, t0, t1)
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.save(buffer, truth, allow_pickle=False)
         atomic.write_bytes(path, buffer.getvalue())
+        return bytes_checksum(buffer.getvalue())
 
     def read_truth(self, fingerprint: str, t0: int, t1: int) -> np.ndarray:
         return np.load(self.truth_path(fingerprint, t0, t1), allow_pickle=False)

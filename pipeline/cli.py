@@ -29,7 +29,7 @@ def cmd_plan(args) -> int:
     plan = plan_sweep(sweep).select(args.jobs)
     workers = args.workers or sweep.model.cluster.workers or _default_workers()
     limit = worker_memory_limit(sweep.model.cluster.memory_limit, workers)
-    warnings = plan.warnings + check_memory(plan, limit)
+    warnings = plan.warnings + check_memory(plan, limit, sweep.model.cluster.threads_per_worker)
     print_plan(plan, sweep.output_dir(args.output), workers, limit, warnings)
     return 0
 

@@ -44,9 +44,15 @@ class ChunkTarget:
     fingerprint: str
 
 
-def scene_task(job: Job):
+def _tag(job: Job, token: str) -> str:
+    """Readable and unique: the job's name, its fingerprint and the run, so that two runs sharing
+    one scheduler never share a task."""
+    return f"{job.name}-{job.fingerprint[:8]}-{token}"
+
+
+def scene_task(job: Job, token: str = "lazy"):
     """The job's scene as a delayed value with a readable key."""
-    return dask.delayed(build_scene, pure=True)(job, dask_key_name=f"scene-{job.name}")
+    return dask.delayed(build_scene, pure=True)(job, dask_key_name=f"scene-{_tag(job, token)}")
 
 
 def _render_frames(scene, t0: int, t1: int) -> np.ndarray:
@@ -59,7 +65,8 @@ def job_array(job: Job, scene=None) -> da.Array:
     height, width = job.config.camera.roi_shape
     blocks = []
     for i, (t0, t1) in enumerate(job.chunks):
-        value = dask.delayed(_render_frames, pure=True)(scene, t0, t1, dask_key_name=f"render-{job.name}-{i:05d}")
+        value = dask.delayed(_render_frames, pure=True)(scene, t0, t1,
+                                                        dask_key_name=f"render-{_tag(job, 'lazy')}-{i:05d}")
         blocks.append(da.from_delayed(value, shape=(t1 - t0, height, width), dtype=job.dtype))
     return da.concatenate(blocks, axis=0)
 
@@ -74,21 +81,24 @@ def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int) -> dict:
     output = Path(target.output)
     cache = CacheDir(output)
     write_chunk(output, target.job_name, t0, frames)
-    cache.write_truth(target.fingerprint, t0, t1, truth)
+    truth_checksum = cache.write_truth(target.fingerprint, t0, t1, truth)
     seconds = time.perf_counter() - start
-    cache.write_entry(target.job_name, target.fingerprint, t0, t1, frames, len(truth), seconds)
+    cache.write_entry(target.job_name, target.fingerprint, t0, t1, frames, truth_checksum, len(truth), seconds)
     return {"job": target.job_name, "frames": [t0, t1], "seconds": seconds, "localizations": len(truth)}
 
 
-def commit_tasks(job: Job, output: Path, chunks: list[tuple[int, int]]) -> list:
-    """Delayed commit tasks of the given chunks of a job (all sharing one scene task)."""
+def commit_tasks(job: Job, output: Path, chunks: list[tuple[int, int]], token: str) -> list:
+    """Delayed commit tasks of the given chunks of a job (all sharing one scene task).
+
+    ``token`` identifies the run (keys ``chunk-<job>-<fingerprint>-<token>-<index>``).
+    """
     if not chunks:
         return []
-    scene = scene_task(job)
+    scene = scene_task(job, token)
     target = ChunkTarget(str(output), job.name, job.fingerprint)
     index = {c: i for i, c in enumerate(job.chunks)}
     return [
         dask.delayed(commit_chunk, pure=False)(scene, target, t0, t1,
-                                               dask_key_name=f"chunk-{job.name}-{index[(t0, t1)]:05d}")
+                                               dask_key_name=f"chunk-{_tag(job, token)}-{index[(t0, t1)]:05d}")
         for t0, t1 in chunks
     ]

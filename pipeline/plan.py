@@ -140,7 +140,7 @@ def _input_digests(config: JobConfig) -> tuple[dict[str, str], list[str]]:
             if Path(path).is_file():
                 digests[dotted] = file_digest(path)
             else:
-                digests[dotted] = "missing"
+                digests[dotted] = f"missing:{path}"  # plan before inputs exist: still distinct jobs
                 missing.append(path)
     return digests, missing
 
@@ -256,6 +256,12 @@ def plan_sweep(sweep: LoadedSweep) -> Plan:
                     fingerprint=fingerprint, missing_inputs=tuple(missing))
             )
             index += 1
+    seen: dict[str, str] = {}
+    for job in jobs:
+        if job.fingerprint in seen:
+            raise UserError(f"{sweep.path.name}: jobs {seen[job.fingerprint]} and {job.name} are the same simulation "
+                            "(equal parameters; chunk_frames changes only the layout): vary something physical")
+        seen[job.fingerprint] = job.name
     if sweep.ignored_keys:
         warnings.append(f"ignored keys of the original tool: {', '.join(sweep.ignored_keys)}")
     return Plan(sweep=sweep, jobs=jobs, warnings=warnings, varied_keys=varied_keys)
@@ -274,13 +280,16 @@ def worker_memory_limit(memory_limit: str, workers: int) -> int:
         raise UserError(f"cluster.memory_limit = {memory_limit!r}: expected a size such as \"4GiB\" or \"auto\"") from None
 
 
-def check_memory(plan: Plan, limit_bytes: int) -> list[str]:
-    """Warn when a chunk needs > 1/4 of a worker's memory; refuse past 90 % (design §8)."""
+def check_memory(plan: Plan, limit_bytes: int, threads_per_worker: int = 1) -> list[str]:
+    """Warn when a worker's chunks need > 1/4 of its memory; refuse past 90 % (design §8).
+
+    A worker renders ``threads_per_worker`` chunks at once.
+    """
     from .table import human_bytes
 
     warnings = []
     worst = max(plan.jobs, key=lambda j: j.chunk_working_set)
-    need = worst.chunk_working_set
+    need = worst.chunk_working_set * threads_per_worker
     advice = "use a smaller render.chunk_frames or give workers more memory (cluster.memory_limit)"
     if need > 0.9 * limit_bytes:
         raise UserError(

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import traceback
+import uuid
 from pathlib import Path
 
 from distributed import as_completed
@@ -30,7 +31,7 @@ from .lock import RunLock
 from .plan import Job, Plan, check_memory, plan_sweep, worker_memory_limit
 from .progress import Progress
 from .scene import load_inputs
-from .status import JobStatus, RunStatus, now, status_table
+from .status import JobStatus, RunStatus, load_status, now, status_table
 from .store import consolidate, job_groups, prepare_job
 from .table import human_bytes
 
@@ -40,6 +41,8 @@ def cluster_spec(sweep: LoadedSweep, args, output: Path) -> ClusterSpec:
     workers = args.workers or cfg.workers or max(1, os.cpu_count() or 1)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers {args.workers}: must be >= 1")
+    if args.scheduler and not args.scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+        raise UserError(f"--scheduler {args.scheduler!r}: expected an address such as tcp://host:8786")
     return ClusterSpec(workers=workers, threads_per_worker=cfg.threads_per_worker,
                        memory_limit=worker_memory_limit(cfg.memory_limit, workers),
                        dashboard_address=cfg.dashboard_address, address=args.scheduler or cfg.address,
@@ -50,6 +53,20 @@ def _existing_ancestor(path: Path) -> Path:
     while not path.exists():
         path = path.parent
     return path
+
+
+def check_scheduler(address: str) -> None:
+    """An existing scheduler must answer before anything is written."""
+    import socket
+    from urllib.parse import urlparse
+
+    if not address.startswith("tcp://"):
+        return  # other protocols: connecting is the only check
+    url = urlparse(address)
+    try:
+        socket.create_connection((url.hostname, url.port), timeout=10).close()
+    except (OSError, ValueError) as exc:
+        raise UserError(f"scheduler {address} does not answer ({exc}); start it or fix --scheduler/cluster.address") from None
 
 
 def check_output(output: Path, from_command_line: bool) -> None:
@@ -98,14 +115,18 @@ def check_disk(plan: Plan, output: Path, cache: CacheDir, resume: bool, force: b
                         f"uncompressed) but only {human_bytes(free)} is free; use --force to run anyway")
 
 
-def _drop_entries(cache: CacheDir, fingerprint: str) -> None:
-    """Forget every chunk of a job whose array was (re)created: its old bytes are gone."""
-    if not cache.chunks.is_dir():
-        return
-    for path in cache.chunks.glob("*.json"):
-        entry = atomic.read_json(path)
-        if not isinstance(entry, dict) or entry.get("fingerprint") == fingerprint:
-            path.unlink(missing_ok=True)
+def _drop_entries(cache: CacheDir, job: Job, chunk_frames: int) -> None:
+    """Forget the chunks of a job's former layout: its array was rebuilt, their bytes are gone."""
+    for t0 in range(0, job.frames, chunk_frames):
+        cache.entry_path(job.fingerprint, t0, min(t0 + chunk_frames, job.frames)).unlink(missing_ok=True)
+
+
+def _move_export(output: Path, old: str, new: str) -> None:
+    """A renamed job's export folder follows it; it is re-exported, since its files carry the name."""
+    source, target = output / "jobs" / old, output / "jobs" / new
+    if source.is_dir() and not target.exists():
+        os.replace(source, target)
+        (target / "export.json").unlink(missing_ok=True)
 
 
 def _stale_groups(output: Path, sweep_jobs: set[str]) -> list[str]:
@@ -124,8 +145,10 @@ def run_command(args) -> int:
             print(f"warning: {warning}")
     check_output(output, from_command_line=bool(args.output))
     check_inputs(plan)
+    if spec.address:
+        check_scheduler(spec.address)
     if not spec.address:
-        for warning in check_memory(plan, spec.memory_limit):
+        for warning in check_memory(plan, spec.memory_limit, spec.threads_per_worker):
             print(f"warning: {warning}")
     resume = not args.no_resume
     check_disk(plan, output, CacheDir(output), resume, args.force)
@@ -141,16 +164,21 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
         print(lock.message)
     status = RunStatus(sweep=plan.name, output=str(output),
                        jobs={j.name: JobStatus(j.name, j.fingerprint, len(j.chunks)) for j in plan.jobs})
+    previous = load_status(output) or {}
+    status.others = [j for j in previous.get("jobs", [])
+                     if j.get("name") in (sweep_jobs or set()) and j.get("name") not in status.jobs]
     try:
         atomic.write_bytes(output / "sweep.toml", to_toml(plan.sweep.model.model_dump(mode="json")).encode())
         cache = CacheDir(output)
         cache.ensure()
-        status.stale = _stale_groups(output, sweep_jobs or {j.name for j in plan.jobs})
         (output / "jobs").mkdir(exist_ok=True)
         todo, to_export = {}, set()
         for job in plan.jobs:
-            if not prepare_job(output, job):
-                _drop_entries(cache, job.fingerprint)
+            prepared = prepare_job(output, job)
+            if prepared.old_chunk_frames:
+                _drop_entries(cache, job, prepared.old_chunk_frames)
+            if prepared.moved_from:
+                _move_export(output, prepared.moved_from, job.name)
             todo[job.name] = remaining_chunks(job, cache, resume)
             js = status.jobs[job.name]
             js.chunks_reused = js.chunks_done = len(job.chunks) - len(todo[job.name])
@@ -158,13 +186,13 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
                 to_export.add(job.name)
             js.exported = job.name not in to_export
             js.state = "pending" if job.name in to_export else "done"
+        status.stale = _stale_groups(output, sweep_jobs or {j.name for j in plan.jobs})
         status.save()
         computed = sum(len(c) for c in todo.values())
         print(f"sweep {plan.name!r}: {len(plan.jobs)} jobs, {computed} chunks to compute, "
               f"{sum(len(j.chunks) for j in plan.jobs) - computed} reused, {len(to_export)} exports -> {output}")
         if to_export:
             _compute(plan, output, spec, todo, to_export, status)
-        consolidate(output)
         failed = [j for j in status.jobs.values() if j.state == "failed"]
         status.state = "failed" if failed else "done"
         status.finished = now()
@@ -191,7 +219,10 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
         status.save()
         raise
     finally:
-        lock.release()
+        try:  # also after Ctrl-C or a crash: groups may have been created, moved or rebuilt
+            consolidate(output)
+        finally:
+            lock.release()
 
 
 def _summary_counts(status: RunStatus) -> dict:
@@ -208,8 +239,9 @@ def _compute(plan: Plan, output: Path, spec: ClusterSpec, todo: dict, to_export:
     with connect(spec) as client:
         print(f"dashboard: {client.dashboard_link}", flush=True)
         tasks, owner = [], {}
+        token = uuid.uuid4().hex[:6]
         for name, chunks in todo.items():
-            for task, (t0, t1) in zip(commit_tasks(jobs[name], output, chunks), chunks):
+            for task, (t0, t1) in zip(commit_tasks(jobs[name], output, chunks, token), chunks):
                 tasks.append(task)
                 owner[task.key] = (name, t1 - t0)
         started = time.monotonic()
@@ -217,7 +249,7 @@ def _compute(plan: Plan, output: Path, spec: ClusterSpec, todo: dict, to_export:
         exports = {}
 
         def export(name: str) -> None:
-            future = client.submit(export_job, output, jobs[name], pure=False, key=f"export-{name}")
+            future = client.submit(export_job, output, jobs[name], pure=False, key=f"export-{name}-{token}")
             exports[future.key] = name
             pending.add(future)
 

@@ -50,6 +50,7 @@ class RunStatus:
     host: str = field(default_factory=socket.gethostname)
     stale: list[str] = field(default_factory=list)
     error: dict | None = None
+    others: list[dict] = field(default_factory=list)  # jobs of the sweep outside a --jobs subset, as last recorded
 
     @property
     def path(self) -> Path:
@@ -57,7 +58,7 @@ class RunStatus:
 
     def save(self) -> None:
         data = asdict(self)
-        data["jobs"] = [asdict(j) for j in self.jobs.values()]
+        data["jobs"] = sorted([asdict(j) for j in self.jobs.values()] + data.pop("others"), key=lambda j: j["name"])
         atomic.write_json(self.path, data, durable=False)
 
 

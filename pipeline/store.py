@@ -15,13 +15,14 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
-from .atomic import fsync_file
+from .atomic import fsync_dir, fsync_file
 from .plan import Job
 
 FRAMES = "frames"
@@ -90,8 +91,25 @@ def _open_root(output: Path) -> zarr.Group:
     return zarr.open_group(store_path(output), mode="a", zarr_format=3, use_consolidated=False)
 
 
-def prepare_job(output: Path, job: Job) -> bool:
-    """Create (or keep) the job's group; returns True when the existing arrays were kept.
+@dataclass(frozen=True)
+class Prepared:
+    """What :func:`prepare_job` found: chunks kept, the group's former name, a replaced layout."""
+
+    kept: bool
+    moved_from: str | None = None
+    old_chunk_frames: int | None = None  # the same job stored with another chunk layout
+
+
+def _aside(folder: Path, name: str, fingerprint: str) -> Path:
+    target, n = folder / f"{name}~{fingerprint[:8]}", 1
+    while target.exists():
+        n += 1
+        target = folder / f"{name}~{fingerprint[:8]}-{n}"
+    return target
+
+
+def prepare_job(output: Path, job: Job) -> Prepared:
+    """Create (or keep) the job's group.
 
     A group with the same fingerprint under another name (the sweep was extended and the job's
     index changed) is moved to the new name first, so its finished chunks are kept. A group of
@@ -99,20 +117,21 @@ def prepare_job(output: Path, job: Job) -> bool:
     """
     root = _open_root(output)
     folder = store_path(output)
+    moved_from = old_chunk_frames = None
     if job.name in root and root[job.name].attrs.get("fingerprint") not in (job.fingerprint, None):
-        old = root[job.name].attrs["fingerprint"]
-        os.replace(folder / job.name, folder / f"{job.name}~{old[:8]}")
+        os.replace(folder / job.name, _aside(folder, job.name, root[job.name].attrs["fingerprint"]))
         root = _open_root(output)
     if job.name not in root:
         for name, group in root.groups():
             if group.attrs.get("fingerprint") == job.fingerprint and _matches(group, job):
                 os.replace(folder / name, folder / job.name)
-                root = _open_root(output)
+                root, moved_from = _open_root(output), name
                 break
     if job.name in root and _matches(root[job.name], job):
         root[job.name].attrs.update(job_attrs(job))
-        return True
+        return Prepared(kept=True, moved_from=moved_from)
     if job.name in root:  # the same job with another chunk layout: its chunks are recomputed
+        old_chunk_frames = int(root[job.name].attrs.get("chunk_frames") or 0) or None
         shutil.rmtree(folder / job.name)
     group = root.create_group(job.name, attributes=job_attrs(job))
     height, width = job.config.camera.roi_shape
@@ -124,7 +143,7 @@ def prepare_job(output: Path, job: Job) -> bool:
     for name, values in coordinates(job).items():
         group.create_array(name, data=values, dimension_names=(name,),
                            attributes={"units": "s" if name == "t" else "um"})
-    return False
+    return Prepared(kept=False, old_chunk_frames=old_chunk_frames)
 
 
 def group_names(output: Path, pattern: str | None = None) -> list[str]:
@@ -161,6 +180,8 @@ def write_chunk(output: Path, job_name: str, t0: int, frames: np.ndarray) -> Non
     path = chunk_file(output, job_name, t0 // array.chunks[0])
     if path.exists():  # (an all-zero chunk is not written at all)
         fsync_file(path)
+        for folder in (path.parent, path.parent.parent, path.parent.parent.parent):
+            fsync_dir(folder)  # zarr writes by temp file + rename: the new names must be durable too
 
 
 def read_chunk(output: Path, job_name: str, t0: int, t1: int) -> np.ndarray:
@@ -171,6 +192,8 @@ def consolidate(output: Path) -> None:
     """Consolidated metadata, so xarray opens any group in one read and without a warning."""
     import warnings
 
+    if not (store_path(output) / "zarr.json").is_file():
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "consolidated metadata is not part of the v3 spec (yet)"
         zarr.consolidate_metadata(store_path(output))

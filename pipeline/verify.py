@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cache import CacheDir, checksum
+from .cache import CacheDir, bytes_checksum, checksum
 from .errors import UserError
 from .store import FRAMES, job_groups, store_path
 
@@ -36,6 +36,10 @@ def verify_output(output: Path) -> tuple[int, list[str]]:
                 reason = "bytes differ from the entry's checksum"
             except Exception as exc:  # a truncated or garbled chunk file fails to decode
                 ok, reason = False, f"unreadable ({type(exc).__name__}: {exc})"
+            if ok:
+                truth = cache.truth_path(fingerprint, t0, t1).read_bytes()
+                ok = bytes_checksum(truth) == entry.get("truth_checksum")
+                reason = "ground-truth rows differ from the entry's checksum"
             if not ok:
                 cache.entry_path(fingerprint, t0, t1).unlink(missing_ok=True)
                 problems.append(f"{name} frames [{t0}, {t1}): {reason}; entry removed, `run` recomputes it")

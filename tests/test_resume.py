@@ -177,17 +177,21 @@ def test_concurrent_run_refused_and_stale_lock_taken_over(tmp_path, write_sweep)
     output = tmp_path / "out"
     output.mkdir()
     lock = output / "run.lock"
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # a live holder: another process that holds the output's lock, as a running `run` does
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pipeline.lock import RunLock; l = RunLock(sys.argv[1]); l.acquire(); "
+        "print('held', flush=True); time.sleep(120)"), str(output)], stdout=subprocess.PIPE, text=True)
     try:
-        lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        assert holder.stdout.readline().strip() == "held"
         proc = _run(path, output)
         assert proc.returncode == 2
         assert f"in use by a live run (pid {holder.pid} on {socket.gethostname()})" in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
         assert not (output / "sweep.zarr").exists()
     finally:
-        holder.kill()
+        holder.kill()  # dies without releasing: its lock file stays behind
         holder.wait()
+    assert lock.exists()
     proc = _run(path, output)
     assert proc.returncode == 0, proc.stderr
     assert f"taking over the lock of a run that is gone (pid {holder.pid}" in proc.stdout

@@ -85,6 +85,9 @@ def translate_legacy(data: dict, file: str) -> tuple[dict, list[str]]:
     for key in data:
         if key not in _TOP_KEYS:
             raise _unknown(file, key, _TOP_KEYS)
+    for key in ("base_config", "variables", "sample_configs"):
+        if key in data and not isinstance(data[key], dict):
+            raise UserError(f"{file}: '{key}' must be an object {{...}}, got {data[key]!r}")
     tree: dict = {}
     ignored: list[str] = []
     if "base_output_dir" in data:
@@ -103,6 +106,9 @@ def translate_legacy(data: dict, file: str) -> tuple[dict, list[str]]:
 
     variables = {}
     for legacy_path, values in data.get("variables", {}).items():
+        if legacy_path.startswith("zernike."):
+            raise UserError(f"variables key '{legacy_path}' in {file}: one Zernike coefficient cannot be varied alone; "
+                            "vary the whole table (\"zernike\": [{...}, {...}])")
         target = _target(file, legacy_path)
         if target is None or not target.startswith("base."):
             raise UserError(f"variables key '{legacy_path}' in {file} cannot be varied (allowed: parameters of base_config)")

@@ -7,6 +7,7 @@ live on the model that owns both fields.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,7 +22,7 @@ class SweepSection(_Section):
     output: str | None = Field(
         None, description="output folder, relative to the sweep file; default: runs/<name> in the current directory"
     )
-    seed: int = Field(42, ge=0, description="master seed of every random stream")
+    seed: int = Field(42, ge=0, le=2**63 - 1, description="master seed of every random stream")
 
 
 class ClusterSection(_Section):
@@ -30,6 +31,21 @@ class ClusterSection(_Section):
     memory_limit: str = Field("auto", description='memory limit per worker, e.g. "4GiB"; "auto" = RAM / workers')
     dashboard_address: str = Field(":8787", description="where the local cluster's dashboard listens")
     address: str = Field("", description='"tcp://host:8786": use that existing scheduler instead of a local cluster')
+
+    @field_validator("dashboard_address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"{value!r} is not [host]:port, e.g. \":8787\" (\":0\" = any free port)")
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _scheduler(cls, value: str) -> str:
+        if value and not re.fullmatch(r"(tcp|tls|inproc|ucx)://[^\s:]+:\d+", value):
+            raise ValueError(f"{value!r} is not a scheduler address such as \"tcp://host:8786\"")
+        return value
 
 
 class EmittersSection(_Section):
