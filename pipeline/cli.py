@@ -59,7 +59,9 @@ def cmd_verify(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m pipeline", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="python -m pipeline",
+                     description="Synthetic SMLM movies with exact ground truth over parameter sweeps: "
+                                 "plan a sweep, run it on a dask cluster, inspect, verify and export the results.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def sweep_command(name: str, help: str):
