@@ -1,0 +1,198 @@
+"""Shared helpers of the benchmark scripts (not a benchmark, not a test).
+
+- :data:`PEER_JOB`: issue 7's "peer job" as the ``base`` tables of a sweep;
+- :func:`sweep_toml` / :func:`write_sweep`: a sweep file from plain dicts;
+- :func:`run_pipeline`: ``python -m pipeline run SWEEP --output DIR`` as a subprocess, wall-timed;
+- :func:`localizations`: localizations of a finished output (sum over its cache entries);
+- :func:`median`, :func:`table`, :func:`header`, :func:`check_disk`, :func:`workdir`.
+
+Importing this module also takes ``benchmarks/`` off ``sys.path``: ``benchmarks/kernels.py`` is
+named like the ``kernels`` package and would shadow it for any script here that imports
+``pipeline`` (this module is already loaded when the path is removed, so the import still works).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != HERE]
+
+GiB = 1024 ** 3
+
+#: issue 7's peer job: the original tool's default job made 10x longer (500 frames, 10 000 emitters)
+PEER_EMITTERS = {"num_emitters": 10000, "frames": 500, "area_px": 1200.0, "intensity_mu": 10000.0,
+                 "intensity_sigma": 2000.0, "lifetime_avg": 2.5}
+PEER_OPTICS = {"psf": "gaussian", "gaussian_sigma_nm": 100.0, "pixel_size_nm": 100.0, "psf_radius_px": 5}
+PEER_CAMERA = {"roi_size": 1200, "background": 100.0, "readout_noise": 10.0}
+PEER_RENDER = {"chunk_frames": 10}
+PEER_JOB = {"emitters": PEER_EMITTERS, "optics": PEER_OPTICS, "camera": PEER_CAMERA, "render": PEER_RENDER}
+
+
+def peer_job(frames: int = 500, **sections: dict) -> dict:
+    """The peer job with ``frames`` frames (emitters scaled to keep the density per frame).
+
+    ``sections`` = {"optics": {...}, ...}: keys merged over the peer job's tables.
+    """
+    job = {name: dict(table) for name, table in PEER_JOB.items()}
+    job["emitters"]["frames"] = frames
+    job["emitters"]["num_emitters"] = round(PEER_EMITTERS["num_emitters"] * frames / PEER_EMITTERS["frames"])
+    for name, table in sections.items():
+        job.setdefault(name, {}).update(table)
+    return job
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def sweep_toml(name: str, base: dict, workers: int | None = None, variables: dict | None = None,
+               seed: int = 1) -> str:
+    """TOML text of a sweep: ``base`` = {"emitters": {...}, "optics": {...}, ...}."""
+    lines = ["[sweep]", f"name = {_value(name)}", f"seed = {seed}", ""]
+    lines += ["[cluster]", 'dashboard_address = ":0"']
+    if workers:
+        lines.append(f"workers = {workers}")
+    lines.append("")
+    for section, table in base.items():
+        lines.append(f"[base.{section}]")
+        lines += [f"{k} = {_value(v)}" for k, v in table.items()]
+        lines.append("")
+    if variables:
+        lines.append("[variables]")
+        lines += [f"{json.dumps(k)} = {_value(v)}" for k, v in variables.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_sweep(folder: Path, name: str, base: dict, workers: int | None = None,
+                variables: dict | None = None, seed: int = 1) -> Path:
+    path = Path(folder) / f"{name}.toml"
+    path.write_text(sweep_toml(name, base, workers, variables, seed))
+    return path
+
+
+@dataclass
+class Run:
+    wall_s: float
+    output: Path
+    log: str
+
+
+def run_pipeline(sweep: Path, output: Path, *extra: str, workers: int | None = None,
+                 check: bool = True) -> Run:
+    """Wall time of ``python -m pipeline run SWEEP --output OUTPUT [--workers N] EXTRA...``.
+
+    Runs in the sweep's folder (not ``benchmarks/``, whose kernels.py would shadow the package).
+    Raises RuntimeError with the log's tail when the command fails and ``check``.
+    """
+    cmd = [sys.executable, "-m", "pipeline", "run", str(sweep), "--output", str(output), *extra]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=Path(sweep).parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - t0
+    log = proc.stdout.decode(errors="replace")
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{log[-3000:]}")
+    return Run(wall, Path(output), log)
+
+
+def localizations(output: Path) -> int:
+    """Ground-truth rows of a finished output: the sum of ``localizations`` over its cache entries."""
+    total = 0
+    for path in (Path(output) / "cache" / "chunks").glob("*.json"):
+        total += int(json.loads(path.read_text())["localizations"])
+    return total
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def fmt_times(values: Sequence[float], unit: str = "s", digits: int = 2) -> str:
+    """'[a, b, c] s' (every repetition, for the record)."""
+    return "[" + ", ".join(f"{v:.{digits}f}" for v in values) + f"] {unit}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence], align: str | None = None) -> str:
+    """A plain text table; ``align`` one of 'l'/'r' per column (default: first left, rest right)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    align = align or "l" + "r" * (len(headers) - 1)
+
+    def line(row):
+        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align))
+
+    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells[1:]]
+    return "\n".join(out)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+        return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
+    except OSError:
+        return "load average unknown"
+
+
+def header(title: str, reps: int) -> None:
+    """First lines of every script: what, repetitions, machine, load."""
+    print(title)
+    print(f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, {load()}; "
+          f"every figure is the median of {reps} repetition{'s' if reps != 1 else ''}"
+          + ("" if reps >= 3 else "  (below the issue's 3)"))
+
+
+def check_disk(folder: Path, need_bytes: float, what: str) -> None:
+    free = shutil.disk_usage(folder).free
+    if need_bytes > free:
+        sys.exit(f"{folder}: {free / GiB:.1f} GiB free, {what} needs about {need_bytes / GiB:.1f} GiB")
+
+
+@contextlib.contextmanager
+def workdir(prefix: str, root: str | None = None, keep: bool = False) -> Iterator[Path]:
+    """A temporary folder, deleted at the end (unless ``keep``)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    try:
+        yield path
+    finally:
+        if not keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def clear(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def peer_bytes(frames: int) -> int:
+    """Disk a peer-job run writes: uint16 frames, store (LZ4, about half) + OME-TIFF, plus headroom."""
+    return 2 * frames * 1200 * 1200 * 2
