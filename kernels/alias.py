@@ -14,7 +14,7 @@ import numpy as np
 
 __all__ = ["AliasTable"]
 
-_BLOCK = 1 << 16  # samples per pass: keeps the temporaries in cache
+_BLOCK = 1 << 13  # samples per pass: temporaries stay in cache and below malloc's mmap threshold
 
 
 @dataclass(frozen=True, eq=False)
