@@ -31,6 +31,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != HERE]
 
+from pipeline.config.dump import to_toml  # noqa: E402 - after the path fix above
+
 GiB = 1024 ** 3
 
 #: issue 7's peer job: the original tool's default job made 10x longer (500 frames, 10 000 emitters)
@@ -55,37 +57,12 @@ def peer_job(frames: int = 500, **sections: dict) -> dict:
     return job
 
 
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
 def sweep_toml(name: str, base: dict, workers: int | None = None, variables: dict | None = None,
                seed: int = 1) -> str:
     """TOML text of a sweep: ``base`` = {"emitters": {...}, "optics": {...}, ...}."""
-    lines = ["[sweep]", f"name = {_value(name)}", f"seed = {seed}", ""]
-    lines += ["[cluster]", 'dashboard_address = ":0"']
-    if workers:
-        lines.append(f"workers = {workers}")
-    lines.append("")
-    for section, table in base.items():
-        lines.append(f"[base.{section}]")
-        lines += [f"{k} = {_value(v)}" for k, v in table.items()]
-        lines.append("")
-    if variables:
-        lines.append("[variables]")
-        lines += [f"{json.dumps(k)} = {_value(v)}" for k, v in variables.items()]
-        lines.append("")
-    return "\n".join(lines)
+    cluster = {"dashboard_address": ":0", **({"workers": workers} if workers else {})}
+    return to_toml({"sweep": {"name": name, "seed": seed}, "cluster": cluster, "base": base,
+                    "variables": variables or {}})
 
 
 def write_sweep(folder: Path, name: str, base: dict, workers: int | None = None,
