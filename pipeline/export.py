@@ -215,7 +215,7 @@ def iter_truth(output: Path, job: Job, entries: list[dict] | None = None) -> Ite
         except (OSError, ValueError) as exc:
             raise RuntimeError(
                 f"job {job.name}: ground truth of frames [{t0}, {t1}) is missing or unreadable "
-                f"({cache.truth_path(job.fingerprint, t0, t1)}: {exc}); run the sweep again with --no-resume"
+                f"({cache.truth_path(job.fingerprint, t0, t1)}: {exc}); run the sweep again (it recomputes that chunk)"
             ) from None
         if entries is not None and len(rows) != entries[i]["localizations"]:
             raise RuntimeError(
