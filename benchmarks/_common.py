@@ -110,11 +110,6 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def fmt_times(values: Sequence[float], unit: str = "s", digits: int = 2) -> str:
-    """'[a, b, c] s' (every repetition, for the record)."""
-    return "[" + ", ".join(f"{v:.{digits}f}" for v in values) + f"] {unit}"
-
-
 def table(headers: Sequence[str], rows: Sequence[Sequence], align: str | None = None) -> str:
     """A plain text table; ``align`` one of 'l'/'r' per column (default: first left, rest right)."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]

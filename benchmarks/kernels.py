@@ -146,7 +146,7 @@ def main() -> None:
           f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     if args.only in (None, "psf"):
-        print(f"\nPSF render, batch 256")
+        print("\nPSF render, batch 256")
         print("\n".join(psf_table(args.emitters, args.repeat)))
     if args.only in (None, "camera"):
         print(f"\ncamera expose, {args.size}x{args.size} frame (lam = background + sparse spots)")

@@ -232,8 +232,8 @@ def main() -> None:
     flat = all(abs(r - 1) <= TOLERANCE for r in ratios)
     print(f"flat within {TOLERANCE:.0%}: {'yes' if flat else 'NO'}"
           + ("" if args.repeats >= 3 else f"  (only {args.repeats} repetitions: below the guide's 3)"))
-    print(f"(worker = the multiprocessing worker processes the nannies start; value = max over workers of "
-          f"max(sampled RSS, VmHWM), median over repetitions)")
+    print("(worker = the multiprocessing worker processes the nannies start; value = max over workers of "
+          "max(sampled RSS, VmHWM), median over repetitions)")
 
 
 if __name__ == "__main__":

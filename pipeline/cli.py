@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from .errors import UserError
@@ -16,10 +15,6 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
-def _default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
 def cmd_plan(args) -> int:
     from .config import load_sweep
     from .plan import check_memory, plan_sweep, worker_memory_limit
@@ -27,7 +22,11 @@ def cmd_plan(args) -> int:
 
     sweep = load_sweep(args.sweep)
     plan = plan_sweep(sweep).select(args.jobs)
-    workers = args.workers or sweep.model.cluster.workers or _default_workers()
+    from .cluster import default_workers
+
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers {args.workers}: must be >= 1")
+    workers = args.workers or sweep.model.cluster.workers or default_workers()
     limit = worker_memory_limit(sweep.model.cluster.memory_limit, workers)
     warnings = plan.warnings + check_memory(plan, limit, sweep.model.cluster.threads_per_worker)
     print_plan(plan, sweep.output_dir(args.output), workers, limit, warnings)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import tempfile
@@ -37,6 +38,11 @@ MEMORY_THRESHOLDS = {
     # from the heap instead: reused, yet still trimmed.
     "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 32 * 2**20,
 }
+
+
+def default_workers() -> int:
+    """One worker process per core."""
+    return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

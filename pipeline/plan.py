@@ -27,6 +27,11 @@ from .errors import UserError
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
+def chunk_bounds(frames: int, chunk_frames: int) -> list[tuple[int, int]]:
+    """Frame ranges [t0, t1) of ``frames`` frames cut every ``chunk_frames``."""
+    return [(t0, min(t0 + chunk_frames, frames)) for t0 in range(0, frames, chunk_frames)]
+
+
 @dataclass(frozen=True)
 class Job:
     """One parameter combination (and sample) of a sweep."""
@@ -52,8 +57,7 @@ class Job:
     @property
     def chunks(self) -> list[tuple[int, int]]:
         """Frame ranges [t0, t1) of the job's chunks."""
-        step = self.chunk_frames
-        return [(t0, min(t0 + step, self.frames)) for t0 in range(0, self.frames, step)]
+        return chunk_bounds(self.frames, self.chunk_frames)
 
     @property
     def shape(self) -> tuple[int, int, int]:

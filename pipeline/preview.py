@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .cache import CacheDir
+from .plan import chunk_bounds
 from .store import FRAMES, group_names, store_path
 
 PREVIEW = "preview.png"
@@ -62,8 +64,7 @@ def collect(output: Path, name: str) -> JobPreview:
 
     # pass 1 (cheap, truth files only): the frame with most localizations
     best, best_count, complete = None, 0, True
-    for t0 in range(0, frames, step):
-        t1 = min(t0 + step, frames)
+    for t0, t1 in chunk_bounds(frames, step):
         if cache.read_entry(fingerprint, t0, t1) is None:
             complete = False
             continue
@@ -81,8 +82,8 @@ def collect(output: Path, name: str) -> JobPreview:
     # pass 2: max projection, chunk by chunk, keeping the chosen frame
     projection = None
     frame = None
-    for t0 in range(0, frames, step):
-        block = array[t0:min(t0 + step, frames)]
+    for t0, t1 in chunk_bounds(frames, step):
+        block = array[t0:t1]
         top = block.max(axis=0)
         projection = top if projection is None else np.maximum(projection, top)
         if best is not None and t0 <= best < t0 + len(block):
@@ -173,15 +174,8 @@ def write_contact_sheet(path: Path, tiles: list[tuple[str, dict, int | None, np.
 
 
 def _save(fig, path: Path) -> None:
-    import os
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic.Staged(Path(path), durable=False) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _sweep_name(output: Path) -> str:

@@ -21,14 +21,14 @@ from distributed import as_completed
 
 from . import atomic
 from .cache import CacheDir
-from .cluster import ClusterSpec, connect
+from .cluster import ClusterSpec, connect, default_workers
 from .config import LoadedSweep, load_sweep
 from .config.dump import to_toml
 from .errors import UserError
-from .export import export_is_current, export_job
+from .export import MARKER, export_is_current, export_job, job_dir
 from .graph import commit_tasks
 from .lock import RunLock
-from .plan import Job, Plan, check_memory, plan_sweep, worker_memory_limit
+from .plan import Job, Plan, check_memory, chunk_bounds, plan_sweep, worker_memory_limit
 from .progress import Progress
 from .scene import load_inputs
 from .status import JobStatus, RunStatus, load_status, now, status_table
@@ -38,7 +38,7 @@ from .table import human_bytes
 
 def cluster_spec(sweep: LoadedSweep, args, output: Path) -> ClusterSpec:
     cfg = sweep.model.cluster
-    workers = args.workers or cfg.workers or max(1, os.cpu_count() or 1)
+    workers = args.workers or cfg.workers or default_workers()
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers {args.workers}: must be >= 1")
     if args.scheduler and not args.scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
@@ -117,16 +117,16 @@ def check_disk(plan: Plan, output: Path, cache: CacheDir, resume: bool, force: b
 
 def _drop_entries(cache: CacheDir, job: Job, chunk_frames: int) -> None:
     """Forget the chunks of a job's former layout: its array was rebuilt, their bytes are gone."""
-    for t0 in range(0, job.frames, chunk_frames):
-        cache.entry_path(job.fingerprint, t0, min(t0 + chunk_frames, job.frames)).unlink(missing_ok=True)
+    for t0, t1 in chunk_bounds(job.frames, chunk_frames):
+        cache.entry_path(job.fingerprint, t0, t1).unlink(missing_ok=True)
 
 
 def _move_export(output: Path, old: str, new: str) -> None:
     """A renamed job's export folder follows it; it is re-exported, since its files carry the name."""
-    source, target = output / "jobs" / old, output / "jobs" / new
+    source, target = job_dir(output, old), job_dir(output, new)
     if source.is_dir() and not target.exists():
         os.replace(source, target)
-        (target / "export.json").unlink(missing_ok=True)
+        (target / MARKER).unlink(missing_ok=True)
 
 
 def _stale_groups(output: Path, sweep_jobs: set[str]) -> list[str]:

@@ -184,10 +184,6 @@ def write_chunk(output: Path, job_name: str, t0: int, frames: np.ndarray) -> Non
             fsync_dir(folder)  # zarr writes by temp file + rename: the new names must be durable too
 
 
-def read_chunk(output: Path, job_name: str, t0: int, t1: int) -> np.ndarray:
-    return zarr.open_array(store_path(output) / job_name / FRAMES, mode="r")[t0:t1]
-
-
 def consolidate(output: Path) -> None:
     """Consolidated metadata, so xarray opens any group in one read and without a warning."""
     import warnings

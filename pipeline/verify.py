@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .cache import CacheDir, bytes_checksum, checksum
-from .errors import UserError
-from .store import FRAMES, job_groups, store_path
+from .plan import chunk_bounds
+from .store import FRAMES, group_names, job_groups
 
 
 def verify_output(output: Path) -> tuple[int, list[str]]:
@@ -16,16 +16,13 @@ def verify_output(output: Path) -> tuple[int, list[str]]:
     ``run`` recomputes it.
     """
     output = Path(output)
-    if not store_path(output).exists():
-        raise UserError(f"{output} holds no sweep.zarr (not a sweep output folder?)")
+    group_names(output)  # a one-line error when this is no sweep output
     cache = CacheDir(output)
     checked, problems = 0, []
     for name, group in job_groups(output).items():
         fingerprint = group.attrs.get("fingerprint")
         frames = group[FRAMES]
-        step = frames.chunks[0]
-        for t0 in range(0, frames.shape[0], step):
-            t1 = min(t0 + step, frames.shape[0])
+        for t0, t1 in chunk_bounds(frames.shape[0], frames.chunks[0]):
             checked += 1
             entry = cache.read_entry(fingerprint, t0, t1)
             if entry is None:

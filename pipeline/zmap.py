@@ -20,14 +20,13 @@ import argparse
 import hashlib
 import io
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from kernels.field import bilinear
+from pipeline import atomic
 from pipeline.errors import InputFileError, UserError
 from pipeline.inputs import roi_tuple as _roi_tuple
 
@@ -120,10 +119,6 @@ class ZMap:
         y = np.atleast_1d(np.asarray(y_px, dtype=np.float64))
         return bilinear(self.centres_y_px, self.centres_x_px, self.coeffs_nm, y, x)
 
-    def as_dict(self, x_px, y_px) -> list[dict[int, float]]:
-        """Per-position {noll: nm} dicts (convenience for small n)."""
-        c = self.at(x_px, y_px).reshape(-1, len(self.noll))
-        return [dict(zip(self.noll, map(float, row))) for row in c]
 
 
 def _attr(ds, root, name):
@@ -368,32 +363,19 @@ def synth_zmap(path, grid=(8, 8), modes=(5, 6, 7, 8, 11), rms_nm=40.0, roi_shape
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise UserError(f"zmap synth: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix="." + out.name + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            ds = f.create_dataset("zernike", data=coeffs.astype(np.float64))
-            f.attrs["units"] = "nm"
-            f.attrs["noll"] = np.asarray(modes, dtype=np.int64)
-            f.attrs["patch_size_px"] = float(py) if py == px else np.array([py, px], dtype=np.float64)
-            f.attrs["roi_shape"] = np.array([H, W], dtype=np.int64)
-            f.attrs["description"] = (
-                f"synthetic field-dependent aberrations: {gy}x{gx} patches over a {H}x{W} px ROI, "
-                f"Noll modes {list(modes)}, each {float(rms_nm):g} nm RMS over the field, seed {seed}; "
-                "astigmatism ~ r^2 along the field angle, coma ~ r, spherical/defocus c0 + c2 r^2"
-            )
-            ds.attrs["units"] = "nm"
-            ds.attrs["axes"] = "y, x, mode"
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic.Staged(out) as tmp, h5py.File(tmp, "w") as f:
+        ds = f.create_dataset("zernike", data=coeffs.astype(np.float64))
+        f.attrs["units"] = "nm"
+        f.attrs["noll"] = np.asarray(modes, dtype=np.int64)
+        f.attrs["patch_size_px"] = float(py) if py == px else np.array([py, px], dtype=np.float64)
+        f.attrs["roi_shape"] = np.array([H, W], dtype=np.int64)
+        f.attrs["description"] = (
+            f"synthetic field-dependent aberrations: {gy}x{gx} patches over a {H}x{W} px ROI, "
+            f"Noll modes {list(modes)}, each {float(rms_nm):g} nm RMS over the field, seed {seed}; "
+            "astigmatism ~ r^2 along the field angle, coma ~ r, spherical/defocus c0 + c2 r^2"
+        )
+        ds.attrs["units"] = "nm"
+        ds.attrs["axes"] = "y, x, mode"
     return out
 
 

@@ -23,7 +23,7 @@ BAD_SWEEPS = {
                     ["unknown key 'emitters.num_emiters' in sweep.toml", "did you mean 'emitters.num_emitters'?"]),
     "unknown sweep key": (_edit("seed = 11", "sed = 11"), ["unknown key 'sweep.sed'", "'sweep.seed'"]),
     "unknown section": (TINY_SWEEP + "\n[base.camra]\nqe = 1.0\n", ["unknown key 'camra'", "'camera'"]),
-    "section not a table": (_edit("[base.render]\nchunk_frames = 4", 'base = 3\n[base.render]\nchunk_frames = 4').replace("[sweep]", "[sweep]", 1),
+    "section not a table": (_edit("[base.render]\nchunk_frames = 4", 'base = 3\n[base.render]\nchunk_frames = 4'),
                             ["sweep.toml"]),
     "negative photons": (_edit("intensity_mu = 3000.0", "intensity_mu = -5.0"),
                          ["emitters.intensity_mu = -5.0", "greater than or equal to 0"]),

@@ -34,3 +34,6 @@ def test_scipy_only_special():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("scipy"):
                 assert node.module == "scipy.special", (path.name, node.module)
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert not alias.name.startswith("scipy") or alias.name == "scipy.special", (path.name, alias.name)

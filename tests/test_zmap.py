@@ -346,8 +346,6 @@ def test_example_config_map_loads():
     from pathlib import Path
 
     p = Path(__file__).resolve().parents[1] / "configs" / "zmap_example.h5"
-    if not p.exists():
-        pytest.skip("configs/zmap_example.h5 not generated")
     z = zmap.load_zmap(p, roi_shape=128)
     assert z.coeffs_nm.shape[:2] == (4, 4)
     assert p.stat().st_size < 100_000
