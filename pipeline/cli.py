@@ -16,20 +16,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_plan(args) -> int:
+    from .cluster import cluster_spec
     from .config import load_sweep
-    from .plan import check_memory, plan_sweep, worker_memory_limit
+    from .plan import check_memory, plan_sweep
     from .report import print_plan
 
     sweep = load_sweep(args.sweep)
     plan = plan_sweep(sweep).select(args.jobs)
-    from .cluster import default_workers
-
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers {args.workers}: must be >= 1")
-    workers = args.workers or sweep.model.cluster.workers or default_workers()
-    limit = worker_memory_limit(sweep.model.cluster.memory_limit, workers)
-    warnings = plan.warnings + check_memory(plan, limit, sweep.model.cluster.threads_per_worker)
-    print_plan(plan, sweep.output_dir(args.output), workers, limit, warnings)
+    output = sweep.output_dir(args.output)
+    spec = cluster_spec(sweep, args.workers, None, output)
+    warnings = plan.warnings + check_memory(plan, spec.memory_limit, spec.threads_per_worker)
+    print_plan(plan, output, spec.workers, spec.memory_limit, warnings)
     return 0
 
 

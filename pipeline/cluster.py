@@ -55,6 +55,26 @@ class ClusterSpec:
     spill_dir: str | None = None
 
 
+def cluster_spec(sweep, workers: int | None, scheduler: str | None, output: Path) -> ClusterSpec:
+    """The cluster of a sweep: ``[cluster]`` overridden by ``--workers``/``--scheduler``.
+
+    ``memory_limit`` is resolved to bytes per worker ("auto" = RAM / workers).
+    """
+    from .errors import UserError
+    from .plan import worker_memory_limit
+
+    cfg = sweep.model.cluster
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers {workers}: must be >= 1")
+    if scheduler and not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+        raise UserError(f"--scheduler {scheduler!r}: expected an address such as tcp://host:8786")
+    n = workers or cfg.workers or default_workers()
+    return ClusterSpec(workers=n, threads_per_worker=cfg.threads_per_worker,
+                       memory_limit=worker_memory_limit(cfg.memory_limit, n),
+                       dashboard_address=cfg.dashboard_address, address=scheduler or cfg.address,
+                       spill_dir=str(Path(output) / "dask-spill"))
+
+
 @contextlib.contextmanager
 def connect(spec: ClusterSpec) -> Iterator[Client]:
     """A client on an existing scheduler (``spec.address``) or on a new LocalCluster of processes."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +32,21 @@ _TIFF_SIGS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def file_digest(path) -> str:
-    """sha256 (hex) of the file's bytes, streamed."""
+    """sha256 (hex) of the file's bytes, streamed; computed once per file version in a process.
+
+    A sweep's jobs usually share their input files: planning hashes each file once, not once
+    per job.
+    """
     p = str(path)
+    try:
+        st = os.stat(p)
+    except OSError:
+        return _digest(p, None, None)
+    return _digest(p, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=256)
+def _digest(p: str, mtime_ns: int | None, size: int | None) -> str:
     h = hashlib.sha256()
     try:
         with open(p, "rb") as f:

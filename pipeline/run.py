@@ -21,32 +21,19 @@ from distributed import as_completed
 
 from . import atomic
 from .cache import CacheDir
-from .cluster import ClusterSpec, connect, default_workers
-from .config import LoadedSweep, load_sweep
+from .cluster import ClusterSpec, cluster_spec, connect
+from .config import load_sweep
 from .config.dump import to_toml
 from .errors import UserError
 from .export import MARKER, export_is_current, export_job, job_dir
 from .graph import commit_tasks
 from .lock import RunLock
-from .plan import Job, Plan, check_memory, chunk_bounds, plan_sweep, worker_memory_limit
+from .plan import Job, Plan, check_memory, chunk_bounds, plan_sweep
 from .progress import Progress
 from .scene import load_inputs
 from .status import JobStatus, RunStatus, load_status, now, status_table
 from .store import consolidate, job_groups, prepare_job
 from .table import human_bytes
-
-
-def cluster_spec(sweep: LoadedSweep, args, output: Path) -> ClusterSpec:
-    cfg = sweep.model.cluster
-    workers = args.workers or cfg.workers or default_workers()
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers {args.workers}: must be >= 1")
-    if args.scheduler and not args.scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-        raise UserError(f"--scheduler {args.scheduler!r}: expected an address such as tcp://host:8786")
-    return ClusterSpec(workers=workers, threads_per_worker=cfg.threads_per_worker,
-                       memory_limit=worker_memory_limit(cfg.memory_limit, workers),
-                       dashboard_address=cfg.dashboard_address, address=args.scheduler or cfg.address,
-                       spill_dir=str(output / "dask-spill"))
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -139,7 +126,7 @@ def run_command(args) -> int:
     full = plan_sweep(sweep)
     plan = full.select(args.jobs)
     output = sweep.output_dir(args.output)
-    spec = cluster_spec(sweep, args, output)
+    spec = cluster_spec(sweep, args.workers, args.scheduler, output)
     for warning in plan.warnings:
         if "does not exist" not in warning:
             print(f"warning: {warning}")
