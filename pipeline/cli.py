@@ -103,3 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `plan ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
