@@ -32,6 +32,7 @@ from .cache import CacheDir, checksum
 from .errors import UserError
 from .plan import Job
 from .store import FRAMES, group_names, store_path
+from .stream import TiffStream
 
 TIFF = "simulation.ome.tiff"
 H5 = "emitters.h5"
@@ -97,10 +98,10 @@ def job_dir(output: Path, job_name: str) -> Path:
     return Path(output) / "jobs" / job_name
 
 
-def _remove_temporaries(folder: Path) -> None:
+def _remove_temporaries(folder: Path, keep: str | None = None) -> None:
     names = (*FILES, MARKER)
     for path in folder.glob(".*.tmp"):
-        if any(path.name.startswith(f".{name}.") for name in names):
+        if any(path.name.startswith(f".{name}.") for name in names) and str(path) != keep:
             path.unlink(missing_ok=True)
 
 
@@ -184,10 +185,14 @@ def _frames_array(output: Path, job: Job):
     return frames
 
 
-def iter_chunks(output: Path, job: Job, entries: list[dict] | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """(t0, frames[t0:t1]) of every chunk, read one chunk at a time; checked against the entries' checksums."""
+def iter_chunks(output: Path, job: Job, entries: list[dict] | None = None,
+                skip: frozenset[int] = frozenset()) -> Iterator[tuple[int, np.ndarray]]:
+    """(t0, frames[t0:t1]) of every chunk (but those starting at a frame in ``skip``), read one chunk
+    at a time; checked against the entries' checksums."""
     array = _frames_array(output, job)
     for i, (t0, t1) in enumerate(job.chunks):
+        if t0 in skip:
+            continue
         block = array[t0:t1]
         if entries is not None and checksum(block) != entries[i]["checksum"]:
             raise RuntimeError(
@@ -256,25 +261,61 @@ def software_versions() -> dict[str, str]:
 # writers
 
 
-def write_tiff(path: Path, output: Path, job: Job, entries: list[dict] | None, compression: str = "none",
-               bigtiff: bool | None = None) -> bool:
-    """Stream the movie into an OME-TIFF at ``path`` (one page per frame); returns whether it is BigTIFF."""
-    import tifffile
-
+def _ome_metadata(job: Job) -> dict:
     config = job.config
     pixel_um = config.optics.pixel_size_nm / 1000.0
-    big = _bigtiff(job, compression, bigtiff)
-    metadata = {
+    return {
         "axes": "TYX", "Name": job.name,
         "PhysicalSizeX": pixel_um, "PhysicalSizeXUnit": "µm",
         "PhysicalSizeY": pixel_um, "PhysicalSizeYUnit": "µm",
         "TimeIncrement": config.camera.frame_interval_ms / 1000.0, "TimeIncrementUnit": "s",
     }
+
+
+def write_tiff(path: Path, output: Path, job: Job, entries: list[dict] | None, compression: str = "none",
+               bigtiff: bool | None = None) -> bool:
+    """Stream the movie into an OME-TIFF at ``path`` (one page per frame); returns whether it is BigTIFF."""
+    import tifffile
+
+    big = _bigtiff(job, compression, bigtiff)
     with tifffile.TiffWriter(path, bigtiff=big, ome=True) as tif:
         tif.write(data=iter_frames(output, job, entries), shape=job.shape, dtype=job.dtype,
-                  photometric="minisblack", metadata=metadata,
+                  photometric="minisblack", metadata=_ome_metadata(job),
                   compression=None if compression == "none" else "zlib")
     return big
+
+
+def start_stream(output: Path, job: Job, token: str) -> TiffStream:
+    """Lay out the job's uncompressed OME-TIFF (no pixels yet: a sparse file) for its chunk tasks to fill.
+
+    Removes what earlier, interrupted runs left under temporary names; a finished export stays
+    valid until :func:`export_job` replaces it.
+    """
+    import tifffile
+
+    folder = job_dir(Path(output), job.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(folder)
+    path = folder / f".{TIFF}.run-{token}.tmp"
+    big = _bigtiff(job, "none", None)
+    with tifffile.TiffWriter(path, bigtiff=big, ome=True, byteorder="<") as tif:
+        tif.write(shape=job.shape, dtype=job.dtype, photometric="minisblack", metadata=_ome_metadata(job))
+    with tifffile.TiffFile(path) as tif:  # the frames must be where the stream will put them
+        offsets = [page.dataoffsets[0] for page in tif.pages]
+    frame_nbytes = int(np.prod(job.shape[1:])) * job.dtype.itemsize
+    if offsets != [offsets[0] + t * frame_nbytes for t in range(job.frames)]:
+        raise RuntimeError(f"{path}: tifffile did not lay out the frames contiguously")
+    return TiffStream(str(path), str(folder / TIFF), int(offsets[0]), frame_nbytes, big)
+
+
+def _finish_stream(stream: TiffStream, output: Path, job: Job, entries: list[dict], streamed: frozenset[int]) -> None:
+    """Fill in the chunks the run did not compute (reused ones), then make the file durable and final."""
+    for t0, block in iter_chunks(output, job, entries, skip=streamed):
+        stream.write(t0, block)
+        del block
+    atomic.fsync_file(Path(stream.path))
+    os.replace(stream.path, stream.final)
+    atomic.fsync_dir(Path(stream.final).parent)
 
 
 def _json_attr(obj: Any) -> str:
@@ -375,12 +416,15 @@ def export_is_current(output: Path, job: Job, compression: str = "none") -> bool
 
 
 def export_job(output: Path, job: Job, force: bool = False, compression: str = "none",
-               bigtiff: bool | None = None) -> dict:
+               bigtiff: bool | None = None, stream: TiffStream | None = None,
+               streamed: frozenset[int] = frozenset()) -> dict:
     """Write ``<output>/jobs/<job>/`` (OME-TIFF, emitters.h5, localizations.csv, job.json, export.json).
 
     Skips the job when its ``export.json`` marker matches the fingerprint (and options) and all
     files exist, unless ``force``. ``compression`` is "none" (default, Fiji-safe) or "zlib";
     ``bigtiff`` None = automatic (when the file may exceed 4 GiB), True/False forces it.
+    ``stream`` is the OME-TIFF that the run's chunk tasks filled (:func:`start_stream`); the chunks
+    starting at the frames in ``streamed`` are in it, the others are read from the store.
     Raises RuntimeError when the job is not finished (a chunk without cache entry) or its data
     do not match. Returns a summary dict (``status`` "exported" or "skipped").
     """
@@ -389,7 +433,11 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
         raise ValueError(f"compression = {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
     folder = job_dir(output, job.name)
     marker = atomic.read_json(folder / MARKER)
+    if stream is not None and not (stream.exists() and compression == "none" and bigtiff in (None, stream.bigtiff)):
+        stream = None  # (a retried export task finds it renamed already) written from the store instead
     if not force and _marker_matches(marker, job, folder, compression, bigtiff):
+        if stream is not None:
+            Path(stream.path).unlink(missing_ok=True)
         return {"job": job.name, "status": "skipped", "folder": str(folder), "files": marker["files"],
                 "localizations": marker.get("localizations"), "bigtiff": marker.get("bigtiff")}
 
@@ -398,7 +446,7 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
     entries = _entries(output, job)  # refuses an unfinished job before anything is touched
     _frames_array(output, job)
     folder.mkdir(parents=True, exist_ok=True)
-    _remove_temporaries(folder)
+    _remove_temporaries(folder, keep=stream.path if stream is not None else None)
     # from here on the folder holds no complete export until the new marker is written
     (folder / MARKER).unlink(missing_ok=True)
     if not (isinstance(marker, dict) and marker.get("fingerprint") == job.fingerprint):
@@ -406,8 +454,12 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
             (folder / name).unlink(missing_ok=True)
 
     expected = sum(int(e["localizations"]) for e in entries)
-    with atomic.Staged(folder / TIFF) as tmp:
-        is_big = write_tiff(tmp, output, job, entries, compression, bigtiff)
+    if stream is not None:
+        _finish_stream(stream, output, job, entries, streamed)
+        is_big = stream.bigtiff
+    else:
+        with atomic.Staged(folder / TIFF) as tmp:
+            is_big = write_tiff(tmp, output, job, entries, compression, bigtiff)
     with atomic.Staged(folder / H5) as tmp:
         n_h5 = write_h5(tmp, output, job, entries)
     with atomic.Staged(folder / CSV) as tmp:

@@ -24,6 +24,7 @@ from .cache import CacheDir
 from .plan import Job
 from .scene import build_scene
 from .store import write_chunk
+from .stream import TiffStream
 
 
 #: Fault injection for the reliability tests: the chunk tasks of jobs whose names match this
@@ -42,6 +43,7 @@ class ChunkTarget:
     output: str
     job_name: str
     fingerprint: str
+    tiff: TiffStream | None = None  # the job's OME-TIFF being exported while it runs
 
 
 def _tag(job: Job, token: str) -> str:
@@ -81,21 +83,25 @@ def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int) -> dict:
     output = Path(target.output)
     cache = CacheDir(output)
     write_chunk(output, target.job_name, t0, frames)
+    if target.tiff is not None:
+        target.tiff.write(t0, frames)
     truth_checksum = cache.write_truth(target.fingerprint, t0, t1, truth)
     seconds = time.perf_counter() - start
     cache.write_entry(target.job_name, target.fingerprint, t0, t1, frames, truth_checksum, len(truth), seconds)
     return {"job": target.job_name, "frames": [t0, t1], "seconds": seconds, "localizations": len(truth)}
 
 
-def commit_tasks(job: Job, output: Path, chunks: list[tuple[int, int]], token: str) -> list:
+def commit_tasks(job: Job, output: Path, chunks: list[tuple[int, int]], token: str,
+                 tiff: TiffStream | None = None) -> list:
     """Delayed commit tasks of the given chunks of a job (all sharing one scene task).
 
-    ``token`` identifies the run (keys ``chunk-<job>-<fingerprint>-<token>-<index>``).
+    ``token`` identifies the run (keys ``chunk-<job>-<fingerprint>-<token>-<index>``); with
+    ``tiff``, each task also puts its frames into the job's OME-TIFF.
     """
     if not chunks:
         return []
     scene = scene_task(job, token)
-    target = ChunkTarget(str(output), job.name, job.fingerprint)
+    target = ChunkTarget(str(output), job.name, job.fingerprint, tiff)
     index = {c: i for i, c in enumerate(job.chunks)}
     return [
         dask.delayed(commit_chunk, pure=False)(scene, target, t0, t1,

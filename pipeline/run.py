@@ -25,7 +25,7 @@ from .cluster import ClusterSpec, cluster_spec, connect
 from .config import load_sweep
 from .config.dump import to_toml
 from .errors import UserError
-from .export import MARKER, export_is_current, export_job, job_dir
+from .export import MARKER, export_is_current, export_job, job_dir, start_stream
 from .graph import commit_tasks
 from .lock import RunLock
 from .plan import Job, Plan, check_memory, chunk_bounds, plan_sweep
@@ -227,8 +227,9 @@ def _compute(plan: Plan, output: Path, spec: ClusterSpec, todo: dict, to_export:
         print(f"dashboard: {client.dashboard_link}", flush=True)
         tasks, owner = [], {}
         token = uuid.uuid4().hex[:6]
+        streams = {name: start_stream(output, jobs[name], token) for name, chunks in todo.items() if chunks}
         for name, chunks in todo.items():
-            for task, (t0, t1) in zip(commit_tasks(jobs[name], output, chunks, token), chunks):
+            for task, (t0, t1) in zip(commit_tasks(jobs[name], output, chunks, token, streams.get(name)), chunks):
                 tasks.append(task)
                 owner[task.key] = (name, t1 - t0)
         started = time.monotonic()
@@ -236,7 +237,9 @@ def _compute(plan: Plan, output: Path, spec: ClusterSpec, todo: dict, to_export:
         exports = {}
 
         def export(name: str) -> None:
-            future = client.submit(export_job, output, jobs[name], pure=False, key=f"export-{name}-{token}")
+            streamed = frozenset(t0 for t0, _ in todo[name])
+            future = client.submit(export_job, output, jobs[name], stream=streams.get(name), streamed=streamed,
+                                   pure=False, key=f"export-{name}-{token}")
             exports[future.key] = name
             pending.add(future)
 

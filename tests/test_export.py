@@ -155,6 +155,63 @@ def test_tiff_reads_back_identical_with_physical_sizes(exported):
         assert image.find(f"{OME_NS}Pixels").get("PhysicalSizeY") == "0.107"
 
 
+def _without_uuid(xml: str) -> str:
+    import re
+
+    return re.sub(r'UUID="urn:uuid:[0-9a-f-]+"', "", xml)
+
+
+def test_streamed_tiff_equals_the_exported_one(finished_run, exported):
+    """The run's OME-TIFF (filled by the chunk tasks) is the file `export` writes from the store."""
+    for job in jobs_of(finished_run):
+        streamed = finished_run / "jobs" / job.name / "simulation.ome.tiff"
+        serial = exported / "jobs" / job.name / "simulation.ome.tiff"
+        with tifffile.TiffFile(streamed) as a, tifffile.TiffFile(serial) as b:
+            assert a.byteorder == b.byteorder == "<" and a.is_bigtiff == b.is_bigtiff
+            assert _without_uuid(a.ome_metadata) == _without_uuid(b.ome_metadata)
+            assert len(a.pages) == len(b.pages) == job.frames
+            assert a.series[0].dataoffset is not None  # contiguous, readable by memory mapping
+            assert a.asarray().tobytes() == b.asarray().tobytes() == frames_of(finished_run, job.name).tobytes()
+        assert not list(streamed.parent.glob(".*"))  # no temporaries left
+
+
+def test_stream_of_a_resumed_run_fills_in_reused_chunks(finished_run, tmp_path):
+    """Recomputed chunks are streamed by their tasks, reused ones copied from the store at export."""
+    out = copy_run(finished_run, tmp_path / "out")
+    cache = CacheDir(out)
+    job = jobs_of(out)[0]
+    t0, t1 = job.chunks[1]
+    cache.entry_path(job.fingerprint, t0, t1).unlink()
+    # a run killed earlier left its half-filled stream behind
+    folder = out / "jobs" / job.name
+    folder.mkdir(parents=True)
+    leftover = folder / ".simulation.ome.tiff.run-dead00.tmp"
+    leftover.write_bytes(b"partial")
+    proc = run_module("run", out / "sweep.toml", "--output", out, "--workers", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 chunks to compute" in proc.stdout
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*export.FILES, export.MARKER])
+    with tifffile.TiffFile(folder / "simulation.ome.tiff") as tif:
+        assert tif.asarray().tobytes() == frames_of(out, job.name).tobytes()
+    reference = tifffile.imread(finished_run / "jobs" / job.name / "simulation.ome.tiff")
+    assert tifffile.imread(folder / "simulation.ome.tiff").tobytes() == reference.tobytes()
+
+
+def test_stream_write_puts_frames_in_place(tmp_path, finished_run):
+    job = jobs_of(finished_run)[0]
+    stream = export.start_stream(tmp_path, job, "abc123")
+    assert Path(stream.path).name == ".simulation.ome.tiff.run-abc123.tmp"
+    frames = frames_of(finished_run, job.name)
+    for t0, t1 in reversed(job.chunks):  # any order
+        stream.write(t0, frames[t0:t1])
+    with pytest.raises(ValueError, match="bytes"):
+        stream.write(0, frames[:, :4])
+    assert tifffile.imread(stream.path).tobytes() == frames.tobytes()
+    Path(stream.path).unlink()
+    with pytest.raises(FileNotFoundError):  # the layout must exist: never a file of frames alone
+        stream.write(0, frames[:1])
+
+
 def test_forced_bigtiff_and_zlib(finished_run, tmp_path):
     out = copy_run(finished_run, tmp_path / "out")
     job = jobs_of(out)[1]
