@@ -124,7 +124,7 @@ def camera_table(size: int, repeat: int) -> list[str]:
         rows.setdefault("  numpy sum of the two", []).append(p + g)
         for name, cam in models.items():
             rows.setdefault(name, []).append(ns(lambda: expose(cam, lam, rng)))
-        # what the renderer calls: background-only pixels from the exact alias table, spots by the chain
+        # what the renderer calls: background-only pixels from the exact look-up table, spots by the chain
         scmos = models["scmos"]
         expose(scmos, lam, rng, background=bg)  # builds the table once per (camera, background)
         rows.setdefault("scmos, background table", []).append(ns(lambda: expose(scmos, lam, rng, background=bg)))

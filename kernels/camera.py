@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .alias import AliasTable
+from .lookup import LookupTable
 
 __all__ = ["Camera", "background_pmf", "expected_adu", "expose"]
 
@@ -237,8 +237,8 @@ def background_pmf(camera: Camera, photons: float) -> tuple[int, np.ndarray]:
 
 
 @lru_cache(maxsize=32)
-def _background_table(camera: Camera, photons: float) -> AliasTable:
-    return AliasTable.from_pmf(*reversed(background_pmf(camera, photons)))
+def _background_table(camera: Camera, photons: float) -> LookupTable:
+    return LookupTable.from_pmf(*reversed(background_pmf(camera, photons)))
 
 
 def _table_applies(camera: Camera, background: float) -> bool:
@@ -266,7 +266,7 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
     background : float, optional
         The photons of a pixel that no emitter reaches. With an sCMOS camera without maps, such
         pixels (``photons == background``) are drawn in one step from the exact distribution of
-        their recorded value (:func:`background_pmf`, an alias table: one random word per pixel),
+        their recorded value (:func:`background_pmf`, a look-up table: one random word per pixel),
         and only the other pixels go through the chain. Same distribution, several times faster.
 
     Returns

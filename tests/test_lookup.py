@@ -1,4 +1,4 @@
-"""Exact table sampling of background-only pixels (alias method) against the full camera chain."""
+"""Exact table sampling of background-only pixels (inverse-CDF look-up table) against the full camera chain."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from kernels.alias import AliasTable
+from kernels.lookup import LookupTable
 from kernels.camera import Camera, background_pmf, expose
 
 
@@ -35,7 +35,7 @@ def test_table_reproduces_the_pmf_to_its_stated_error():
     rng = np.random.default_rng(3)
     for size in (1, 3, 17, 300, 1000):
         pmf = rng.random(size) ** 3
-        table = AliasTable.from_pmf(pmf, offset=40)
+        table = LookupTable.from_pmf(pmf, offset=40)
         offset, table_pmf = table.probabilities()
         assert offset == 40 and table_pmf.size == size
         np.testing.assert_allclose(table_pmf, pmf / pmf.sum(), rtol=0, atol=table.max_error)
@@ -43,10 +43,40 @@ def test_table_reproduces_the_pmf_to_its_stated_error():
 
 def test_table_samples_follow_the_pmf():
     pmf = stats.binom.pmf(np.arange(41), 40, 0.3)
-    table = AliasTable.from_pmf(pmf, offset=7)
+    table = LookupTable.from_pmf(pmf, offset=7)
     draws = table.sample(np.random.default_rng(5), 400_000)
     counts = np.bincount(draws - 7, minlength=41)
     assert _chi2_pvalue(counts, pmf) > 1e-6  # 5-sigma-like threshold for a correct sampler
+
+
+def test_fast_path_is_the_inverse_cdf_of_every_word():
+    """Guide-table draws equal a binary search of the same 64-bit words, including boundary cells."""
+    for size, seed in ((1, 1), (2, 2), (17, 3), (300, 4), (5000, 5)):
+        pmf = np.random.default_rng(seed).random(size) ** 4
+        pmf[size // 2] += 1e-12 if size > 2 else 0.0
+        table = LookupTable.from_pmf(pmf, offset=65536 - size if seed % 2 else 3)
+        drawn = table.sample(np.random.default_rng(seed), 200_003)
+        words = np.random.default_rng(seed).bit_generator.random_raw(200_003)
+        np.testing.assert_array_equal(drawn, table.lookup(words))
+        assert not np.any(drawn == table.unresolved)
+    # the boundary cells themselves: words just below and at each threshold
+    table = LookupTable.from_pmf(np.random.default_rng(9).random(300), offset=100)
+    edges = table.thresholds << np.uint64(11)
+    words = np.concatenate([edges, edges - np.uint64(1)])
+    expected = np.concatenate([np.arange(1, 300), np.arange(0, 299)]) + 100
+    np.testing.assert_array_equal(table.lookup(words), expected)
+    np.testing.assert_array_equal(table.sample(_Words(np.tile(words, 30)), 30 * words.size), np.tile(expected, 30))
+
+
+class _Words:
+    """Stands in for a Generator whose bit generator hands out the given raw words."""
+
+    def __init__(self, words: np.ndarray):
+        self.bit_generator, self._words = self, words
+
+    def random_raw(self, n: int) -> np.ndarray:
+        head, self._words = self._words[:n], self._words[n:]
+        return head
 
 
 SCMOS = [
