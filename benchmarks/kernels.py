@@ -3,7 +3,7 @@
 Not a test. Two tables from one run, every number the median of ``--repeat`` (>= 3) timed calls
 after one warm-up call:
 
-1. PSF: wall time per emitter of ``psf.render`` (batch 256) for every model and mode, for
+1. PSF: wall time per emitter of ``psf.render`` (default batches) for every model and mode, for
    patches of 15x15 (r = 7) and 25x25 (r = 12) pixels.
 2. Camera: ``kernels.camera.expose`` on a 1200x1200 frame (background 10 or 100 photons plus
    sparse bright spots), in ns per pixel, next to the bare numpy draws a noisy camera cannot
@@ -38,7 +38,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from kernels.camera import Camera, expose  # noqa: E402
-from kernels.psf import AstigmaticPSF, GaussianPSF, ZernikePSF  # noqa: E402
+from kernels.psf import ZERNIKE_BATCH, AstigmaticPSF, GaussianPSF, ZernikePSF  # noqa: E402
 from kernels.rng import generator, key_words  # noqa: E402
 
 
@@ -68,12 +68,12 @@ def psf_models(radius: int) -> dict:
     }
 
 
-def psf_us_per_emitter(psf, n: int, repeat: int, batch: int = 256) -> float:
+def psf_us_per_emitter(psf, n: int, repeat: int) -> float:
     rng = np.random.default_rng(0)
     x, y = rng.uniform(0, 1000, n), rng.uniform(0, 1000, n)
     z = rng.uniform(-500, 500, n)
     coeffs = rng.normal(0, 20, (n, len(psf.noll))) if getattr(psf, "noll", ()) else None
-    return median_seconds(lambda: psf.render(x, y, z, coeffs, batch=batch), repeat) / n * 1e6
+    return median_seconds(lambda: psf.render(x, y, z, coeffs), repeat) / n * 1e6
 
 
 def psf_table(n: int, repeat: int) -> list[str]:
@@ -146,7 +146,7 @@ def main() -> None:
           f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     if args.only in (None, "psf"):
-        print("\nPSF render, batch 256")
+        print(f"\nPSF render, default batches (erf 256, Zernike {ZERNIKE_BATCH})")
         print("\n".join(psf_table(args.emitters, args.repeat)))
     if args.only in (None, "camera"):
         print(f"\ncamera expose, {args.size}x{args.size} frame (lam = background + sparse spots)")

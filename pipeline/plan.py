@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 import kernels
+from kernels.psf import zernike_batch_bytes
 
 from .config import PATH_KEYS, JobConfig, LoadedSweep, job_config, leaf_keys
 from .errors import UserError
@@ -105,9 +106,9 @@ def chunk_working_set(config: JobConfig) -> int:
     """Estimated peak bytes of one chunk render.
 
     The chunk's float32 expected image and output, per-frame noise temporaries (the Poisson draw
-    needs float64 rates and int64 counts: ~20 bytes per pixel), and one PSF batch of 256 emitters
-    (Zernike: complex64 pupil fields and DFT matrices, ``256·(3N² + 3NM + 2M²)·8`` bytes with
-    N = 64 pupil cells and M = (2r+1)·q sample points per patch side).
+    needs float64 rates and int64 counts: ~20 bytes per pixel), and one PSF batch (Zernike:
+    :func:`kernels.psf.zernike_batch_bytes` with N = 64 pupil cells and M = (2r+1)·q sample points
+    per patch side; otherwise 256 float32 patches and two temporaries).
     """
     height, width = config.camera.roi_shape
     frames = min(config.render.chunk_frames, config.emitters.frames)
@@ -116,9 +117,8 @@ def chunk_working_set(config: JobConfig) -> int:
     images = frames * pixels * (4 + out_bytes) + 20 * pixels
     side = 2 * config.optics.psf_radius_px + 1
     if config.optics.psf == "zernike":
-        n = 64
         m = side * (config.render.oversample if config.render.mode == "oversampled" else 3)
-        psf_batch = 256 * (3 * n * n + 3 * n * m + 2 * m * m) * 8
+        psf_batch = zernike_batch_bytes(64, m)
     else:
         psf_batch = 256 * side * side * 4 * 3
     return images + psf_batch

@@ -1,0 +1,34 @@
+"""The store's chunk writer: the bytes zarr itself would write, durable, readable by zarr and xarray."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+
+from pipeline.config import load_sweep
+from pipeline.plan import plan_sweep
+from pipeline.store import FRAMES, chunk_file, prepare_job, store_path, write_chunk
+
+
+@pytest.mark.parametrize("add_noise", [True, False], ids=["uint16", "float32"])
+def test_chunks_are_the_bytes_zarr_writes(tmp_path, write_sweep, add_noise):
+    sweep = write_sweep()
+    text = sweep.read_text().replace("chunk_frames = 4", "chunk_frames = 5").replace(
+        "[base.camera]", f"[base.camera]\nadd_noise = {'true' if add_noise else 'false'}")
+    sweep.write_text(text)
+    job = plan_sweep(load_sweep(sweep)).jobs[0]
+    assert job.frames % job.chunk_frames  # the last chunk is partial
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    for out in (ours, theirs):
+        (out / "cache").mkdir(parents=True)
+        prepare_job(out, job)
+    rng = np.random.default_rng(1)
+    movie = (rng.random(job.shape) * 3000).astype(job.dtype)
+    reference = zarr.open_array(store_path(theirs) / job.name / FRAMES, mode="r+")
+    for i, (t0, t1) in enumerate(job.chunks):
+        write_chunk(ours, job.name, t0, movie[t0:t1])
+        reference[t0:t1] = movie[t0:t1]
+        assert chunk_file(ours, job.name, i).read_bytes() == chunk_file(theirs, job.name, i).read_bytes()
+    assert zarr.open_array(store_path(ours) / job.name / FRAMES, mode="r")[:].tobytes() == movie.tobytes()
+    assert not list((store_path(ours) / job.name).rglob("*.tmp"))
