@@ -59,6 +59,10 @@ class CacheDir:
         """Ground-truth rows of one chunk (numpy .npy), kept with the cache."""
         return self.root / "truth" / fingerprint / f"{t0:09d}-{t1:09d}.npy"
 
+    def csv_path(self, fingerprint: str, t0: int, t1: int) -> Path:
+        """The chunk's ground truth as ThunderSTORM CSV lines (derived from the .npy; re-made if lost)."""
+        return self.truth_path(fingerprint, t0, t1).with_suffix(".csv")
+
     def ensure(self) -> None:
         self.chunks.mkdir(parents=True, exist_ok=True)
         meta = self.root / "metadata.json"
@@ -109,6 +113,10 @@ class CacheDir:
         np.save(buffer, truth, allow_pickle=False)
         atomic.write_bytes(path, buffer.getvalue())
         return bytes_checksum(buffer.getvalue())
+
+    def write_csv_lines(self, fingerprint: str, t0: int, t1: int, lines: bytes) -> None:
+        # not fsynced: derived data; a lost or torn file is detected by its line count and re-made
+        atomic.write_bytes(self.csv_path(fingerprint, t0, t1), lines, durable=False)
 
     def read_truth(self, fingerprint: str, t0: int, t1: int) -> np.ndarray:
         return np.load(self.truth_path(fingerprint, t0, t1), allow_pickle=False)

@@ -25,6 +25,7 @@ from .plan import Job
 from .scene import build_scene
 from .store import write_chunk
 from .stream import TiffStream
+from .thunderstorm import csv_lines
 
 
 #: Fault injection for the reliability tests: the chunk tasks of jobs whose names match this
@@ -86,6 +87,7 @@ def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int) -> dict:
     if target.tiff is not None:
         target.tiff.write(t0, frames)
     truth_checksum = cache.write_truth(target.fingerprint, t0, t1, truth)
+    cache.write_csv_lines(target.fingerprint, t0, t1, csv_lines(truth))
     seconds = time.perf_counter() - start
     cache.write_entry(target.job_name, target.fingerprint, t0, t1, frames, truth_checksum, len(truth), seconds)
     return {"job": target.job_name, "frames": [t0, t1], "seconds": seconds, "localizations": len(truth)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import shutil
 import signal
@@ -339,6 +340,37 @@ def test_csv_thunderstorm(exported):
         assert np.array_equal(rows[:, 0], lo["id"])
         np.testing.assert_allclose(rows[:, 2], lo["x_nm"], atol=5e-4)
         np.testing.assert_allclose(rows[:, 5], lo["photons"], atol=5e-4)
+
+
+def test_csv_lines_are_savetxt_text():
+    from kernels.render import TRUTH_DTYPE
+    from pipeline.thunderstorm import csv_lines
+
+    rng = np.random.default_rng(4)
+    rows = np.zeros(500, TRUTH_DTYPE)
+    rows["id"], rows["frame"] = rng.integers(0, 10**6, 500), rng.integers(0, 10**5, 500)
+    for name in ("x_nm", "y_nm", "z_nm", "photons"):
+        rows[name] = rng.normal(0, 1e4, 500)
+    reference = io.StringIO()
+    np.savetxt(reference, np.column_stack([rows["id"], rows["frame"] + 1, rows["x_nm"], rows["y_nm"], rows["z_nm"],
+                                           rows["photons"]]),
+               fmt=("%d", "%d", "%.3f", "%.3f", "%.3f", "%.3f"), delimiter=",")
+    assert csv_lines(rows).decode() == reference.getvalue()
+    assert csv_lines(rows[:0]) == b""
+
+
+def test_csv_remade_from_ground_truth_where_a_chunk_lost_its_lines(finished_run, tmp_path):
+    out = copy_run(finished_run, tmp_path / "out")
+    cache = CacheDir(out)
+    job = next(j for j in jobs_of(out) if total_localizations(out, j))
+    written = (finished_run / "jobs" / job.name / "localizations.csv").read_bytes()  # by the run, from the chunks' lines
+    pieces = [cache.csv_path(job.fingerprint, t0, t1) for t0, t1 in job.chunks]
+    assert all(p.is_file() for p in pieces)
+    pieces[0].unlink()
+    torn = next(p for p in pieces[1:] if p.stat().st_size)
+    torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])
+    export.export_job(out, job)
+    assert (out / "jobs" / job.name / "localizations.csv").read_bytes() == written
 
 
 def test_job_json(exported):
