@@ -80,31 +80,28 @@ def _scatter(image: np.ndarray, patches: np.ndarray, row0: np.ndarray, col0: np.
     np.add.at(image.reshape(-1), flat[inside], patches[inside])
 
 
-def render_expected(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
-    """Expected photons per pixel (signal + background) for frames ``[t0, t1)``.
+def _painter(scene: Scene, t0: int, t1: int):
+    """``paint(i, image)``: write frame ``t0 + i``'s expected photons into ``image``; and the truth rows.
 
-    Returns
-    -------
-    photons : (t1 - t0, Y, X) float32
-    truth : structured array of :data:`TRUTH_DTYPE`
-        Ground truth of the emitters that emit in those frames.
+    Patches are rendered once for the chunk (an emitter that stays on over several frames is
+    rendered once and scaled per frame); frames are painted one at a time into any buffer.
     """
     rows = frame_photons(scene.events, scene.emitters.flux_photons, t0, t1)
     em = scene.emitters
     ids, inverse = np.unique(rows.emitter, return_inverse=True)
-    # an emitter that stays on over several frames is rendered once and scaled per frame
     coeffs = None if scene.coeffs_nm is None else scene.coeffs_nm[ids]
     patches = scene.psf.render(em.x_nm[ids] / scene.pixel_size_nm, em.y_nm[ids] / scene.pixel_size_nm,
                                em.z_nm[ids], coeffs)
-    stack = np.full((t1 - t0, *scene.roi_shape), scene.background_photons, dtype=np.float32)
     bounds = np.searchsorted(rows.frame, np.arange(t0, t1 + 1))
-    for i in range(t1 - t0):
+
+    def paint(i: int, image: np.ndarray) -> None:
+        image.fill(scene.background_photons)
         sl = slice(bounds[i], bounds[i + 1])
         if sl.start == sl.stop:
-            continue
+            return
         which = inverse[sl]
         weighted = patches.values[which] * rows.photons[sl, None, None].astype(np.float32)
-        _scatter(stack[i], weighted, patches.row0[which], patches.col0[which])
+        _scatter(image, weighted, patches.row0[which], patches.col0[which])
 
     truth = np.empty(len(rows), dtype=TRUTH_DTYPE)
     truth["frame"] = rows.frame
@@ -114,6 +111,22 @@ def render_expected(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndar
     truth["z_nm"] = em.z_nm[rows.emitter]
     truth["photons"] = rows.photons
     truth["on_fraction"] = rows.on_fraction
+    return paint, truth
+
+
+def render_expected(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Expected photons per pixel (signal + background) for frames ``[t0, t1)``.
+
+    Returns
+    -------
+    photons : (t1 - t0, Y, X) float32
+    truth : structured array of :data:`TRUTH_DTYPE`
+        Ground truth of the emitters that emit in those frames.
+    """
+    paint, truth = _painter(scene, t0, t1)
+    stack = np.empty((t1 - t0, *scene.roi_shape), dtype=np.float32)
+    for i in range(t1 - t0):
+        paint(i, stack[i])
     return stack, truth
 
 
@@ -125,14 +138,18 @@ def render_chunk(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray
     frames : (t1 - t0, Y, X) uint16, or float32 expected ADU when ``camera.add_noise`` is false
     truth : structured array of :data:`TRUTH_DTYPE`
     """
-    photons, truth = render_expected(scene, t0, t1)
     camera: Camera = scene.camera
     if not camera.add_noise:
+        photons, truth = render_expected(scene, t0, t1)
         for i in range(photons.shape[0]):
             photons[i] = expected_adu(camera, photons[i])
         return photons, truth
-    frames = np.empty(photons.shape, dtype=camera.output_dtype)
+    paint, truth = _painter(scene, t0, t1)
+    # one frame of expected photons at a time: a buffer that stays in cache, not a chunk of them
+    image = np.empty(scene.roi_shape, dtype=np.float32)
+    frames = np.empty((t1 - t0, *scene.roi_shape), dtype=camera.output_dtype)
     for i, frame in enumerate(range(t0, t1)):
-        frames[i] = expose(camera, photons[i], generator(scene.key, "camera", frame=frame),
+        paint(i, image)
+        frames[i] = expose(camera, image, generator(scene.key, "camera", frame=frame),
                            background=scene.background_photons)
     return frames, truth
