@@ -24,7 +24,7 @@ __all__ = ["LookupTable"]
 
 _CELL_BITS = 16                     # 65 536 cells × 2 bytes: the table stays in L2 cache
 _FRACTION_BITS = 53                 # u = word >> 11; thresholds exact in float64
-_BLOCK = 1 << 13                    # samples per pass: temporaries stay in cache and below malloc's mmap threshold
+_BLOCK = 1 << 15                    # samples per pass: ~0.6 MB of temporaries stay in L2 (measured best of 2^13..2^16)
 
 
 @dataclass(frozen=True, eq=False)
