@@ -94,7 +94,26 @@ def connect(spec: ClusterSpec) -> Iterator[Client]:
                 local_directory=spill, silence_logs=logging.ERROR,
             )
         with cluster, Client(cluster) as client:
-            yield client
+            try:
+                yield client
+            finally:
+                _quiet_shutdown(client)
+
+
+def _silence_distributed() -> None:
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
+def _quiet_shutdown(client: Client) -> None:
+    """Silence distributed's loggers in the workers and here (the scheduler) before the cluster closes.
+
+    A worker's heartbeat that meets the closing scheduler logs "Failed to communicate with
+    scheduler" with a traceback (a race in distributed's shutdown, frequent after Ctrl-C); at this
+    point every result is in and nothing worth reporting can come from the logs.
+    """
+    with contextlib.suppress(Exception):
+        client.run(_silence_distributed, wait=True)
+    _silence_distributed()
 
 
 @contextlib.contextmanager

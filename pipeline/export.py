@@ -303,12 +303,14 @@ def start_stream(output: Path, job: Job, token: str) -> TiffStream:
     big = _bigtiff(job, "none", None)
     with tifffile.TiffWriter(path, bigtiff=big, ome=True, byteorder="<") as tif:
         tif.write(shape=job.shape, dtype=job.dtype, photometric="minisblack", metadata=_ome_metadata(job))
-    with tifffile.TiffFile(path) as tif:  # the frames must be where the stream will put them
-        offsets = [page.dataoffsets[0] for page in tif.pages]
     frame_nbytes = int(np.prod(job.shape[1:])) * job.dtype.itemsize
-    if offsets != [offsets[0] + t * frame_nbytes for t in range(job.frames)]:
+    last = job.frames - 1
+    with tifffile.TiffFile(path) as tif:  # the frames must be where the stream will put them
+        tif.pages.useframes = True  # (the last page's offset without parsing every IFD)
+        offsets = {t: int(tif.pages[t].dataoffsets[0]) for t in {0, min(1, last), last}}
+    if any(offset != offsets[0] + t * frame_nbytes for t, offset in offsets.items()):
         raise RuntimeError(f"{path}: tifffile did not lay out the frames contiguously")
-    return TiffStream(str(path), str(folder / TIFF), int(offsets[0]), frame_nbytes, big)
+    return TiffStream(str(path), str(folder / TIFF), offsets[0], frame_nbytes, big)
 
 
 def _finish_stream(stream: TiffStream, output: Path, job: Job, entries: list[dict], streamed: frozenset[int]) -> None:
