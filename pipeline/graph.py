@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dask
-import dask.array as da
 import numpy as np
 
 from kernels.render import render_chunk
@@ -64,6 +63,8 @@ def _render_frames(scene, t0: int, t1: int) -> np.ndarray:
 
 def job_array(job: Job, scene=None) -> da.Array:
     """The job's movie as a lazy (frames, Y, X) dask array, one block per chunk."""
+    import dask.array as da  # (here: workers and the run never need it, and it imports pandas)
+
     scene = scene if scene is not None else scene_task(job)
     height, width = job.config.camera.roi_shape
     blocks = []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from kernels.lookup import LookupTable
+from kernels.lookup import LookupTable, uniform_bits
 from kernels.camera import Camera, background_pmf, expose
 
 
@@ -50,22 +50,30 @@ def test_table_samples_follow_the_pmf():
 
 
 def test_fast_path_is_the_inverse_cdf_of_every_word():
-    """Guide-table draws equal a binary search of the same 64-bit words, including boundary cells."""
+    """Guide-table draws equal a binary search of the same random bits, including boundary cells."""
     for size, seed in ((1, 1), (2, 2), (17, 3), (300, 4), (5000, 5)):
         pmf = np.random.default_rng(seed).random(size) ** 4
         pmf[size // 2] += 1e-12 if size > 2 else 0.0
         table = LookupTable.from_pmf(pmf, offset=65536 - size if seed % 2 else 3)
-        drawn = table.sample(np.random.default_rng(seed), 200_003)
-        words = np.random.default_rng(seed).bit_generator.random_raw(200_003)
-        np.testing.assert_array_equal(drawn, table.lookup(words))
+        n = 200_003  # odd: the last word is used by half
+        drawn = table.sample(np.random.default_rng(seed), n)
+        words = np.random.default_rng(seed).bit_generator.random_raw((n + 1) // 2)
+        np.testing.assert_array_equal(drawn, table.lookup(uniform_bits(words, n)))
         assert not np.any(drawn == table.unresolved)
-    # the boundary cells themselves: words just below and at each threshold
+    # the boundary cells themselves: bits just below and at each threshold
     table = LookupTable.from_pmf(np.random.default_rng(9).random(300), offset=100)
-    edges = table.thresholds << np.uint64(11)
-    words = np.concatenate([edges, edges - np.uint64(1)])
+    edges = table.thresholds.astype(np.uint32)
+    bits = np.concatenate([edges, edges - np.uint32(1)])
     expected = np.concatenate([np.arange(1, 300), np.arange(0, 299)]) + 100
-    np.testing.assert_array_equal(table.lookup(words), expected)
-    np.testing.assert_array_equal(table.sample(_Words(np.tile(words, 30)), 30 * words.size), np.tile(expected, 30))
+    np.testing.assert_array_equal(table.lookup(bits), expected)
+    bits, expected = np.tile(bits, 100), np.tile(expected, 100)  # several blocks
+    words = bits[0::2].astype(np.uint64) | (bits[1::2].astype(np.uint64) << np.uint64(32))
+    np.testing.assert_array_equal(table.sample(_Words(words), bits.size), expected)
+
+
+def test_uniform_bits_are_low_half_first():
+    words = np.array([0x0000000200000001, 0x0000000400000003], dtype=np.uint64)
+    np.testing.assert_array_equal(uniform_bits(words, 3), [1, 2, 3])
 
 
 class _Words:
