@@ -286,12 +286,8 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
         return _digitize(expected_adu(camera, photons), camera)
     if background is not None and _table_applies(camera, float(background)):
         image = _as_image(photons)
-        table = _background_table(camera, float(np.float32(background)))
-        out = table.sample(rng, image.size).reshape(image.shape)
-        lit = image != np.float32(background)
-        if lit.any():
-            out[lit] = expose(camera, image[lit][None, :], rng)[0]
-        return out
+        lit = np.flatnonzero(image != np.float32(background))
+        return expose_sparse(camera, image.shape, rng, background, lit, image.reshape(-1)[lit])
 
     lam_in = _as_image(photons)
     camera._check_shape(lam_in.shape)
@@ -339,3 +335,32 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
     else:
         e += camera.offset_adu
     return _digitize(e, camera)
+
+
+def expose_sparse(camera: Camera, shape: tuple[int, int], rng: np.random.Generator, background: float,
+                  index: np.ndarray, photons: np.ndarray) -> np.ndarray:
+    """Record a frame that holds ``background`` photons everywhere except at some pixels.
+
+    The same frame, bit for bit and with the same random draws, as :func:`expose` of the full
+    image with ``background=background`` — without building that image where the camera allows
+    the one-step draw of background pixels.
+
+    Parameters
+    ----------
+    shape : (Y, X)
+    background : float
+        Expected photons of every pixel not listed (float32 like the image).
+    index : (k,) int, ascending
+        Flat (C-order) indices of the pixels whose expected photons differ from ``background``.
+    photons : (k,) float32
+        Their expected photons.
+    """
+    if not (camera.add_noise and _table_applies(camera, float(background))):
+        image = np.full(shape, background, dtype=np.float32)
+        image.reshape(-1)[index] = photons
+        return expose(camera, image, rng, background=background)
+    table = _background_table(camera, float(np.float32(background)))
+    out = table.sample(rng, int(np.prod(shape))).reshape(shape)
+    if len(index):
+        out.reshape(-1)[index] = expose(camera, np.asarray(photons, dtype=np.float32)[None, :], rng)[0]
+    return out

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .camera import Camera, expected_adu, expose
+from .camera import Camera, expected_adu, expose_sparse
 from .photophysics import Emitters, Events, frame_photons
 from .psf import Patches
 from .rng import generator
@@ -67,21 +67,26 @@ class Scene:
     coeffs_nm: np.ndarray | None = None
 
 
-def _scatter(image: np.ndarray, patches: np.ndarray, row0: np.ndarray, col0: np.ndarray) -> None:
-    """Add patches (k, P, P) into ``image`` (Y, X) in place, dropping pixels outside the frame."""
-    height, width = image.shape
-    size = patches.shape[-1]
+def _footprint(row0: np.ndarray, col0: np.ndarray, size: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat frame index of every patch pixel (k, P, P), and which of them lie inside the frame."""
+    height, width = shape
     steps = np.arange(size)
     rows = row0[:, None] + steps  # (k, P)
     cols = col0[:, None] + steps
     inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
-    flat = rows[:, :, None] * width + cols[:, None, :]
+    return rows[:, :, None] * width + cols[:, None, :], inside
+
+
+def _scatter(image: np.ndarray, patches: np.ndarray, row0: np.ndarray, col0: np.ndarray) -> None:
+    """Add patches (k, P, P) into ``image`` (Y, X) in place, dropping pixels outside the frame."""
+    flat, inside = _footprint(row0, col0, patches.shape[-1], image.shape)
     # add.at accumulates in row order: the same rows in the same order give the same bytes
     np.add.at(image.reshape(-1), flat[inside], patches[inside])
 
 
 def _painter(scene: Scene, t0: int, t1: int):
-    """``paint(i, image)``: write frame ``t0 + i``'s expected photons into ``image``; and the truth rows.
+    """``paint(i, image)`` writes frame ``t0 + i``'s expected photons into ``image``;
+    ``paint_sparse(i)`` returns only its pixels that differ from the background; and the truth rows.
 
     Patches are rendered once for the chunk (an emitter that stays on over several frames is
     rendered once and scaled per frame); frames are painted one at a time into any buffer.
@@ -94,14 +99,29 @@ def _painter(scene: Scene, t0: int, t1: int):
                                em.z_nm[ids], coeffs)
     bounds = np.searchsorted(rows.frame, np.arange(t0, t1 + 1))
 
+    def spots(i: int):
+        sl = slice(bounds[i], bounds[i + 1])
+        which = inverse[sl]
+        return patches.values[which] * rows.photons[sl, None, None].astype(np.float32), which
+
     def paint(i: int, image: np.ndarray) -> None:
         image.fill(scene.background_photons)
-        sl = slice(bounds[i], bounds[i + 1])
-        if sl.start == sl.stop:
-            return
-        which = inverse[sl]
-        weighted = patches.values[which] * rows.photons[sl, None, None].astype(np.float32)
-        _scatter(image, weighted, patches.row0[which], patches.col0[which])
+        weighted, which = spots(i)
+        if len(which):
+            _scatter(image, weighted, patches.row0[which], patches.col0[which])
+
+    def paint_sparse(i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(flat index, photons) of the pixels that differ from the background: ``paint``'s values
+        there, bit for bit (the same float32 additions in the same order)."""
+        weighted, which = spots(i)
+        flat, inside = _footprint(patches.row0[which], patches.col0[which], patches.values.shape[-1],
+                                  scene.roi_shape)
+        index, where = np.unique(flat[inside], return_inverse=True)
+        background = np.float32(scene.background_photons)
+        values = np.full(index.size, background, dtype=np.float32)
+        np.add.at(values, where, weighted[inside])
+        lit = values != background
+        return index[lit], values[lit]
 
     truth = np.empty(len(rows), dtype=TRUTH_DTYPE)
     truth["frame"] = rows.frame
@@ -111,7 +131,7 @@ def _painter(scene: Scene, t0: int, t1: int):
     truth["z_nm"] = em.z_nm[rows.emitter]
     truth["photons"] = rows.photons
     truth["on_fraction"] = rows.on_fraction
-    return paint, truth
+    return paint, paint_sparse, truth
 
 
 def render_expected(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +143,7 @@ def render_expected(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndar
     truth : structured array of :data:`TRUTH_DTYPE`
         Ground truth of the emitters that emit in those frames.
     """
-    paint, truth = _painter(scene, t0, t1)
+    paint, _, truth = _painter(scene, t0, t1)
     stack = np.empty((t1 - t0, *scene.roi_shape), dtype=np.float32)
     for i in range(t1 - t0):
         paint(i, stack[i])
@@ -144,12 +164,11 @@ def render_chunk(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray
         for i in range(photons.shape[0]):
             photons[i] = expected_adu(camera, photons[i])
         return photons, truth
-    paint, truth = _painter(scene, t0, t1)
-    # one frame of expected photons at a time: a buffer that stays in cache, not a chunk of them
-    image = np.empty(scene.roi_shape, dtype=np.float32)
+    _, paint_sparse, truth = _painter(scene, t0, t1)
+    # only the pixels that emitters reach are materialized; the camera draws the rest in one step
     frames = np.empty((t1 - t0, *scene.roi_shape), dtype=camera.output_dtype)
     for i, frame in enumerate(range(t0, t1)):
-        paint(i, image)
-        frames[i] = expose(camera, image, generator(scene.key, "camera", frame=frame),
-                           background=scene.background_photons)
+        index, photons = paint_sparse(i)
+        frames[i] = expose_sparse(camera, scene.roi_shape, generator(scene.key, "camera", frame=frame),
+                                  scene.background_photons, index, photons)
     return frames, truth

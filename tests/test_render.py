@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels.camera import Camera
+from kernels.camera import Camera, expose
 from kernels.photophysics import markov_events, place_emitters, single_events, total_photons
 from kernels.psf import GaussianPSF, ZernikePSF
 from kernels.render import Scene, render_chunk, render_expected
@@ -45,6 +45,18 @@ def test_split_render_is_bitwise_identical(name):
     single = [render_chunk(scene, f, f + 1)[0] for f in range(10)]
     assert np.concatenate(single).tobytes() == whole.tobytes()
     assert whole.dtype == (np.float32 if name.endswith("expected") else np.uint16)
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(SCENES) if not n.endswith("expected")])
+def test_chunk_is_the_camera_on_the_expected_image(name):
+    """render_chunk materializes only the lit pixels; the frames are those of the whole expected image."""
+    scene = SCENES[name]()
+    frames, _ = render_chunk(scene, 2, 7)
+    photons, _ = render_expected(scene, 2, 7)
+    for i, frame in enumerate(range(2, 7)):
+        want = expose(scene.camera, photons[i], generator(scene.key, "camera", frame=frame),
+                      background=scene.background_photons)
+        assert frames[i].tobytes() == want.tobytes()
 
 
 def test_expected_image_holds_background_plus_patches():
