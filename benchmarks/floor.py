@@ -17,8 +17,8 @@ next to numpy's ``rng.poisson(lam)`` + ``rng.standard_normal(dtype=float32)`` on
 frame (lam = background = 100, ``np.random.default_rng``), timed in the same process, interleaved
 with the pipeline repetitions. Prints the ratio pipeline / numpy (target, issue 7: <= 0.6).
 
-A breakdown of the commit step on the first chunks (render_expected = PSF + scatter; camera
-``expose`` per frame; Zarr write; cache-entry checksum) tells where the time goes.
+A breakdown of the commit step on the first chunks (``render_chunk`` = PSF, scatter and camera;
+Zarr write; OME-TIFF write; ground truth + CSV lines; cache-entry checksum) tells where the time goes.
 
 BLAS/OpenMP threads are set to 1 as in a dask worker. The output (store + OME-TIFF, ~2.1 GB for 500
 frames) goes to a temporary folder, deleted after every repetition.
@@ -40,9 +40,7 @@ from pathlib import Path  # noqa: E402
 import _common as C  # noqa: E402  (also takes benchmarks/ off sys.path)
 import numpy as np  # noqa: E402
 
-from kernels.camera import expose  # noqa: E402
-from kernels.render import render_expected  # noqa: E402
-from kernels.rng import generator  # noqa: E402
+from kernels.render import render_chunk  # noqa: E402
 from pipeline.cache import CacheDir, checksum  # noqa: E402
 from pipeline.config import load_sweep  # noqa: E402
 from pipeline.export import export_job, start_stream  # noqa: E402
@@ -50,6 +48,7 @@ from pipeline.graph import ChunkTarget, commit_chunk  # noqa: E402
 from pipeline.plan import plan_sweep  # noqa: E402
 from pipeline.scene import build_scene  # noqa: E402
 from pipeline.store import prepare_job, write_chunk  # noqa: E402
+from pipeline.thunderstorm import csv_lines  # noqa: E402
 
 SIZE = 1200
 LAM = 100.0
@@ -104,25 +103,25 @@ def pipeline_once(work: Path, frames: int, breakdown_chunks: int) -> dict:
         export_job(output, job, stream=stream, streamed=frozenset(t0 for t0, _ in job.chunks))
 
     # where the commit time goes, on the first chunks (re-rendered; same bytes)
-    parts = {"render_expected": 0.0, "camera expose": 0.0, "zarr write": 0.0, "tiff write": 0.0, "checksum": 0.0}
+    parts = {"render + camera (render_chunk)": 0.0, "zarr write": 0.0, "tiff write": 0.0,
+             "ground truth + CSV lines": 0.0, "checksum": 0.0}
     stream = start_stream(work / "breakdown", job, "floor")
+    cache = CacheDir(output)
     n = 0
     for t0, t1 in job.chunks[:breakdown_chunks]:
         with Clock() as c:
-            photons, _ = render_expected(scene, t0, t1)
-        parts["render_expected"] += c.cpu
-        out = np.empty(photons.shape, dtype=scene.camera.output_dtype)
-        with Clock() as c:
-            for i, frame in enumerate(range(t0, t1)):
-                out[i] = expose(scene.camera, photons[i], generator(scene.key, "camera", frame=frame),
-                                background=scene.background_photons)
-        parts["camera expose"] += c.cpu
+            out, truth = render_chunk(scene, t0, t1)
+        parts["render + camera (render_chunk)"] += c.cpu
         with Clock() as c:
             write_chunk(output, job.name, t0, out)
         parts["zarr write"] += c.cpu
         with Clock() as c:
             stream.write(t0, out)
         parts["tiff write"] += c.cpu
+        with Clock() as c:
+            cache.write_truth(job.fingerprint, t0, t1, truth)
+            cache.write_csv_lines(job.fingerprint, t0, t1, csv_lines(truth))
+        parts["ground truth + CSV lines"] += c.cpu
         with Clock() as c:
             checksum(out)
         parts["checksum"] += c.cpu
