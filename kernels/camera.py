@@ -338,7 +338,7 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
 
 
 def expose_sparse(camera: Camera, shape: tuple[int, int], rng: np.random.Generator, background: float,
-                  index: np.ndarray, photons: np.ndarray) -> np.ndarray:
+                  index: np.ndarray, photons: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Record a frame that holds ``background`` photons everywhere except at some pixels.
 
     The same frame, bit for bit and with the same random draws, as :func:`expose` of the full
@@ -354,13 +354,20 @@ def expose_sparse(camera: Camera, shape: tuple[int, int], rng: np.random.Generat
         Flat (C-order) indices of the pixels whose expected photons differ from ``background``.
     photons : (k,) float32
         Their expected photons.
+    out : ndarray (Y, X) of the camera's output dtype, C-contiguous, optional
+        Where to record the frame (returned).
     """
     if not (camera.add_noise and _table_applies(camera, float(background))):
         image = np.full(shape, background, dtype=np.float32)
         image.reshape(-1)[index] = photons
-        return expose(camera, image, rng, background=background)
+        frame = expose(camera, image, rng, background=background)
+        if out is None:
+            return frame
+        out[...] = frame
+        return out
     table = _background_table(camera, float(np.float32(background)))
-    out = table.sample(rng, int(np.prod(shape))).reshape(shape)
+    out = np.empty(shape, dtype=np.uint16) if out is None else out
+    table.sample(rng, int(np.prod(shape)), out=out.reshape(-1))
     if len(index):
         out.reshape(-1)[index] = expose(camera, np.asarray(photons, dtype=np.float32)[None, :], rng)[0]
     return out

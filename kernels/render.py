@@ -169,6 +169,6 @@ def render_chunk(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray
     frames = np.empty((t1 - t0, *scene.roi_shape), dtype=camera.output_dtype)
     for i, frame in enumerate(range(t0, t1)):
         index, photons = paint_sparse(i)
-        frames[i] = expose_sparse(camera, scene.roi_shape, generator(scene.key, "camera", frame=frame),
-                                  scene.background_photons, index, photons)
+        expose_sparse(camera, scene.roi_shape, generator(scene.key, "camera", frame=frame),
+                      scene.background_photons, index, photons, out=frames[i])
     return frames, truth

@@ -61,7 +61,7 @@ def _render_frames(scene, t0: int, t1: int) -> np.ndarray:
     return render_chunk(scene, t0, t1)[0]
 
 
-def job_array(job: Job, scene=None) -> da.Array:
+def job_array(job: Job, scene=None) -> dask.array.Array:
     """The job's movie as a lazy (frames, Y, X) dask array, one block per chunk."""
     import dask.array as da  # (here: workers and the run never need it, and it imports pandas)
 
