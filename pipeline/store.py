@@ -207,9 +207,11 @@ def write_chunk(output: Path, job_name: str, t0: int, frames: np.ndarray) -> Non
         path = chunk_file(output, job_name, index)
         if not path.exists():  # (zarr does not write an all-zero chunk)
             return
+        fsync_file(path)
     else:
         if frames.shape[0] < chunk_frames:  # the last chunk: zarr stores whole chunks, padded with the fill value
-            frames = np.concatenate([frames, np.zeros((chunk_frames - frames.shape[0], *frames.shape[1:]), frames.dtype)])
+            padding = np.full((chunk_frames - frames.shape[0], *frames.shape[1:]), array.fill_value, frames.dtype)
+            frames = np.concatenate([frames, padding])
         path = store_path(output) / job_name / FRAMES / array.metadata.encode_chunk_key((index, 0, 0))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # never read by zarr: not a chunk key
@@ -217,7 +219,6 @@ def write_chunk(output: Path, job_name: str, t0: int, frames: np.ndarray) -> Non
             f.write(blosc.encode(np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder("<"))))
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    fsync_file(path)
     for folder in (path.parent, path.parent.parent, path.parent.parent.parent):
         fsync_dir(folder)  # written by temp file + rename: the new names must be durable too
 
