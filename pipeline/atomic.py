@@ -25,6 +25,15 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
+def publish(tmp: Path, final: Path, durable: bool = True) -> None:
+    """Rename a complete ``tmp`` to ``final``; durable: its bytes, then its new name, reach the disk."""
+    if durable:
+        fsync_file(tmp)
+    os.replace(tmp, final)
+    if durable:
+        fsync_dir(Path(final).parent)
+
+
 class Staged:
     """``with Staged(final) as tmp:`` write ``tmp`` (by any library); on success it is renamed to ``final``.
 
@@ -45,11 +54,7 @@ class Staged:
         if exc_type is not None:
             self.tmp.unlink(missing_ok=True)
             return
-        if self.durable:
-            fsync_file(self.tmp)
-        os.replace(self.tmp, self.final)
-        if self.durable:
-            fsync_dir(self.final.parent)
+        publish(self.tmp, self.final, self.durable)
 
 
 def write_bytes(path: Path, data: bytes, durable: bool = True) -> None:

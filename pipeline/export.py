@@ -318,9 +318,7 @@ def _finish_stream(stream: TiffStream, output: Path, job: Job, entries: list[dic
     for t0, block in iter_chunks(output, job, entries, skip=streamed):
         stream.write(t0, block)
         del block
-    atomic.fsync_file(Path(stream.path))
-    os.replace(stream.path, stream.final)
-    atomic.fsync_dir(Path(stream.final).parent)
+    atomic.publish(Path(stream.path), Path(stream.final))
 
 
 def _json_attr(obj: Any) -> str:

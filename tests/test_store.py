@@ -8,7 +8,7 @@ import zarr
 
 from pipeline.config import load_sweep
 from pipeline.plan import plan_sweep
-from pipeline.store import FRAMES, chunk_file, prepare_job, store_path, write_chunk
+from pipeline.store import CODEC, FRAMES, chunk_file, prepare_job, store_path, write_chunk
 
 
 @pytest.mark.parametrize("add_noise", [True, False], ids=["uint16", "float32"])
@@ -46,3 +46,18 @@ def test_arrays_with_other_codecs_are_written_by_zarr(tmp_path, write_sweep):
     for t0, t1 in job.chunks:
         write_chunk(tmp_path, job.name, t0, movie[t0:t1])
     assert zarr.open_array(path, mode="r")[:].tobytes() == movie.tobytes()
+
+
+def test_last_chunk_is_padded_with_the_arrays_fill_value(tmp_path, write_sweep):
+    job = plan_sweep(load_sweep(write_sweep())).jobs[0]
+    (tmp_path / "cache").mkdir()
+    prepare_job(tmp_path, job)
+    path = store_path(tmp_path) / job.name / FRAMES
+    zarr.create_array(path, shape=job.shape, chunks=(5, *job.shape[1:]), dtype=job.dtype, compressors=CODEC,
+                      fill_value=7, overwrite=True)
+    reference = zarr.create_array(tmp_path / "reference.zarr", shape=job.shape, chunks=(5, *job.shape[1:]),
+                                  dtype=job.dtype, compressors=CODEC, fill_value=7)
+    movie = (np.random.default_rng(2).random(job.shape) * 3000).astype(job.dtype)
+    write_chunk(tmp_path, job.name, 10, movie[10:12])
+    reference[10:12] = movie[10:12]
+    assert chunk_file(tmp_path, job.name, 2).read_bytes() == (tmp_path / "reference.zarr" / "c" / "2" / "0" / "0").read_bytes()
