@@ -8,7 +8,8 @@ Chain (physics.md; Huang et al. 2013, Hirsch et al. 2013)::
     ADU  = n_e / e_per_adu + baseline      (sCMOS maps: n_e·gain[y,x] + offset[y,x])
     out  = clip(round(ADU), 0, 2**bit_depth - 1) as uint16
 
-The expected photon image (signal + background) is drawn through Poisson once per pixel.
+The expected photon image (signal + background) is drawn through Poisson once per pixel (for a
+pixel that only holds background, the chain's exact outcome distribution is sampled instead).
 Moments per pixel: sCMOS mean = o + gλQE, var = g²QEλ + σ²_ADU (+1/12 from rounding);
 EMCCD var_e = 2G²QEλ (excess-noise factor √2).
 """
@@ -22,7 +23,7 @@ import numpy as np
 
 from .lookup import LookupTable
 
-__all__ = ["Camera", "background_pmf", "expected_adu", "expose"]
+__all__ = ["Camera", "background_pmf", "expected_adu", "expose", "expose_sparse"]
 
 _KINDS = ("ideal", "scmos", "emccd")
 
@@ -189,12 +190,17 @@ def _digitize(adu: np.ndarray, camera: Camera) -> np.ndarray:
     return adu.astype(np.uint16)
 
 
+def _plain_scmos(camera: Camera) -> bool:
+    return (camera.kind == "scmos" and camera.offset_adu is None and camera.gain_adu_per_e is None
+            and camera.variance_adu2 is None)
+
+
 def background_pmf(camera: Camera, photons: float) -> tuple[int, np.ndarray]:
     """Exact distribution of the recorded value of a pixel with ``photons`` expected photons.
 
     For the sCMOS chain without per-pixel maps: Poisson(QE·λ) electrons (or QE·λ without shot
-    noise) + N(0, σ_read²) → ÷ e_per_adu → + baseline → round → clip. Electrons beyond
-    ±(15√μ + 10) of the mean and read noise beyond ±12σ are cut (mass < 1e-30).
+    noise) + N(0, σ_read²) → ÷ e_per_adu → + baseline → round → clip. Electrons below
+    μ − 15√μ − 10 or above μ + 15√μ + 20 and read noise beyond ±12σ are cut (mass < 1e-30).
 
     Returns
     -------
@@ -205,8 +211,7 @@ def background_pmf(camera: Camera, photons: float) -> tuple[int, np.ndarray]:
     """
     from scipy.special import gammaln, ndtr
 
-    if camera.kind != "scmos" or camera.offset_adu is not None or camera.gain_adu_per_e is not None \
-            or camera.variance_adu2 is not None:
+    if not _plain_scmos(camera):
         raise ValueError("background_pmf models the sCMOS chain without per-pixel maps")
     mu = camera.qe * float(photons)
     if camera.shot_noise and mu > 0:
@@ -244,11 +249,9 @@ def _background_table(camera: Camera, photons: float) -> LookupTable:
 def _table_applies(camera: Camera, background: float) -> bool:
     # very bright backgrounds make the exact pmf's (electrons x values) matrix large; the chain is
     # then used, which is exact too (the limit keeps the table's set-up under ~50 MB and 0.2 s)
-    mu = camera.qe * background
-    values = (30 * np.sqrt(mu) + 30 + 24 * camera.readout_noise_e) / camera.e_per_adu
-    return (camera.add_noise and camera.kind == "scmos" and camera.offset_adu is None
-            and camera.gain_adu_per_e is None and camera.variance_adu2 is None
-            and (30 * np.sqrt(mu) + 30) * values < 6e6)
+    electrons = 30 * np.sqrt(camera.qe * background) + 30
+    values = (electrons + 24 * camera.readout_noise_e) / camera.e_per_adu
+    return camera.add_noise and _plain_scmos(camera) and electrons * values < 6e6
 
 
 def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
@@ -266,7 +269,7 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
     background : float, optional
         The photons of a pixel that no emitter reaches. With an sCMOS camera without maps, such
         pixels (``photons == background``) are drawn in one step from the exact distribution of
-        their recorded value (:func:`background_pmf`, a look-up table: one random word per pixel),
+        their recorded value (:func:`background_pmf`, a look-up table: 32 random bits per pixel),
         and only the other pixels go through the chain. Same distribution, several times faster.
 
     Returns
@@ -277,7 +280,8 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
     Notes
     -----
     Draw order per frame is fixed: Poisson (if shot noise), Gamma (EMCCD), Normal (if read
-    noise > 0), each over the whole frame in C order. Working arrays are float32 except the
+    noise > 0), each over the whole frame in C order; with the background table, first the
+    table's bits for every pixel, then that chain over the other pixels only (C order). Working arrays are float32 except the
     Poisson draw (numpy draws Poisson as int64 from float64 rates).
     """
     if not camera.add_noise:
@@ -357,10 +361,10 @@ def expose_sparse(camera: Camera, shape: tuple[int, int], rng: np.random.Generat
     out : ndarray (Y, X) of the camera's output dtype, C-contiguous, optional
         Where to record the frame (returned).
     """
-    if not (camera.add_noise and _table_applies(camera, float(background))):
+    if not _table_applies(camera, float(background)):
         image = np.full(shape, background, dtype=np.float32)
         image.reshape(-1)[index] = photons
-        frame = expose(camera, image, rng, background=background)
+        frame = expose(camera, image, rng)
         if out is None:
             return frame
         out[...] = frame

@@ -1,6 +1,7 @@
 """Point-spread-function models rendered into pixel-integrated patches.
 
-Three models share one call, ``render(x_px, y_px, z_nm, coeffs_nm=None, batch=256) -> Patches``:
+Three models share one call, ``render(x_px, y_px, z_nm, coeffs_nm=None, batch=...) -> Patches``
+(batches of 256 emitters for the erf models, 32 for Zernike):
 
 * :class:`GaussianPSF` - isotropic Gaussian, exact pixel integration by erf differences.
 * :class:`AstigmaticPSF` - elliptical Gaussian with ``sigma_x(z)``, ``sigma_y(z)`` (Huang 2008).
@@ -102,7 +103,8 @@ def _render_separable(x, y, sx_px, sy_px, radius_px, batch):
     row0, col0 = patch_origin(x, y, radius_px)
     dx, dy = x - col0, y - row0
     out = np.empty((x.size, size, size), dtype=np.float32)
-    for s in range(0, x.size, max(int(batch), 1)):
+    batch = max(int(batch), 1)
+    for s in range(0, x.size, batch):
         sl = slice(s, s + batch)
         ex = gaussian_pixel_weights(dx[sl], sx_px[sl], size)
         ey = gaussian_pixel_weights(dy[sl], sy_px[sl], size)
@@ -369,8 +371,8 @@ class ZernikePSF:
             Per-emitter RMS wavefront coefficients (added to ``global_coeffs_nm``).
         batch : int
             Emitters per matrix-DFT batch. Working memory per batch is about
-            ``batch * (5 N^2 + 2 N M + M^2) * 8`` bytes, ``M = (2r+1) * samples per pixel``:
-            ~4 MB for batch 32, N = 64, 15x15 px, q = 3. Small batches keep it in cache, which
+            at most ``batch * (5 N^2 + 2 N M + M^2) * 8`` bytes, ``M = (2r+1) * samples per
+            pixel`` (:func:`zernike_batch_bytes`): ~7 MB for batch 32, N = 64, 15x15 px, q = 3. Small batches keep it in cache, which
             matters more than the GEMM size (32: ~2.5x faster than 256).
 
         Returns
@@ -438,4 +440,4 @@ class ZernikePSF:
         q = self._samples_per_px
         # bin the y samples (and real^2 + imag^2) by one matmul, then the q x samples of each pixel
         pix_t = (f @ self._bin_x).reshape(nb, size, q, size).sum(axis=2)  # (nb, x pixel, y pixel)
-        return (pix_t.transpose(0, 2, 1) * np.float32(self._scale)).astype(np.float32)
+        return pix_t.transpose(0, 2, 1) * np.float32(self._scale)  # float32

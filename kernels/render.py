@@ -31,7 +31,7 @@ TRUTH_DTYPE = np.dtype([
 class PSF(Protocol):
     radius_px: int
 
-    def render(self, x_px, y_px, z_nm=None, coeffs_nm=None, batch: int = 256) -> Patches: ...
+    def render(self, x_px, y_px, z_nm=None, coeffs_nm=None, batch: int = ...) -> Patches: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +98,7 @@ def _painter(scene: Scene, t0: int, t1: int):
     patches = scene.psf.render(em.x_nm[ids] / scene.pixel_size_nm, em.y_nm[ids] / scene.pixel_size_nm,
                                em.z_nm[ids], coeffs)
     bounds = np.searchsorted(rows.frame, np.arange(t0, t1 + 1))
+    background = np.float32(scene.background_photons)
 
     def spots(i: int):
         sl = slice(bounds[i], bounds[i + 1])
@@ -117,7 +118,6 @@ def _painter(scene: Scene, t0: int, t1: int):
         flat, inside = _footprint(patches.row0[which], patches.col0[which], patches.values.shape[-1],
                                   scene.roi_shape)
         index, where = np.unique(flat[inside], return_inverse=True)
-        background = np.float32(scene.background_photons)
         values = np.full(index.size, background, dtype=np.float32)
         np.add.at(values, where, weighted[inside])
         lit = values != background

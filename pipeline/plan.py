@@ -105,8 +105,10 @@ class Plan:
 def chunk_working_set(config: JobConfig) -> int:
     """Estimated peak bytes of one chunk render.
 
-    The chunk's float32 expected image and output, per-frame noise temporaries (the Poisson draw
-    needs float64 rates and int64 counts: ~20 bytes per pixel), and one PSF batch (Zernike:
+    An upper bound: the chunk's output and a chunk-sized float32 expected image (what a run
+    without noise holds; with noise only the lit pixels of one frame are), per-frame noise
+    temporaries (the Poisson draw needs float64 rates and int64 counts: ~20 bytes per pixel), and
+    one PSF batch (Zernike:
     :func:`kernels.psf.zernike_batch_bytes` with N = 64 pupil cells and M = (2r+1)·q sample points
     per patch side; otherwise 256 float32 patches and two temporaries).
     """

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from kernels.field import bilinear
+from kernels.zernike import noll_to_nm
 from pipeline import atomic
 from pipeline.errors import InputFileError, UserError
 from pipeline.inputs import roi_tuple as _roi_tuple
@@ -36,33 +37,6 @@ _LAYOUT = "HDF5 with dataset 'zernike' (ny, nx, n_modes), attr 'noll', and attr 
 
 
 # --------------------------------------------------------------------------- Noll names
-
-def _noll_to_nm_local(j: int) -> tuple[int, int]:
-    """Noll index -> (n, m), physics.md convention (even j: m > 0 cos; odd j: m < 0 sin)."""
-    j = int(j)
-    if j < 1:
-        raise ValueError(f"Noll index must be >= 1, got {j}")
-    n = int(math.ceil((-3.0 + math.sqrt(1.0 + 8.0 * j)) / 2.0))
-    # guard against floating error at exact triangular numbers
-    while n * (n + 1) // 2 >= j:
-        n -= 1
-    while (n + 1) * (n + 2) // 2 < j:
-        n += 1
-    p = j - n * (n + 1) // 2 - 1
-    m = 2 * ((p + 1) // 2) if n % 2 == 0 else 2 * (p // 2) + 1
-    if m != 0 and j % 2 == 1:
-        m = -m
-    return n, m
-
-
-def _noll_to_nm(j: int) -> tuple[int, int]:
-    try:  # prefer the shared kernel when it exists
-        from kernels.zernike import noll_to_nm  # type: ignore
-    except Exception:  # pragma: no cover - depends on the other module's state
-        return _noll_to_nm_local(j)
-    n, m = noll_to_nm(int(j))
-    return int(n), int(m)
-
 
 _NAMES = {
     (0, 0): "piston",
@@ -86,7 +60,7 @@ def mode_name(j: int) -> str:
 
     The angle is the orientation of the term: cos(mθ) at 0°, sin(|m|θ) at 90°/|m|.
     """
-    n, m = _noll_to_nm(j)
+    n, m = noll_to_nm(j)
     base = _NAMES.get((n, abs(m)), f"(n={n}, m={m})")
     if m == 0:
         return f"Z{j} {base}"
@@ -316,7 +290,7 @@ def _synth_coeffs(cy, cx, roi, modes, rms_nm, seed) -> np.ndarray:
     phi = np.arctan2(v, u)
     out = np.zeros((len(cy), len(cx), len(modes)))
     for k, j in enumerate(modes):
-        n, m = _noll_to_nm(j)
+        n, m = noll_to_nm(j)
         a = 1.0
         b = 0.3 + 0.4 * rng.random()
         if m == 0:

@@ -275,13 +275,12 @@ def test_mode_names():
     assert zmap.mode_name(4) == "Z4 defocus"
 
 
-def test_local_noll_mapping_matches_convention():
+def test_noll_mapping_used_for_mode_names_matches_convention():
     expect = {1: (0, 0), 2: (1, 1), 3: (1, -1), 4: (2, 0), 5: (2, -2), 6: (2, 2), 7: (3, -1),
               8: (3, 1), 9: (3, -3), 10: (3, 3), 11: (4, 0), 12: (4, 2), 13: (4, -2), 14: (4, 4),
               15: (4, -4), 16: (5, 1), 21: (5, -5), 22: (6, 0)}
     for j, nm in expect.items():
-        assert zmap._noll_to_nm_local(j) == nm
-        assert zmap._noll_to_nm(j) == nm
+        assert zmap.noll_to_nm(j) == nm
 
 
 def test_show_writes_png(synth_path, tmp_path, capsys):
