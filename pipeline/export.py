@@ -333,7 +333,7 @@ def _set_column_attrs(dataset, units: dict[str, str], descriptions: dict[str, st
         dataset.attrs[f"{name}_units"] = units[name]
 
 
-def write_h5(path: Path, output: Path, job: Job, entries: list[dict] | None) -> int:
+def write_h5(path: Path, output: Path, job: Job, entries: list[dict] | None, software: dict[str, str]) -> int:
     """``emitters`` and ``localizations`` tables (appended chunk by chunk); returns the number of localizations."""
     import h5py
 
@@ -357,7 +357,7 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict] | None) -> 
         root["pixel_size_nm"] = config.optics.pixel_size_nm
         root["frame_interval_ms"] = config.camera.frame_interval_ms
         root["conventions"] = CONVENTIONS
-        root["software"] = _json_attr(software_versions())
+        root["software"] = _json_attr(software)
 
         # uncompressed: gzip halves float tables but costs ~1.5 us per row, serially at the end of
         # the run; plain (chunked) datasets are also what every HDF5 reader opens without filters
@@ -395,9 +395,10 @@ def write_csv(path: Path, output: Path, job: Job, entries: list[dict] | None) ->
             except OSError:
                 lines = None
             if lines is None or expected is None or lines.count(b"\n") != expected:
-                lines = csv_lines(_truth_rows(cache, job, t0, t1, expected))
+                rows = _truth_rows(cache, job, t0, t1, expected)
+                lines, expected = csv_lines(rows), len(rows)
             f.write(lines)
-            n += lines.count(b"\n")
+            n += expected
             del lines
     return n
 
@@ -462,6 +463,7 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
             (folder / name).unlink(missing_ok=True)
 
     expected = sum(int(e["localizations"]) for e in entries)
+    software = software_versions()
     if stream is not None:
         _finish_stream(stream, output, job, entries, streamed)
         is_big = stream.bigtiff
@@ -469,7 +471,7 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
         with atomic.Staged(folder / TIFF) as tmp:
             is_big = write_tiff(tmp, output, job, entries, compression, bigtiff)
     with atomic.Staged(folder / H5) as tmp:
-        n_h5 = write_h5(tmp, output, job, entries)
+        n_h5 = write_h5(tmp, output, job, entries, software)
     with atomic.Staged(folder / CSV) as tmp:
         n_csv = write_csv(tmp, output, job, entries)
     if not n_h5 == n_csv == expected:
@@ -496,7 +498,7 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
         },
         "tiff": {"compression": compression, "bigtiff": is_big},
         "files": list(FILES),
-        "software": software_versions(),
+        "software": software,
     }
     atomic.write_json(folder / JOB_JSON, info)
     atomic.write_json(folder / MARKER, {"fingerprint": job.fingerprint, "files": list(FILES), "compression": compression,

@@ -32,7 +32,7 @@ from .plan import Job, Plan, check_memory, chunk_bounds, plan_sweep
 from .progress import Progress
 from .scene import load_inputs
 from .status import JobStatus, RunStatus, load_status, now, status_table
-from .store import consolidate, job_groups, prepare_job
+from .store import consolidate, fingerprint_index, job_groups, prepare_job
 from .table import human_bytes
 
 
@@ -160,8 +160,9 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
         cache.ensure()
         (output / "jobs").mkdir(exist_ok=True)
         todo, to_export = {}, set()
+        groups = fingerprint_index(output)
         for job in plan.jobs:
-            prepared = prepare_job(output, job)
+            prepared = prepare_job(output, job, groups)
             if prepared.old_chunk_frames:
                 _drop_entries(cache, job, prepared.old_chunk_frames)
             if prepared.moved_from:
@@ -244,11 +245,11 @@ def _compute(plan: Plan, output: Path, spec: ClusterSpec, todo: dict, to_export:
             pending.add(future)
 
         pending = as_completed(futures)
-        for name, chunks in todo.items():
-            status.jobs[name].state = "running" if chunks else status.jobs[name].state
-            if not chunks and name in to_export:
+        for name, chunks in todo.items():  # (every job with chunks to compute is in to_export)
+            if name in to_export:
                 status.jobs[name].state = "running"
-                export(name)
+                if not chunks:
+                    export(name)
         progress = Progress(len(tasks), sum(n for _, n in owner.values()))
         last_save = 0.0
         try:
@@ -269,10 +270,9 @@ def _compute(plan: Plan, output: Path, spec: ClusterSpec, todo: dict, to_export:
                     progress.update(chunks=1, frames=frames)
                     if js.chunks_done == js.chunks_total:
                         export(name)
-                elif js.error is None:
-                    js.fail(future.exception(), future.traceback())
-                    progress.update(failed=1)
                 else:
+                    if js.error is None:  # the job's first failing chunk is its error
+                        js.fail(future.exception(), future.traceback())
                     progress.update(failed=1)
                 js.seconds = round(time.monotonic() - started, 2)
                 if time.monotonic() - last_save > 0.5:

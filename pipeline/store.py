@@ -96,9 +96,8 @@ def _open_root(output: Path) -> zarr.Group:
 
 @dataclass(frozen=True)
 class Prepared:
-    """What :func:`prepare_job` found: chunks kept, the group's former name, a replaced layout."""
+    """What :func:`prepare_job` did besides keeping the job's chunks: the group's former name, a replaced layout."""
 
-    kept: bool
     moved_from: str | None = None
     old_chunk_frames: int | None = None  # the same job stored with another chunk layout
 
@@ -111,28 +110,38 @@ def _aside(folder: Path, name: str, fingerprint: str) -> Path:
     return target
 
 
-def prepare_job(output: Path, job: Job) -> Prepared:
+def fingerprint_index(output: Path) -> dict[str, str]:
+    """Fingerprint → name of every job group in the store: read once per run for :func:`prepare_job`."""
+    return {group.attrs.get("fingerprint"): name for name, group in job_groups(output).items()}
+
+
+def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None) -> Prepared:
     """Create (or keep) the job's group.
 
     A group with the same fingerprint under another name (the sweep was extended and the job's
     index changed) is moved to the new name first, so its finished chunks are kept. A group of
     another job under this name is moved aside (``<name>~<fingerprint>``), never deleted.
+    ``groups`` (:func:`fingerprint_index`, kept up to date here) saves listing the whole store
+    for every new job; without it the store is listed.
     """
+    groups = fingerprint_index(output) if groups is None else groups
     root = _open_root(output)
     folder = store_path(output)
     moved_from = old_chunk_frames = None
-    if job.name in root and root[job.name].attrs.get("fingerprint") not in (job.fingerprint, None):
-        os.replace(folder / job.name, _aside(folder, job.name, root[job.name].attrs["fingerprint"]))
+    other = root[job.name].attrs.get("fingerprint") if job.name in root else None
+    if other not in (job.fingerprint, None):
+        aside = _aside(folder, job.name, other)
+        os.replace(folder / job.name, aside)
+        groups[other] = aside.name
         root = _open_root(output)
-    if job.name not in root:
-        for name, group in root.groups():
-            if group.attrs.get("fingerprint") == job.fingerprint and _matches(group, job):
-                os.replace(folder / name, folder / job.name)
-                root, moved_from = _open_root(output), name
-                break
+    name = groups.get(job.fingerprint)
+    if job.name not in root and name is not None and name in root and _matches(root[name], job):
+        os.replace(folder / name, folder / job.name)
+        groups[job.fingerprint] = job.name
+        root, moved_from = _open_root(output), name
     if job.name in root and _matches(root[job.name], job):
         root[job.name].attrs.update(job_attrs(job))
-        return Prepared(kept=True, moved_from=moved_from)
+        return Prepared(moved_from=moved_from)
     if job.name in root:  # the same job with another chunk layout: its chunks are recomputed
         old_chunk_frames = int(root[job.name].attrs.get("chunk_frames") or 0) or None
         shutil.rmtree(folder / job.name)
@@ -146,7 +155,7 @@ def prepare_job(output: Path, job: Job) -> Prepared:
     for name, values in coordinates(job).items():
         group.create_array(name, data=values, dimension_names=(name,),
                            attributes={"units": "s" if name == "t" else "um"})
-    return Prepared(kept=False, old_chunk_frames=old_chunk_frames)
+    return Prepared(old_chunk_frames=old_chunk_frames)
 
 
 def group_names(output: Path, pattern: str | None = None) -> list[str]:
