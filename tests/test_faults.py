@@ -66,6 +66,15 @@ def test_worker_killed_mid_chunk(tmp_path, write_sweep):
     _assert_equals_reference(path, output)
 
 
+def _resume_and_check(path, output):
+    """Run the sweep again: it finishes, computes only the chunks that had no entry, and matches the kernels."""
+    done = _entries(output)
+    proc = run_module("run", path, "--output", output, cwd=path.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert computed_chunks(output) <= TOTAL - done
+    _assert_equals_reference(path, output)
+
+
 def test_run_killed_five_times_then_resumes(tmp_path, write_sweep):
     path = write_sweep(SLOW)
     output = tmp_path / "out"
@@ -74,11 +83,7 @@ def test_run_killed_five_times_then_resumes(tmp_path, write_sweep):
         _wait_entries(proc, output, min(TOTAL - 5, _entries(output) + 8))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-    before = _entries(output)
-    proc = run_module("run", path, "--output", output, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert computed_chunks(output) <= TOTAL - before
-    _assert_equals_reference(path, output)
+    _resume_and_check(path, output)
 
 
 def test_ctrl_c_exits_130_and_resumes(tmp_path, write_sweep):
@@ -96,11 +101,7 @@ def test_ctrl_c_exits_130_and_resumes(tmp_path, write_sweep):
     status = status_of(output)
     assert status["state"] == "interrupted"
     assert {j["state"] for j in status["jobs"]} <= {"interrupted", "done"}
-    done = _entries(output)
-    proc = run_module("run", path, "--output", output, cwd=tmp_path)
-    assert proc.returncode == 0
-    assert computed_chunks(output) <= TOTAL - done
-    _assert_equals_reference(path, output)
+    _resume_and_check(path, output)
 
 
 def test_status_json_readable_during_a_run(tmp_path, write_sweep):

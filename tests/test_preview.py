@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from pipeline import preview
-from pipeline.cache import CacheDir
 
-from conftest import TINY_SWEEP, run_module
+from conftest import TINY_SWEEP, run_module, stored_movie
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +47,7 @@ def test_preview_writes_pngs(finished_run, capsys):
 def test_preview_picks_busiest_frame(finished_run):
     name = sorted(p.name for p in (finished_run / "sweep.zarr").iterdir() if p.is_dir())[1]
     p = preview.collect(finished_run, name)
-    import zarr
-
-    group = zarr.open_group(finished_run / "sweep.zarr" / name, mode="r")
-    fingerprint, frames = group.attrs["fingerprint"], group["frames"][:]
-    cache = CacheDir(finished_run)
-    rows = np.concatenate([cache.read_truth(fingerprint, t0, min(t0 + 4, 12)) for t0 in range(0, 12, 4)])
+    frames, rows = stored_movie(finished_run, name)
     counts = np.bincount(rows["frame"], minlength=12)
     assert p.frame_index == int(counts.argmax()) and len(p.truth) == counts.max()
     assert np.array_equal(p.frame, frames[p.frame_index])

@@ -270,6 +270,7 @@ def test_aplanatic_profile_vs_bessel_integral(z_nm, tol):
     assert np.abs(got - want).max() <= tol * peak
     # apodization favours the rim: lower peak than the unit-energy Airy spot (Cauchy-Schwarz)
     assert peak < PEAK
+    assert ap.intensity([0.0], [0.0])[0, 0] < PEAK
 
 
 def test_invalid_zernike_parameters():
