@@ -64,7 +64,7 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 out, name = Path(sys.argv[1]), sys.argv[2]
-import pipeline.export as E
+import pipeline.exports as E
 job = E.job_from_group(out, name)
 if sys.argv[3] == "export":
     t = time.perf_counter()

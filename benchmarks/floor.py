@@ -4,11 +4,11 @@ The floor no simulator escapes is the noise: one Poisson and one normal draw per
 This script measures, in this process (no cluster, so no scheduling or start-up cost), the CPU
 time (``time.process_time``: all threads of the process) per frame of:
 
-- ``commit``: :func:`pipeline.graph.commit_chunk` over every chunk of the peer job = render
+- ``commit``: :func:`pipeline.run.graph.commit_chunk` over every chunk of the peer job = render
   (PSF patches, scatter), camera noise, Zarr chunk write (+ fsync), frames into the job's
-  OME-TIFF (streamed as in a run: :func:`pipeline.export.start_stream`), ground-truth file,
+  OME-TIFF (streamed as in a run: :func:`pipeline.exports.start_stream`), ground-truth file,
   cache entry;
-- ``export``: :func:`pipeline.export.export_job` as a run calls it = finish the streamed OME-TIFF
+- ``export``: :func:`pipeline.exports.export_job` as a run calls it = finish the streamed OME-TIFF
   (fsync, rename) + emitters.h5 + localizations.csv + job.json;
 - ``total`` = commit + export (the scene build, once per job, is printed apart and not counted:
   it is amortised over the movie);
@@ -41,14 +41,12 @@ import _common as C  # noqa: E402  (also takes benchmarks/ off sys.path)
 import numpy as np  # noqa: E402
 
 from kernels.render import render_chunk  # noqa: E402
-from pipeline.cache import CacheDir, checksum  # noqa: E402
 from pipeline.config import load_sweep  # noqa: E402
-from pipeline.export import export_job, start_stream  # noqa: E402
-from pipeline.graph import ChunkTarget, commit_chunk  # noqa: E402
+from pipeline.exports import csv_lines, export_job, start_stream  # noqa: E402
 from pipeline.plan import plan_sweep  # noqa: E402
+from pipeline.run.graph import ChunkTarget, commit_chunk  # noqa: E402
 from pipeline.scene import build_scene  # noqa: E402
-from pipeline.store import prepare_job, write_chunk  # noqa: E402
-from pipeline.thunderstorm import csv_lines  # noqa: E402
+from pipeline.store import CacheDir, checksum, prepare_job, write_chunk  # noqa: E402
 
 SIZE = 1200
 LAM = 100.0

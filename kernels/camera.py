@@ -40,6 +40,11 @@ def _map(value, name: str) -> np.ndarray | None:
     return a
 
 
+def output_dtype(add_noise: bool) -> np.dtype:
+    """uint16 with noise (for every bit depth ≤ 16, values clipped to the depth), else float32."""
+    return np.dtype(np.uint16) if add_noise else np.dtype(np.float32)
+
+
 @dataclass(frozen=True, eq=False)
 class Camera:
     """Camera parameters.
@@ -124,8 +129,7 @@ class Camera:
 
     @property
     def output_dtype(self) -> np.dtype:
-        """uint16 with noise (for every bit depth ≤ 16, values clipped to the depth), else float32."""
-        return np.dtype(np.uint16) if self.add_noise else np.dtype(np.float32)
+        return output_dtype(self.add_noise)
 
     @property
     def max_adu(self) -> int:
@@ -295,10 +299,15 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
 
     lam_in = _as_image(photons)
     camera._check_shape(lam_in.shape)
-    shape = lam_in.shape
+    e = _electrons(camera, lam_in, rng)
+    _add_read_noise(camera, e, rng)
+    return _digitize(_to_adu(camera, e), camera)
 
+
+def _electrons(camera: Camera, photons: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Photo-electrons (Poisson if shot noise), through the EM register for an EMCCD; float32."""
     # Mean photo-electrons, float64 because Generator.poisson needs float64 rates anyway.
-    lam = np.multiply(lam_in, camera.qe, dtype=np.float64)
+    lam = np.multiply(photons, camera.qe, dtype=np.float64)
     np.maximum(lam, 0.0, out=lam)  # numerical ringing must not make Poisson raise
     if camera.shot_noise:
         counts = rng.poisson(lam)  # int64
@@ -308,28 +317,30 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
     else:
         e = lam.astype(np.float32)
         del lam
-
     if camera.kind == "emccd":
         # Gamma(shape=n, scale=G): the EM register's output for n input electrons
         # (an Erlang sum of n exponentials for integer n); shape 0 gives exactly 0.
         rng.standard_gamma(e, dtype=np.float32, out=e)
         e *= np.float32(camera.em_gain)
+    return e
 
-    # Read noise, expressed in electrons so one buffer carries the whole chain.
+
+def _add_read_noise(camera: Camera, e: np.ndarray, rng: np.random.Generator) -> None:
+    """Read noise, expressed in electrons so one buffer carries the whole chain (in place)."""
     if camera.variance_adu2 is not None:
         gain = camera.gain_adu_per_e if camera.gain_adu_per_e is not None else np.float32(1.0 / camera.e_per_adu)
         sigma_e = np.sqrt(camera.variance_adu2) / gain
-        noise = rng.standard_normal(shape, dtype=np.float32)
-        noise *= sigma_e
-        e += noise
-        del noise
     elif camera.readout_noise_e > 0:
-        noise = rng.standard_normal(shape, dtype=np.float32)
-        noise *= np.float32(camera.readout_noise_e)
-        e += noise
-        del noise
+        sigma_e = np.float32(camera.readout_noise_e)
+    else:
+        return
+    noise = rng.standard_normal(e.shape, dtype=np.float32)
+    noise *= sigma_e
+    e += noise
 
-    # electrons -> ADU
+
+def _to_adu(camera: Camera, e: np.ndarray) -> np.ndarray:
+    """Electrons → ADU, plus the offset (in place)."""
     if camera.gain_adu_per_e is None:
         e *= np.float32(1.0 / camera.e_per_adu)
     else:
@@ -338,7 +349,7 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
         e += np.float32(camera.baseline_adu)
     else:
         e += camera.offset_adu
-    return _digitize(e, camera)
+    return e
 
 
 def expose_sparse(camera: Camera, shape: tuple[int, int], rng: np.random.Generator, background: float,

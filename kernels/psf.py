@@ -180,12 +180,22 @@ def _coeff_tuple(coeffs) -> tuple[tuple[int, float], ...]:
 
 #: Emitters per Zernike render batch (see ZernikePSF.render)
 ZERNIKE_BATCH = 32
+#: ZernikePSF's defaults: pupil cells across the diameter, Gauss-Legendre nodes per pixel side
+PUPIL_SIZE = 64
+QUADRATURE = 3
 
 
 def zernike_batch_bytes(pupil_size: int, samples_per_side: int, batch: int = ZERNIKE_BATCH) -> int:
     """Working memory of one Zernike render batch: pupils, phases, the two DFT products, intensities."""
     n, m = pupil_size, samples_per_side
     return batch * (5 * n * n + 2 * n * m + m * m) * 8
+
+
+def zernike_working_bytes(radius_px: int, mode: str = "direct", oversample: int = 4,
+                          quadrature: int = QUADRATURE, pupil_size: int = PUPIL_SIZE) -> int:
+    """:func:`zernike_batch_bytes` of a :class:`ZernikePSF` with these settings (without building it)."""
+    nodes, _ = sample_nodes(mode, quadrature, oversample)
+    return zernike_batch_bytes(pupil_size, (2 * int(radius_px) + 1) * nodes.size)
 
 
 @dataclass(frozen=True)
@@ -236,9 +246,9 @@ class ZernikePSF:
     global_coeffs_nm: tuple[tuple[int, float], ...] = ()
     noll: tuple[int, ...] = ()
     aplanatic: bool = False
-    pupil_size: int = 64
+    pupil_size: int = PUPIL_SIZE
     mode: str = "direct"
-    quadrature: int = 3
+    quadrature: int = QUADRATURE
     oversample: int = 4
 
     def __post_init__(self):

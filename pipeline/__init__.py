@@ -1,27 +1,46 @@
-"""Sweep pipeline: config, planning, dask graphs, Zarr store, cache, run, export.
+"""Synthetic SMLM movies with exact ground truth over parameter sweeps (the package's Python API).
 
-Public API: :func:`open_sweep` (the results as an xarray DataTree or stacked DataArray),
-:func:`open_job`, :func:`load_sweep`, :func:`plan_sweep`, :func:`job_array`.
+>>> import pipeline
+>>> sweep = pipeline.load_sweep("configs/sweep.toml")      # validated sweep file
+>>> plan = pipeline.plan_sweep(sweep)                      # its jobs (writes nothing)
+>>> result = pipeline.run_sweep(sweep, workers=2)          # run (resumes), per-job results
+>>> tree = pipeline.open_sweep(result.output)              # xarray.DataTree, one node per job
+>>> pipeline.verify(result.output).ok                      # re-read and check every chunk
+>>> pipeline.export(result.output, force=True)             # re-write OME-TIFF and ground truth
+
+The command line (``python -m pipeline``) calls exactly these functions.
 """
 
-__all__ = ["open_sweep", "open_job", "load_sweep", "plan_sweep", "job_array"]
+__all__ = ["load_sweep", "plan_sweep", "run_sweep", "open_sweep", "open_job", "verify", "export", "job_array",
+           "RunResult", "JobResult", "VerifyResult", "UserError", "InputFileError", "RunInterrupted"]
+
+# name -> (module, attribute); imported on first use, so that `python -m pipeline --help` stays fast
+_API = {
+    "load_sweep": ("config", "load_sweep"),
+    "plan_sweep": ("plan", "plan_sweep"),
+    "run_sweep": ("run", "run_sweep"),
+    "RunResult": ("run", "RunResult"),
+    "JobResult": ("run", "JobResult"),
+    "job_array": ("run", "job_array"),
+    "open_sweep": ("store", "open_sweep"),
+    "open_job": ("store", "open_job"),
+    "verify": ("verification", "verify"),
+    "VerifyResult": ("verification", "VerifyResult"),
+    "export": ("exports", "export_sweep"),
+    "UserError": ("errors", "UserError"),
+    "InputFileError": ("errors", "InputFileError"),
+    "RunInterrupted": ("errors", "RunInterrupted"),
+}
 
 
-def __getattr__(name):  # lazy: keep `python -m pipeline --help` fast
-    if name in ("open_sweep", "open_job"):
-        from . import open as _open
+def __getattr__(name):
+    if name not in _API:
+        raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+    import importlib
 
-        return getattr(_open, name)
-    if name == "load_sweep":
-        from .config import load_sweep
+    module, attribute = _API[name]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
 
-        return load_sweep
-    if name == "plan_sweep":
-        from .plan import plan_sweep
 
-        return plan_sweep
-    if name == "job_array":
-        from .graph import job_array
-
-        return job_array
-    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+def __dir__():
+    return sorted(list(globals()) + __all__)

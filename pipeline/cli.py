@@ -1,11 +1,20 @@
-"""Command line: ``python -m pipeline {run,plan,status,export,verify,zmap,preview}`` (design §8)."""
+"""Command line: ``python -m pipeline {plan,run,status,verify,export,preview,zmap}`` (docs/design.md §8).
+
+Every verb's arguments are declared here; each verb is a thin call into the Python API.
+Exit codes: 0 done; 1 some job failed; 2 bad input (one line on stderr, nothing written);
+130 interrupted (Ctrl-C).
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
 
-from .errors import UserError
+from .errors import RunInterrupted, UserError
+
+DOCS = "docs/design.md (output, cache, CLI) and docs/physics.md (models, units, conventions)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -15,11 +24,14 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
+# ---------------------------------------------------------------------------------------- verbs
+
+
 def cmd_plan(args) -> int:
-    from .cluster import cluster_spec
     from .config import load_sweep
     from .plan import check_memory, plan_sweep
-    from .report import print_plan
+    from .plan.report import print_plan
+    from .run.cluster import cluster_spec
 
     sweep = load_sweep(args.sweep)
     plan = plan_sweep(sweep).select(args.jobs)
@@ -31,15 +43,17 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .run import run_command
+    from .run import run_sweep
 
-    return run_command(args)
+    result = run_sweep(args.sweep, output=args.output, workers=args.workers, scheduler=args.scheduler,
+                       resume=not args.no_resume, jobs=args.jobs, force=args.force)
+    for job in result.failed:
+        print(f"failed: {job.name}: {job.error['type']}: {job.error['message']}", file=sys.stderr)
+    return 0 if result.ok else 1
 
 
 def cmd_status(args) -> int:
-    from pathlib import Path
-
-    from .status import load_status, status_table
+    from .run import load_status, status_table
 
     data = load_status(Path(args.output))
     if data is None:
@@ -49,47 +63,148 @@ def cmd_status(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from .verify import verify_command
+    from .verification import verify
 
-    return verify_command(args)
+    result = verify(args.output)
+    for line in result.problems:
+        print(line)
+    print(f"verified {result.checked} chunks: {result.checked - len(result.problems)} ok, "
+          f"{len(result.problems)} with problems")
+    return 0 if result.ok else 1
+
+
+def cmd_export(args) -> int:
+    from .exports import export_sweep
+
+    results = export_sweep(args.output, args.jobs, args.force, args.compression)
+    for r in results:
+        if r["status"] == "failed":
+            print(f"failed    {r['job']}: {r['error']}")
+        elif r["status"] == "skipped":
+            print(f"skipped   {r['job']}: up to date")
+        else:
+            print(f"exported  {r['job']}: {r['localizations']} localizations in {r['seconds']:.1f} s"
+                  f"{' (BigTIFF)' if r['bigtiff'] else ''} -> {r['folder']}")
+    return 1 if any(r["status"] == "failed" for r in results) else 0
+
+
+def cmd_preview(args) -> int:
+    from .preview import preview_output
+
+    for path in preview_output(Path(args.output), args.jobs):
+        print(f"wrote {path}")
+    return 0
+
+
+def _pair(text: str, option: str) -> tuple[int, int]:
+    """``N`` or ``NxM`` with positive integers."""
+    parts = str(text).strip().lower().replace("×", "x").split("x")
+    try:
+        values = [int(v) for v in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or min(values) < 1:
+        raise UserError(f"zmap synth: {option} {text!r} is not N or NxM with positive integers (e.g. 8 or 8x8)")
+    return values[0], values[1]
+
+
+def _modes(text: str) -> tuple[int, ...]:
+    try:
+        modes = tuple(int(v) for v in str(text).replace(" ", "").split(",") if v != "")
+    except ValueError:
+        modes = ()
+    if not modes or min(modes) < 1 or len(set(modes)) != len(modes):
+        raise UserError(f"zmap synth: --modes {text!r} must list unique Noll indices >= 1 (e.g. 5,6,7,8,11)")
+    return modes
+
+
+def cmd_zmap_synth(args) -> int:
+    from .inputs import mode_name, synth_zmap
+
+    grid, roi, modes = _pair(args.grid, "--grid"), _pair(args.roi, "--roi"), _modes(args.modes)
+    try:
+        rms = float(args.rms_nm)
+    except ValueError:
+        rms = math.nan
+    if not (math.isfinite(rms) and rms >= 0):
+        raise UserError(f"zmap synth: --rms-nm {args.rms_nm!r} must be a finite number >= 0")
+    try:
+        seed = int(args.seed)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise UserError(f"zmap synth: --seed {args.seed!r} must be an integer >= 0")
+    out = synth_zmap(args.path, grid=grid, modes=modes, rms_nm=rms, roi_shape=roi, seed=seed)
+    print(f"wrote {out}: {grid[0]}x{grid[1]} patches over a {roi[0]}x{roi[1]} px ROI, "
+          f"modes {', '.join(mode_name(j) for j in modes)}, {rms:g} nm RMS each")
+    return 0
+
+
+def cmd_zmap_show(args) -> int:
+    from .inputs import show_zmap
+
+    show_zmap(args.path, out_dir=args.out)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m pipeline",
                      description="Synthetic SMLM movies with exact ground truth over parameter sweeps: "
-                                 "plan a sweep, run it on a dask cluster, inspect, verify and export the results.")
+                                 "plan a sweep, run it on a dask cluster, inspect, verify and export the results.",
+                     epilog=f"Reference: README.md, {DOCS}.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def sweep_command(name: str, help: str):
+    def sweep_verb(name: str, help: str, func):
         p = sub.add_parser(name, help=help)
         p.add_argument("sweep", help="sweep file (.toml, or the original tool's .json)")
         p.add_argument("--output", help="output folder (overrides sweep.output; relative to the current directory)")
         p.add_argument("--workers", type=int, help="worker processes of the local cluster")
         p.add_argument("--jobs", metavar="GLOB", help="only the jobs whose names match this shell pattern")
+        p.set_defaults(func=func)
         return p
 
-    p = sweep_command("plan", "validate a sweep, list its jobs, sizes and memory per chunk; writes nothing")
-    p.set_defaults(func=cmd_plan)
-
-    p = sweep_command("run", "run a sweep (resumes finished chunks)")
-    p.add_argument("--scheduler", metavar="ADDR", help="use this existing dask scheduler instead of a local cluster")
-    p.add_argument("--no-resume", action="store_true", help="recompute every chunk, replacing cache entries")
-    p.add_argument("--force", action="store_true", help="run even when the free disk space looks too small")
-    p.set_defaults(func=cmd_run)
-
-    for name, help, func in (
-        ("status", "print status.json of an output folder as a table", cmd_status),
-        ("verify", "re-read every stored chunk and check it against its cache entry", cmd_verify),
-    ):
+    def output_verb(name: str, help: str, func):
         p = sub.add_parser(name, help=help)
         p.add_argument("output", help="output folder of a sweep")
         p.set_defaults(func=func)
+        return p
 
-    from . import export, preview, zmap
+    sweep_verb("plan", "validate a sweep, list its jobs, sizes and memory per chunk; writes nothing", cmd_plan)
+    p = sweep_verb("run", "run a sweep (resumes finished chunks)", cmd_run)
+    p.add_argument("--scheduler", metavar="ADDR", help="use this existing dask scheduler instead of a local cluster")
+    p.add_argument("--no-resume", action="store_true", help="recompute every chunk, replacing cache entries")
+    p.add_argument("--force", action="store_true", help="run even when the free disk space looks too small")
 
-    export.register_cli(sub)
-    preview.register_cli(sub)
-    zmap.register_cli(sub)
+    output_verb("status", "print status.json of an output folder as a table", cmd_status)
+    output_verb("verify", "re-read every stored chunk and check it against its cache entry", cmd_verify)
+    p = output_verb("export", "(re)write OME-TIFF, ground truth and job.json of finished jobs", cmd_export)
+    p.add_argument("--jobs", metavar="GLOB", help="only the jobs whose names match this shell pattern")
+    p.add_argument("--force", action="store_true", help="rewrite the files even when an export is up to date")
+    p.add_argument("--compression", choices=("none", "zlib"), default="none",
+                   help="OME-TIFF compression (default none: readable everywhere, e.g. Fiji)")
+    p = output_verb("preview", "write PNG previews of every job and a sweep contact sheet", cmd_preview)
+    p.add_argument("--jobs", metavar="GLOB", help="only the jobs whose names match this shell pattern")
+
+    zmap = sub.add_parser("zmap", help="synthesize or show a field-dependent aberration map (HDF5)",
+                          description="Field-dependent aberration maps (layout: docs/design.md §5).")
+    verbs = zmap.add_subparsers(dest="zmap_command", metavar="{synth,show}", required=True, parser_class=_Parser)
+    s = verbs.add_parser("synth", help="write a smooth synthetic zmap", description="Write a smooth synthetic zmap HDF5.")
+    s.add_argument("path", metavar="PATH", help="output HDF5 file")
+    s.add_argument("--grid", default="8x8", help="patch grid NYxNX or N (default 8x8)")
+    s.add_argument("--modes", default="5,6,7,8,11", help="comma-separated Noll indices (default 5,6,7,8,11)")
+    s.add_argument("--rms-nm", dest="rms_nm", default="40", help="RMS over the field of each mode, nm (default 40)")
+    s.add_argument("--roi", default="1200", help="ROI in pixels, N or HxW (default 1200)")
+    s.add_argument("--seed", default="0", help="random seed (default 0)")
+    s.set_defaults(func=cmd_zmap_synth)
+    s = verbs.add_parser("show", help="print a zmap summary and write one PNG per mode", description="Print and plot a zmap.")
+    s.add_argument("path", metavar="PATH", help="zmap HDF5 file")
+    s.add_argument("--out", default=None, metavar="DIR", help="folder for the PNGs (default: next to the file)")
+    s.set_defaults(func=cmd_zmap_show)
     return parser
 
 
@@ -99,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except RunInterrupted as exc:
+        print(f"\n{exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
-from .cache import CacheDir
+from .exports import job_dir
 from .plan import chunk_bounds
-from .store import FRAMES, group_names, store_path
+from .store import FRAMES, CacheDir, group_names, store_path
 
 PREVIEW = "preview.png"
 CONTACT_SHEET = "contact_sheet.png"
@@ -189,8 +189,6 @@ def _sweep_name(output: Path) -> str:
 
 def preview_output(output: Path, pattern: str | None = None) -> list[Path]:
     """Write every job's ``preview.png`` and the sweep's ``contact_sheet.png``; returns their paths."""
-    from .export import job_dir
-
     output = Path(output)
     names = group_names(output, pattern)
     written, tiles = [], []
@@ -204,17 +202,3 @@ def preview_output(output: Path, pattern: str | None = None) -> list[Path]:
     write_contact_sheet(output / CONTACT_SHEET, tiles, _sweep_name(output))
     written.append(output / CONTACT_SHEET)
     return written
-
-
-def preview_command(args) -> int:
-    paths = preview_output(Path(args.output), getattr(args, "jobs", None))
-    for path in paths:
-        print(f"wrote {path}")
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser("preview", help="write PNG previews of every job and a sweep contact sheet")
-    p.add_argument("output", help="output folder of a sweep")
-    p.add_argument("--jobs", metavar="GLOB", help="only the jobs whose names match this shell pattern")
-    p.set_defaults(func=preview_command)

@@ -97,7 +97,7 @@ def stored_movie(output, job_name):
     import numpy as np
     import zarr
 
-    from pipeline.cache import CacheDir
+    from pipeline.store import CacheDir
 
     group = zarr.open_group(Path(output) / "sweep.zarr" / job_name, mode="r")
     frames = group["frames"][:]

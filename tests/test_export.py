@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import dataclasses
 import io
 import json
@@ -21,12 +21,13 @@ import pytest
 import tifffile
 import zarr
 
-from pipeline import export
-from pipeline.cache import CacheDir
+from pipeline import exports as export
+from pipeline.cli import main as cli_main
 from pipeline.config import load_sweep
 from pipeline.errors import UserError
+from pipeline.exports.tiff import bigtiff_needed
 from pipeline.plan import plan_sweep
-from pipeline.store import store_path
+from pipeline.store import CacheDir, group_names, store_path
 
 from conftest import REPO, run_module
 
@@ -85,24 +86,20 @@ def copy_run(source: Path, target: Path) -> Path:
 @pytest.fixture(scope="module")
 def exported(finished_run, tmp_path_factory) -> Path:
     out = copy_run(finished_run, tmp_path_factory.mktemp("exported") / "out")
-    assert export.export_output(out, echo=lambda line: None) == 0
+    assert all(r["status"] == "exported" for r in export.export_sweep(out))
     return out
 
 
 def jobs_of(out: Path):
-    return [export.job_from_group(out, name) for name in export.group_names(out)]
+    return [export.job_from_group(out, name) for name in group_names(out)]
 
 
 def cli(*argv) -> tuple[int, str]:
-    """``python -m pipeline export ...`` through export.register_cli (independent of pipeline/cli.py)."""
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command", required=True)
-    export.register_cli(sub)
-    args = parser.parse_args([str(a) for a in argv])
-    lines: list[str] = []
-    code = export.export_output(Path(args.output), args.jobs, args.force, args.compression, echo=lines.append)
-    assert args.func is export.export_command
-    return code, "\n".join(lines)
+    """``python -m pipeline export ...`` in-process: (exit code, stdout)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli_main([str(a) for a in argv])
+    return code, out.getvalue().strip()
 
 
 def frames_of(out: Path, name: str) -> np.ndarray:
@@ -234,24 +231,26 @@ def test_bigtiff_chosen_when_movie_can_exceed_4gib(finished_run):
     long = dataclasses.replace(job, config=job.config.model_copy(
         update={"emitters": job.config.emitters.model_copy(update={"frames": 2_000_000})}))
     assert long.nbytes > 2**32
-    assert export._bigtiff(long, "none", None) is True
-    assert export._bigtiff(job, "none", None) is False
-    assert export._bigtiff(long, "none", False) is False and export._bigtiff(job, "zlib", True) is True
+    assert bigtiff_needed(long, "none", None) is True
+    assert bigtiff_needed(job, "none", None) is False
+    assert bigtiff_needed(long, "none", False) is False and bigtiff_needed(job, "zlib", True) is True
 
 
 _KILL_SCRIPT = """
 import sys, time
 from pathlib import Path
-import pipeline.export as E
+import pipeline.exports.readback as R
+import pipeline.exports.tiff as T
+from pipeline.exports import export_job, job_from_group
 
-original = E.iter_frames
+original = R.iter_frames
 def slow(*args, **kwargs):
     for frame in original(*args, **kwargs):
         time.sleep(0.4)
         yield frame
-E.iter_frames = slow
+T.iter_frames = slow
 out = Path(sys.argv[1])
-E.export_job(out, E.job_from_group(out, sys.argv[2]))
+export_job(out, job_from_group(out, sys.argv[2]))
 print("finished")
 """
 
@@ -344,7 +343,7 @@ def test_csv_thunderstorm(exported):
 
 def test_csv_lines_are_savetxt_text():
     from kernels.render import TRUTH_DTYPE
-    from pipeline.thunderstorm import csv_lines
+    from pipeline.exports import csv_lines
 
     rng = np.random.default_rng(4)
     rows = np.zeros(500, TRUTH_DTYPE)
@@ -397,7 +396,7 @@ def test_rerun_skips_force_rewrites(finished_run, tmp_path):
     out = copy_run(finished_run, tmp_path / "out")
     code, text = cli("export", out)
     assert code == 0 and text.count("exported") == 4, text
-    name = export.group_names(out)[0]
+    name = group_names(out)[0]
     tiff = out / "jobs" / name / "simulation.ome.tiff"
     inode = tiff.stat().st_ino
     code, text = cli("export", out)
@@ -411,7 +410,8 @@ def test_rerun_skips_force_rewrites(finished_run, tmp_path):
     code, text = cli("export", out, "--jobs", "job_000*")
     assert code == 0 and text.count("exported") == 1 and text.count("skipped") == 3, text
     with pytest.raises(UserError, match="matches none"):
-        cli("export", out, "--jobs", "nope*")
+        export.export_sweep(out, jobs="nope*")
+    assert cli("export", out, "--jobs", "nope*")[0] == 2
 
 
 def test_unfinished_job_is_refused(finished_run, tmp_path):
@@ -429,6 +429,7 @@ def test_unfinished_job_is_refused(finished_run, tmp_path):
     assert text.count("exported") == 3
 
 
-def test_export_command_on_a_folder_without_store(tmp_path):
+def test_export_command_on_a_folder_without_store(tmp_path, capsys):
     with pytest.raises(UserError, match="no sweep.zarr"):
-        cli("export", tmp_path)
+        export.export_sweep(tmp_path)
+    assert cli("export", tmp_path)[0] == 2 and "no sweep.zarr" in capsys.readouterr().err

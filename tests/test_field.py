@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kernels.psf import ZernikePSF
-from pipeline.zmap import load_zmap
+from pipeline.inputs import load_zmap
 
 NA, WAVELENGTH, N_IMM, PIXEL = 1.4, 600.0, 1.518, 100.0
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_SWEEP
-from pipeline.zmap import synth_zmap
+from pipeline.inputs import synth_zmap
 
 ZERNIKE_FIELD = TINY_SWEEP.replace('psf = "gaussian"', 'psf = "zernike"\nzmap_path = "zmap.h5"')
 MAPS = TINY_SWEEP.replace("roi_size = 32", 'roi_size = 32\nmaps_path = "maps.h5"')

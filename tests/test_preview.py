@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib.image
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline import preview
+from pipeline.cli import main
 
 from conftest import TINY_SWEEP, run_module, stored_movie
 
@@ -26,10 +26,7 @@ def finished_run(tmp_path_factory) -> Path:
 
 
 def test_preview_writes_pngs(finished_run, capsys):
-    parser = argparse.ArgumentParser()
-    preview.register_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["preview", str(finished_run)])
-    assert args.func(args) == 0
+    assert main(["preview", str(finished_run)]) == 0
     printed = capsys.readouterr().out
     names = sorted(p.name for p in (finished_run / "sweep.zarr").iterdir() if p.is_dir())
     assert len(names) == 2

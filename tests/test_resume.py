@@ -178,7 +178,7 @@ def test_concurrent_run_refused_and_stale_lock_taken_over(tmp_path, write_sweep)
     lock = output / "run.lock"
     # a live holder: another process that holds the output's lock, as a running `run` does
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pipeline.lock import RunLock; l = RunLock(sys.argv[1]); l.acquire(); "
+        "import sys, time; from pipeline.run.lock import RunLock; l = RunLock(sys.argv[1]); l.acquire(); "
         "print('held', flush=True); time.sleep(120)"), str(output)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -8,7 +8,14 @@ import zarr
 
 from pipeline.config import load_sweep
 from pipeline.plan import plan_sweep
-from pipeline.store import CODEC, FRAMES, chunk_file, prepare_job, store_path, write_chunk
+from pipeline.store import FRAMES, prepare_job, store_path, write_chunk
+from pipeline.store.groups import CODEC
+
+
+def chunk_file(output, job_name: str, chunk_index: int):
+    """Where zarr puts chunk (i, 0, 0) of a job's frames (the array's own key encoding)."""
+    array = zarr.open_array(store_path(output) / job_name / FRAMES, mode="r")
+    return store_path(output) / job_name / FRAMES / array.metadata.encode_chunk_key((chunk_index, 0, 0))
 
 
 @pytest.mark.parametrize("add_noise", [True, False], ids=["uint16", "float32"])

@@ -1,15 +1,16 @@
-"""Field interpolation (kernels.field) and zmap files (pipeline.zmap)."""
+"""Field interpolation (kernels.field) and zmap files (pipeline.inputs)."""
 
 from __future__ import annotations
 
-import argparse
 
 import h5py
 import numpy as np
 import pytest
 
 from kernels.field import bilinear
-from pipeline import zmap
+from kernels.zernike import noll_to_nm
+from pipeline import inputs as zmap
+from pipeline.cli import build_parser
 from pipeline.errors import InputFileError, UserError
 
 
@@ -280,7 +281,7 @@ def test_noll_mapping_used_for_mode_names_matches_convention():
               8: (3, 1), 9: (3, -3), 10: (3, 3), 11: (4, 0), 12: (4, 2), 13: (4, -2), 14: (4, 4),
               15: (4, -4), 16: (5, 1), 21: (5, -5), 22: (6, 0)}
     for j, nm in expect.items():
-        assert zmap.noll_to_nm(j) == nm
+        assert noll_to_nm(j) == nm
 
 
 def test_show_writes_png(synth_path, tmp_path, capsys):
@@ -304,10 +305,7 @@ def test_show_default_next_to_file(synth_path):
 
 
 def _parser():
-    ap = argparse.ArgumentParser()
-    sp = ap.add_subparsers(dest="command", required=True)
-    zmap.register_cli(sp)
-    return ap
+    return build_parser()
 
 
 def test_cli_synth_and_show(tmp_path, capsys):

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import atomic
-from .table import format_table
-
-
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+from .. import atomic
+from ..clock import now
+from ..table import format_table
 
 
 @dataclass

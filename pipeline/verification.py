@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import CacheDir, bytes_checksum, checksum
 from .plan import chunk_bounds
-from .store import FRAMES, group_names, job_groups
+from .store import FRAMES, CacheDir, bytes_checksum, checksum, group_names, job_groups
 
 
-def verify_output(output: Path) -> tuple[int, list[str]]:
-    """Check every chunk; returns (chunks checked, problems).
+@dataclass
+class VerifyResult:
+    """What :func:`verify` checked and found; every problem found has already been made re-computable."""
+
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(output: str | Path) -> VerifyResult:
+    """Check every chunk of an output folder against its cache entry (frames and ground truth).
 
     A chunk whose bytes do not match (or cannot be read) loses its entry, so that the next
     ``run`` recomputes it.
@@ -18,15 +30,15 @@ def verify_output(output: Path) -> tuple[int, list[str]]:
     output = Path(output)
     group_names(output)  # a one-line error when this is no sweep output
     cache = CacheDir(output)
-    checked, problems = 0, []
+    result = VerifyResult()
     for name, group in job_groups(output).items():
         fingerprint = group.attrs.get("fingerprint")
         frames = group[FRAMES]
         for t0, t1 in chunk_bounds(frames.shape[0], frames.chunks[0]):
-            checked += 1
+            result.checked += 1
             entry = cache.read_entry(fingerprint, t0, t1)
             if entry is None:
-                problems.append(f"{name} frames [{t0}, {t1}): no cache entry (not finished)")
+                result.problems.append(f"{name} frames [{t0}, {t1}): no cache entry (not finished)")
                 continue
             try:
                 ok = checksum(frames[t0:t1]) == entry["checksum"]
@@ -39,13 +51,5 @@ def verify_output(output: Path) -> tuple[int, list[str]]:
                 reason = "ground-truth rows differ from the entry's checksum"
             if not ok:
                 cache.entry_path(fingerprint, t0, t1).unlink(missing_ok=True)
-                problems.append(f"{name} frames [{t0}, {t1}): {reason}; entry removed, `run` recomputes it")
-    return checked, problems
-
-
-def verify_command(args) -> int:
-    checked, problems = verify_output(Path(args.output))
-    for line in problems:
-        print(line)
-    print(f"verified {checked} chunks: {checked - len(problems)} ok, {len(problems)} with problems")
-    return 1 if problems else 0
+                result.problems.append(f"{name} frames [{t0}, {t1}): {reason}; entry removed, `run` recomputes it")
+    return result

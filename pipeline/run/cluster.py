@@ -60,8 +60,8 @@ def cluster_spec(sweep, workers: int | None, scheduler: str | None, output: Path
 
     ``memory_limit`` is resolved to bytes per worker ("auto" = RAM / workers).
     """
-    from .errors import UserError
-    from .plan import worker_memory_limit
+    from ..errors import UserError
+    from ..plan import worker_memory_limit
 
     cfg = sweep.model.cluster
     if workers is not None and workers < 1:
@@ -76,8 +76,12 @@ def cluster_spec(sweep, workers: int | None, scheduler: str | None, output: Path
 
 
 @contextlib.contextmanager
-def connect(spec: ClusterSpec) -> Iterator[Client]:
-    """A client on an existing scheduler (``spec.address``) or on a new LocalCluster of processes."""
+def connect(spec: ClusterSpec, client: Client | None = None) -> Iterator[Client]:
+    """``client`` as given (left open), a client on an existing scheduler (``spec.address``), or one
+    on a new LocalCluster of processes."""
+    if client is not None:
+        yield client
+        return
     with dask.config.set(MEMORY_THRESHOLDS):
         if spec.address:
             with Client(spec.address, timeout="20s") as client:

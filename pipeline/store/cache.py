@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import io
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import atomic
+from .. import atomic
+from ..clock import now
 
 LAYOUT_VERSION = 2
 
@@ -100,7 +100,7 @@ class CacheDir:
             "localizations": int(localizations),
             "seconds": round(seconds, 4),
             "worker": worker,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "time": now(),
         }
         atomic.write_json(self.entry_path(fingerprint, t0, t1), entry)
         return entry

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plan import Plan
-from .table import format_table, human_bytes
+from ..table import format_table, human_bytes
 
 
 def _value(v) -> str:
@@ -14,7 +13,7 @@ def _value(v) -> str:
     return str(v)
 
 
-def print_plan(plan: Plan, output: Path, workers: int, limit_bytes: int, warnings: list[str]) -> None:
+def print_plan(plan, output: Path, workers: int, limit_bytes: int, warnings: list[str]) -> None:
     sweep = plan.sweep
     print(f"sweep {plan.name!r} from {sweep.path}: {len(plan.jobs)} jobs -> {output}")
     print(f"seed {sweep.model.sweep.seed}; {workers} workers, {human_bytes(limit_bytes)} memory limit each")

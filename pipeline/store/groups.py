@@ -6,8 +6,7 @@ Layout (design §4)::
     sweep.zarr/<job>/t, y, x  coordinates: seconds, µm at pixel centres
     attrs: job, fingerprint, parameters (resolved), varied, sample_id, chunk_frames, ome (NGFF 0.5)
 
-Chunk writes are whole zarr chunks (a dask block is exactly one zarr chunk, never a shard), so
-parallel tasks never touch the same object and need no lock.
+Chunk writes (:mod:`.chunks`) are whole zarr chunks, so parallel tasks never touch the same object.
 """
 
 from __future__ import annotations
@@ -20,12 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from numcodecs import Blosc
-from zarr.codecs import BloscCodec, BloscShuffle, BytesCodec
-from zarr.codecs.bytes import Endian
+from zarr.codecs import BloscCodec
 
-from .atomic import fsync_dir, fsync_file, write_bytes
-from .plan import Job
+from ..errors import UserError
+from ..plan import Job
 
 FRAMES = "frames"
 #: LZ4 with byte shuffle: the fastest Blosc codec that still halves noisy uint16 frames; level 1
@@ -38,15 +35,16 @@ def store_path(output: Path) -> Path:
 
 
 def job_attrs(job: Job) -> dict:
-    config = job.config
-    pixel_um = config.optics.pixel_size_nm / 1000.0
-    interval_s = config.camera.frame_interval_ms / 1000.0
+    pixel_um, interval_s = job.pixel_size_um, job.frame_interval_s
     return {
         "job": job.name,
         "fingerprint": job.fingerprint,
+        # with the parameters, everything needed to rebuild the job's scene (export needs no sweep file)
+        "sweep_seed": job.sweep_seed,
+        "seed_digest": job.seed_digest,
         "sample_id": job.sample_id,
         "varied": job.varied,
-        "parameters": config.model_dump(mode="json"),
+        "parameters": job.config.model_dump(mode="json"),
         "chunk_frames": job.chunk_frames,
         "units": {"t": "s", "y": "um", "x": "um", "frames": "ADU"},
         "ome": {
@@ -72,13 +70,11 @@ def job_attrs(job: Job) -> dict:
 
 
 def coordinates(job: Job) -> dict[str, np.ndarray]:
-    config = job.config
-    height, width = config.camera.roi_shape
-    pixel_um = config.optics.pixel_size_nm / 1000.0
+    height, width = job.config.camera.roi_shape
     return {
-        "t": np.arange(job.frames) * (config.camera.frame_interval_ms / 1000.0),
-        "y": (np.arange(height) + 0.5) * pixel_um,
-        "x": (np.arange(width) + 0.5) * pixel_um,
+        "t": np.arange(job.frames) * job.frame_interval_s,
+        "y": (np.arange(height) + 0.5) * job.pixel_size_um,
+        "x": (np.arange(width) + 0.5) * job.pixel_size_um,
     }
 
 
@@ -160,8 +156,6 @@ def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None) ->
 
 def group_names(output: Path, pattern: str | None = None) -> list[str]:
     """Names of the job groups of an output folder (those matching a shell pattern, if given)."""
-    from .errors import UserError
-
     if not (store_path(output) / "zarr.json").is_file():
         raise UserError(f"{output}: no sweep.zarr (not a sweep output folder, or never run)")
     names = list(job_groups(output))
@@ -178,53 +172,6 @@ def job_groups(output: Path) -> dict[str, zarr.Group]:
         return {}
     root = zarr.open_group(store_path(output), mode="r", use_consolidated=False)
     return {name: group for name, group in sorted(root.groups()) if FRAMES in group}
-
-
-def chunk_file(output: Path, job_name: str, chunk_index: int) -> Path:
-    """Where zarr v3's default chunk-key encoding puts chunk (i, 0, 0) of ``frames``."""
-    return store_path(output) / job_name / FRAMES / "c" / str(chunk_index) / "0" / "0"
-
-
-def _blosc_of(array: zarr.Array) -> Blosc | None:
-    """numcodecs' Blosc that encodes a chunk of ``array`` exactly as zarr does, or None when the
-    array's codecs are not just (little-endian bytes, Blosc)."""
-    codecs = array.metadata.codecs
-    if not (len(codecs) == 2 and isinstance(codecs[0], BytesCodec) and codecs[0].endian == Endian.little
-            and isinstance(codecs[1], BloscCodec)):
-        return None
-    blosc = codecs[1]
-    shuffle = {BloscShuffle.noshuffle: Blosc.NOSHUFFLE, BloscShuffle.shuffle: Blosc.SHUFFLE,
-               BloscShuffle.bitshuffle: Blosc.BITSHUFFLE}[blosc.shuffle]
-    return Blosc(cname=blosc.cname.value, clevel=blosc.clevel, shuffle=shuffle, blocksize=blosc.blocksize,
-                 typesize=blosc.typesize)
-
-
-def write_chunk(output: Path, job_name: str, t0: int, frames: np.ndarray) -> None:
-    """Write one whole zarr chunk and make it durable (fsync) before the cache entry follows.
-
-    The chunk is encoded here with the array's own codec (the same bytes zarr writes) and
-    written by temp file + fsync + rename (:func:`atomic.write_bytes`): zarr's generic write path costs ~6 ms more per 1200² frame
-    (an extra copy, the empty-chunk scan, its I/O thread), which for noise-limited frames is
-    more than the encoding itself.
-    """
-    array = zarr.open_array(store_path(output) / job_name / FRAMES, mode="r+")
-    chunk_frames = array.chunks[0]
-    path = store_path(output) / job_name / FRAMES / array.metadata.encode_chunk_key((t0 // chunk_frames, 0, 0))
-    blosc = _blosc_of(array)
-    if blosc is None or t0 % chunk_frames or frames.dtype != array.dtype or frames.shape[1:] != array.shape[1:]:
-        array[t0:t0 + frames.shape[0]] = frames
-        if not path.exists():  # (zarr does not write an all-zero chunk)
-            return
-        fsync_file(path)
-        fsync_dir(path.parent)
-    else:
-        if frames.shape[0] < chunk_frames:  # the last chunk: zarr stores whole chunks, padded with the fill value
-            padding = np.full((chunk_frames - frames.shape[0], *frames.shape[1:]), array.fill_value, frames.dtype)
-            frames = np.concatenate([frames, padding])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(path, blosc.encode(np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder("<"))))
-    for folder in (path.parent.parent, path.parent.parent.parent):
-        fsync_dir(folder)  # the chunk's folders may be new: their names must be durable too
 
 
 def consolidate(output: Path) -> None:

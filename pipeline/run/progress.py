@@ -7,8 +7,8 @@ import time
 
 
 class Progress:
-    def __init__(self, chunks: int, frames: int, stream=None, interval: float | None = None):
-        self.chunks, self.frames = chunks, frames
+    def __init__(self, chunks: int, frames: int, stream=None, interval: float | None = None, enabled: bool = True):
+        self.chunks, self.frames, self.enabled = chunks, frames, enabled
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
         self.interval = interval if interval is not None else (0.2 if self.tty else 5.0)
@@ -21,7 +21,7 @@ class Progress:
         self.done_frames += frames
         self.failed += failed
         now = time.monotonic()
-        if force or now - self._last >= self.interval:
+        if self.enabled and (force or now - self._last >= self.interval):
             self._last = now
             self._print(now - self.start)
 
@@ -42,6 +42,6 @@ class Progress:
 
     def close(self) -> None:
         self.update(force=True)
-        if self.tty:
+        if self.tty and self.enabled:
             self.stream.write("\n")
             self.stream.flush()

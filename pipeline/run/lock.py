@@ -11,10 +11,10 @@ import fcntl
 import json
 import os
 import socket
-import time
 from pathlib import Path
 
-from .errors import UserError
+from ..clock import now
+from ..errors import UserError
 
 
 class RunLock:
@@ -52,7 +52,7 @@ class RunLock:
         previous = self._read(fd)
         if previous.get("pid"):
             self.message = f"taking over the lock of a run that is gone (pid {previous['pid']} on {previous.get('host')})"
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": now()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
         os.fsync(fd)

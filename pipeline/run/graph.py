@@ -19,12 +19,10 @@ import numpy as np
 
 from kernels.render import render_chunk
 
-from .cache import CacheDir
-from .plan import Job
-from .scene import build_scene
-from .store import write_chunk
-from .stream import TiffStream
-from .thunderstorm import csv_lines
+from ..exports import TiffStream, csv_lines
+from ..plan import Job
+from ..scene import build_scene
+from ..store import CacheDir, write_chunk
 
 
 #: Fault injection for the reliability tests: the chunk tasks of jobs whose names match this

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from .store import FRAMES, job_groups, store_path
+from .groups import FRAMES, job_groups, store_path
 
 
 def open_job(output: str | Path, job: str) -> xr.Dataset:

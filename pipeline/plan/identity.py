@@ -1,0 +1,70 @@
+"""Job identity (design §3): the seed digest keys every random stream, the fingerprint names the bytes.
+
+The *seed digest* hashes the physical parameters (input files by content) and the sample id; the
+*fingerprint* adds the numerical render settings, the sweep seed and the versions that decide the
+random streams. Neither depends on the job's position in the sweep or on ``chunk_frames``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import kernels
+
+from ..config import PATH_KEYS, JobConfig
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def _input_digests(config: JobConfig) -> tuple[dict[str, str], list[str]]:
+    """Content hashes of the job's input files (so that moving a file keeps the fingerprint)."""
+    from ..inputs import file_digest
+
+    digests, missing = {}, []
+    for dotted in PATH_KEYS:
+        section, key = dotted.split(".")
+        path = getattr(getattr(config, section), key)
+        if path:
+            if Path(path).is_file():
+                digests[dotted] = file_digest(path)
+            else:
+                digests[dotted] = f"missing:{path}"  # plan before inputs exist: still distinct jobs
+                missing.append(path)
+    return digests, missing
+
+
+def physical_parameters(config: JobConfig, digests: dict[str, str]) -> dict:
+    """Everything physical about a job, canonical: input files by content, ROI as [height, width]."""
+    tree = config.model_dump(mode="json", exclude={"render"})
+    for dotted, digest in digests.items():
+        section, key = dotted.split(".")
+        tree[section][key] = digest
+    tree["camera"]["roi"] = list(config.camera.roi_shape)
+    tree["camera"].pop("roi_size")
+    return tree
+
+
+def identity(config: JobConfig, sample_id: int | None, sweep_seed: int) -> tuple[str, str, list[str]]:
+    """(seed digest, fingerprint, missing input files) of a job."""
+    digests, missing = _input_digests(config)
+    physics = physical_parameters(config, digests)
+    seed_digest = _digest({"physics": physics, "sample_id": sample_id})
+    # chunk_frames changes only the layout, never the bytes (design §3), so it is not part of identity
+    numerics = config.render.model_dump(mode="json", exclude={"chunk_frames"})
+    fingerprint = _digest(
+        {"seed_digest": seed_digest, "render": numerics, "sweep_seed": sweep_seed, "kernels": kernels.__version__,
+         # numpy's generators may change their streams between feature releases
+         "numpy": ".".join(np.__version__.split(".")[:2])}
+    )
+    return seed_digest[:32], fingerprint[:32], missing

@@ -1,0 +1,170 @@
+"""Expand a sweep into jobs: the product of variables, zip groups and samples (design §3)."""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kernels.camera import output_dtype
+
+from ..config import JobConfig, LoadedSweep, job_config, leaf_keys
+from ..errors import UserError, did_you_mean
+from .identity import identity
+from .memory import chunk_working_set
+from .names import job_name
+
+
+def chunk_bounds(frames: int, chunk_frames: int) -> list[tuple[int, int]]:
+    """Frame ranges [t0, t1) of ``frames`` frames cut every ``chunk_frames``."""
+    return [(t0, min(t0 + chunk_frames, frames)) for t0 in range(0, frames, chunk_frames)]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One parameter combination (and sample) of a sweep."""
+
+    index: int
+    name: str
+    config: JobConfig
+    varied: dict[str, Any]
+    sample_id: int | None
+    sweep_seed: int
+    seed_digest: str
+    fingerprint: str
+    missing_inputs: tuple[str, ...] = ()
+
+    @property
+    def frames(self) -> int:
+        return self.config.emitters.frames
+
+    @property
+    def chunk_frames(self) -> int:
+        return self.config.render.chunk_frames
+
+    @property
+    def chunks(self) -> list[tuple[int, int]]:
+        """Frame ranges [t0, t1) of the job's chunks."""
+        return chunk_bounds(self.frames, self.chunk_frames)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.frames, *self.config.camera.roi_shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return output_dtype(self.config.camera.add_noise)
+
+    @property
+    def pixel_size_um(self) -> float:
+        return self.config.optics.pixel_size_nm / 1000.0
+
+    @property
+    def frame_interval_s(self) -> float:
+        return self.config.camera.frame_interval_ms / 1000.0
+
+    @property
+    def nbytes(self) -> int:
+        """Uncompressed size of the movie."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
+    def chunk_working_set(self) -> int:
+        """Bytes a worker holds while rendering one chunk (estimate, see :func:`chunk_working_set`)."""
+        return chunk_working_set(self.config, self.dtype.itemsize)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A sweep expanded into jobs."""
+
+    sweep: LoadedSweep
+    jobs: list[Job]
+    warnings: list[str] = field(default_factory=list)
+    varied_keys: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.sweep.name
+
+    def select(self, pattern: str | None) -> Plan:
+        """The jobs whose names match a shell glob (``--jobs``)."""
+        if not pattern:
+            return self
+        jobs = [j for j in self.jobs if fnmatch.fnmatchcase(j.name, pattern)]
+        if not jobs:
+            raise UserError(f"--jobs '{pattern}' matches none of the {len(self.jobs)} jobs of {self.sweep.path.name}")
+        return Plan(self.sweep, jobs, self.warnings, self.varied_keys)
+
+
+def _check_axes(sweep: LoadedSweep) -> list[tuple[tuple[str, ...], list[tuple]]]:
+    """Validate variables and zip groups; return the product axes as (keys, list of value tuples)."""
+    file = sweep.path.name
+    valid = set(leaf_keys(JobConfig))
+    seen: dict[str, str] = {}
+    axes = []
+    groups = [("variables", {k: v}) for k, v in sweep.model.variables.items()]
+    groups += [(f"zip group {i + 1}", g) for i, g in enumerate(sweep.model.zip)]
+    for where, group in groups:
+        if not group:
+            raise UserError(f"{file}: {where} is empty; give at least one \"section.key\" = [values]")
+        lengths = {}
+        for dotted, values in group.items():
+            if dotted not in valid:
+                raise UserError(f"{file}: {where} key '{dotted}' is not a parameter of [base]{did_you_mean(dotted, valid)}")
+            if not values:
+                raise UserError(f"{file}: {where} '{dotted}' has an empty list of values")
+            if dotted in seen:
+                raise UserError(f"{file}: '{dotted}' is varied both in {seen[dotted]} and in {where}")
+            seen[dotted] = where
+            lengths[dotted] = len(values)
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"'{k}' has {n}" for k, n in lengths.items())
+            raise UserError(f"{file}: {where} lists must have equal lengths: {detail}")
+        axes.append((tuple(group), list(zip(*group.values()))))
+    return axes
+
+
+def plan_sweep(sweep: LoadedSweep) -> Plan:
+    """Expand a loaded sweep into its jobs (validating every job's parameters)."""
+    model = sweep.model
+    axes = _check_axes(sweep)
+    varied_keys = tuple(k for keys, _ in axes for k in keys)
+    samples = model.samples
+    sample_ids: list[int | None] = list(range(samples.num_samples)) if samples else [None]
+    jobs, warnings, missing_seen = [], [], set()
+    combos = itertools.product(*(values for _, values in axes)) if axes else [()]
+    index = 0
+    for combo in combos:
+        varied = {k: v for (keys, _), vals in zip(axes, combo) for k, v in zip(keys, vals)}
+        what = ", ".join(f"{k} = {v!r}" for k, v in varied.items()) or "the base"
+        overrides = dict(varied)
+        if samples and samples.frames_per_sample:
+            overrides["emitters.frames"] = samples.frames_per_sample
+        config = job_config(model.base, overrides, sweep.path.name, what)
+        for sample_id in sample_ids:
+            suffix = samples.naming.format(sample_id=sample_id) if samples else None
+            seed_digest, fingerprint, missing = identity(config, sample_id, model.sweep.seed)
+            for path in missing:
+                if path not in missing_seen:
+                    missing_seen.add(path)
+                    warnings.append(f"input file {path} does not exist")
+            jobs.append(
+                Job(index=index, name=job_name(index, varied, suffix), config=config, varied=varied,
+                    sample_id=sample_id, sweep_seed=model.sweep.seed, seed_digest=seed_digest,
+                    fingerprint=fingerprint, missing_inputs=tuple(missing))
+            )
+            index += 1
+    seen: dict[str, str] = {}
+    for job in jobs:
+        if job.fingerprint in seen:
+            raise UserError(f"{sweep.path.name}: jobs {seen[job.fingerprint]} and {job.name} are the same simulation "
+                            "(equal parameters; chunk_frames changes only the layout): vary something physical")
+        seen[job.fingerprint] = job.name
+    if sweep.ignored_keys:
+        warnings.append(f"ignored keys of the original tool: {', '.join(sweep.ignored_keys)}")
+    return Plan(sweep=sweep, jobs=jobs, warnings=warnings, varied_keys=varied_keys)

@@ -1,0 +1,35 @@
+"""Job names: ``job_{index:04d}_{key}_{value}_...`` (+ sample suffix), always a safe file name (design §3)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ..config import PATH_KEYS
+
+_SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def _value_label(dotted: str, value: Any) -> str:
+    if dotted in PATH_KEYS and isinstance(value, str):
+        value = Path(value).stem if value else "none"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, dict):
+        value = "-".join(f"{k}-{v}" for k, v in value.items())
+    label = _SAFE.sub("-", str(value)).strip("-.")
+    return label or "x"
+
+
+def job_name(index: int, varied: dict[str, Any], sample_suffix: str | None) -> str:
+    """``job_{index:04d}_{key}_{value}_...`` (+ sample suffix); the key is the dotted path's last
+    segment unless two varied paths share it."""
+    parts = [f"job_{index:04d}"]
+    lasts = [d.rsplit(".", 1)[-1] for d in varied]
+    for dotted, value in varied.items():
+        key = dotted.rsplit(".", 1)[-1] if lasts.count(dotted.rsplit(".", 1)[-1]) == 1 else dotted.replace(".", "_")
+        parts.append(f"{key}_{_value_label(dotted, value)}")
+    if sample_suffix:
+        parts.append(_SAFE.sub("-", sample_suffix).strip("-."))
+    return "_".join(parts)

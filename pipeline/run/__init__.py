@@ -1,0 +1,10 @@
+"""Run: a planned sweep on a dask.distributed cluster — preflight, chunk tasks, progress, status, lock.
+
+:func:`run_sweep` is the whole of ``python -m pipeline run`` as a Python function.
+"""
+
+from .api import JobResult, RunResult, run_sweep
+from .graph import job_array
+from .status import load_status, status_table
+
+__all__ = ["JobResult", "RunResult", "job_array", "load_status", "run_sweep", "status_table"]

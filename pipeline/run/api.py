@@ -1,0 +1,106 @@
+"""``run_sweep``: the Python face of ``python -m pipeline run`` (the CLI calls exactly this)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import LoadedSweep, load_sweep
+from ..errors import RunInterrupted
+from ..plan import check_memory, plan_sweep
+from .cluster import cluster_spec
+from .execute import execute
+from .preflight import preflight
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """One job's outcome: ``state`` is done, failed or interrupted (pending if never started)."""
+
+    name: str
+    state: str
+    chunks_total: int
+    chunks_computed: int
+    chunks_reused: int
+    exported: bool
+    error: dict | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run_sweep` did: per-job results, the output folder, warnings printed or not."""
+
+    output: Path
+    state: str  # done | failed
+    jobs: dict[str, JobResult]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "done"
+
+    @property
+    def failed(self) -> list[JobResult]:
+        return [j for j in self.jobs.values() if j.state == "failed"]
+
+    @property
+    def chunks_computed(self) -> int:
+        return sum(j.chunks_computed for j in self.jobs.values())
+
+    @property
+    def chunks_reused(self) -> int:
+        return sum(j.chunks_reused for j in self.jobs.values())
+
+
+def run_sweep(sweep_or_path: LoadedSweep | str | Path, output: str | Path | None = None, workers: int | None = None,
+              scheduler: str | None = None, client=None, resume: bool = True, jobs: str | None = None,
+              progress: bool = True, force: bool = False) -> RunResult:
+    """Run a sweep (every job's missing chunks, then its export) and return per-job results.
+
+    Parameters
+    ----------
+    sweep_or_path
+        A sweep file (``.toml`` or the original tool's ``.json``) or :func:`pipeline.load_sweep`'s result.
+    output
+        Output folder (default: ``sweep.output``, else ``runs/<name>`` under the current directory).
+    workers, scheduler
+        Local cluster size, or the address of an existing scheduler (override ``[cluster]``).
+    client
+        An existing :class:`distributed.Client` to run on (left open afterwards).
+    resume
+        False: recompute every chunk (``--no-resume``).
+    jobs
+        Only the jobs whose names match this shell pattern.
+    progress
+        Print what the CLI prints (first line, dashboard, progress, summary table).
+    force
+        Run even when the free disk space looks too small.
+
+    Raises
+    ------
+    pipeline.errors.UserError
+        Bad input, before anything is written.
+    pipeline.errors.RunInterrupted
+        Ctrl-C; the output stays resumable.
+    """
+    echo = functools.partial(print, flush=True) if progress else (lambda *_: None)
+    sweep = sweep_or_path if isinstance(sweep_or_path, LoadedSweep) else load_sweep(sweep_or_path)
+    full = plan_sweep(sweep)
+    plan = full.select(jobs)
+    out = sweep.output_dir(output)
+    spec = cluster_spec(sweep, workers, scheduler, out)
+    warnings = [w for w in plan.warnings if "does not exist" not in w]  # (missing inputs are refused below)
+    preflight(plan, out, spec.address, resume, force, output_given=output is not None)
+    if not spec.address and client is None:
+        warnings += check_memory(plan, spec.memory_limit, spec.threads_per_worker)
+    for warning in warnings:
+        echo(f"warning: {warning}")
+    try:
+        status = execute(plan, out, spec, resume, sweep_jobs={j.name for j in full.jobs}, client=client,
+                         echo=echo, progress=progress)
+    except KeyboardInterrupt:
+        raise RunInterrupted() from None
+    results = {name: JobResult(name, js.state, js.chunks_total, js.chunks_computed, js.chunks_reused, js.exported,
+                               js.error) for name, js in status.jobs.items()}
+    return RunResult(output=out, state=status.state, jobs=results, warnings=warnings)

@@ -1,0 +1,224 @@
+"""Executing a validated plan: every job's missing chunks on a dask.distributed cluster, then its export.
+
+Order of events: take the output's lock → prepare the Zarr groups → find chunks without a valid
+cache entry → submit all jobs' chunk tasks together → follow them (progress, status.json,
+per-job failure isolation), exporting each job as soon as its chunks are done → consolidate the
+store's metadata. Ctrl-C leaves a consistent, resumable state (status "interrupted").
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from distributed import as_completed
+
+from .. import atomic
+from ..clock import now
+from ..config.dump import to_toml
+from ..exports import export_is_current, export_job, forget_export, job_dir, start_stream
+from ..plan import Job, Plan, chunk_bounds
+from ..store import CacheDir, consolidate, fingerprint_index, job_groups, prepare_job
+from .cluster import ClusterSpec, connect
+from .graph import commit_tasks
+from .lock import RunLock
+from .preflight import remaining_chunks
+from .progress import Progress
+from .status import JobStatus, RunStatus, load_status, status_table
+
+
+def _drop_entries(cache: CacheDir, job: Job, chunk_frames: int) -> None:
+    """Forget the chunks of a job's former layout: its array was rebuilt, their bytes are gone."""
+    for t0, t1 in chunk_bounds(job.frames, chunk_frames):
+        cache.entry_path(job.fingerprint, t0, t1).unlink(missing_ok=True)
+
+
+def _move_export(output: Path, old: str, new: str) -> None:
+    """A renamed job's export folder follows it; it is re-exported, since its files carry the name."""
+    source, target = job_dir(output, old), job_dir(output, new)
+    if source.is_dir() and not target.exists():
+        os.replace(source, target)
+        forget_export(output, new)
+
+
+@dataclass
+class Work:
+    """What a run has to do: per job the chunks to compute, and the jobs to export."""
+
+    todo: dict[str, list[tuple[int, int]]]
+    to_export: set[str]
+
+    @property
+    def chunks(self) -> int:
+        return sum(len(c) for c in self.todo.values())
+
+
+def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus) -> Work:
+    """Create or keep every job's group, and find the chunks and exports still to do."""
+    atomic.write_bytes(output / "sweep.toml", to_toml(plan.sweep.model.model_dump(mode="json")).encode())
+    cache = CacheDir(output)
+    cache.ensure()
+    (output / "jobs").mkdir(exist_ok=True)
+    work = Work({}, set())
+    groups = fingerprint_index(output)
+    for job in plan.jobs:
+        prepared = prepare_job(output, job, groups)
+        if prepared.old_chunk_frames:
+            _drop_entries(cache, job, prepared.old_chunk_frames)
+        if prepared.moved_from:
+            _move_export(output, prepared.moved_from, job.name)
+        work.todo[job.name] = remaining_chunks(job, cache, resume)
+        js = status.jobs[job.name]
+        js.chunks_reused = js.chunks_done = len(job.chunks) - len(work.todo[job.name])
+        if work.todo[job.name] or not export_is_current(output, job):
+            work.to_export.add(job.name)
+        js.exported = job.name not in work.to_export
+        js.state = "pending" if job.name in work.to_export else "done"
+    return work
+
+
+def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_jobs: set[str] | None = None,
+            client=None, echo: Callable[[str], None] = print, progress: bool = True) -> RunStatus:
+    """Run a validated plan into ``output``; returns the final status (state done, failed or interrupted).
+
+    ``client``: an existing :class:`distributed.Client` to use (kept open); otherwise ``spec`` says
+    which cluster to start or connect to.
+    """
+    output.mkdir(parents=True, exist_ok=True)
+    with RunLock(output) as lock:
+        if lock.message:
+            echo(lock.message)
+        status = RunStatus(sweep=plan.name, output=str(output),
+                           jobs={j.name: JobStatus(j.name, j.fingerprint, len(j.chunks)) for j in plan.jobs})
+        previous = load_status(output) or {}
+        status.others = [j for j in previous.get("jobs", [])
+                         if j.get("name") in (sweep_jobs or set()) and j.get("name") not in status.jobs]
+        try:
+            work = _prepare(plan, output, resume, status)
+            status.stale = [name for name in job_groups(output) if name not in (sweep_jobs or status.jobs)]
+            status.save()
+            total = sum(len(j.chunks) for j in plan.jobs)
+            echo(f"sweep {plan.name!r}: {len(plan.jobs)} jobs, {work.chunks} chunks to compute, "
+                 f"{total - work.chunks} reused, {len(work.to_export)} exports -> {output}")
+            if work.to_export:
+                with connect(spec, client) as c:
+                    echo(f"dashboard: {c.dashboard_link}")
+                    _compute(c, plan, output, work, status, progress)
+            failed = any(j.state == "failed" for j in status.jobs.values())
+            status.state = "failed" if failed else "done"
+            status.finished = now()
+            status.save()
+            cache_summary(output, status)
+            echo(status_table(atomic.read_json(status.path)))
+            return status
+        except KeyboardInterrupt:
+            status.state = "interrupted"
+            status.finished = now()
+            for js in status.jobs.values():
+                if js.state in ("pending", "running"):
+                    js.state = "interrupted"
+            status.save()
+            raise
+        except BaseException as exc:
+            status.state = "crashed"
+            status.finished = now()
+            status.error = {"type": type(exc).__name__, "message": str(exc),
+                            "traceback": traceback.format_exc(), "time": now()}
+            status.save()
+            raise
+        finally:  # also after Ctrl-C or a crash: groups may have been created, moved or rebuilt
+            consolidate(output)
+
+
+def cache_summary(output: Path, status: RunStatus) -> None:
+    jobs = status.jobs.values()
+    CacheDir(output).write_summary({
+        "jobs": len(status.jobs), "chunks_total": sum(j.chunks_total for j in jobs),
+        "chunks_computed": sum(j.chunks_computed for j in jobs), "chunks_reused": sum(j.chunks_reused for j in jobs),
+        "jobs_failed": sum(j.state == "failed" for j in jobs), "time": now()})
+
+
+class _Run:
+    """The futures of one run: chunk tasks (and which job and frames each is), export tasks."""
+
+    def __init__(self, client, plan: Plan, output: Path, work: Work):
+        self.client, self.output, self.work = client, output, work
+        self.jobs = {j.name: j for j in plan.jobs}
+        self.token = uuid.uuid4().hex[:6]
+        self.streams = {name: start_stream(output, self.jobs[name], self.token)
+                        for name, chunks in work.todo.items() if chunks}
+        tasks, self.owner = [], {}
+        for name, chunks in work.todo.items():
+            for task, (t0, t1) in zip(commit_tasks(self.jobs[name], output, chunks, self.token,
+                                                   self.streams.get(name)), chunks):
+                tasks.append(task)
+                self.owner[task.key] = (name, t1 - t0)
+        self.futures = client.compute(tasks, retries=2)
+        self.pending = as_completed(self.futures)
+        self.exports: dict[str, str] = {}
+
+    def export(self, name: str) -> None:
+        """Submit a job's export (after its last chunk)."""
+        streamed = frozenset(t0 for t0, _ in self.work.todo[name])
+        future = self.client.submit(export_job, self.output, self.jobs[name], stream=self.streams.get(name),
+                                    streamed=streamed, pure=False, key=f"export-{name}-{self.token}")
+        self.exports[future.key] = name
+        self.pending.add(future)
+
+    def cancel(self) -> None:
+        self.client.cancel(self.futures + list(self.pending.futures))
+
+
+def _compute(client, plan: Plan, output: Path, work: Work, status: RunStatus, show_progress: bool) -> None:
+    """Submit every missing chunk, then each job's export as soon as its chunks are done."""
+    run = _Run(client, plan, output, work)
+    for name, chunks in work.todo.items():  # (every job with chunks to compute is in to_export)
+        if name in work.to_export:
+            status.jobs[name].state = "running"
+            if not chunks:
+                run.export(name)
+    progress = Progress(len(run.owner), sum(n for _, n in run.owner.values()), enabled=show_progress)
+    started, last_save = time.monotonic(), 0.0
+    try:
+        for future in run.pending:
+            _record(run, future, status, progress)
+            if future.key in run.owner:
+                status.jobs[run.owner[future.key][0]].seconds = round(time.monotonic() - started, 2)
+            if time.monotonic() - last_save > 0.5:
+                status.save()
+                last_save = time.monotonic()
+    except KeyboardInterrupt:
+        run.cancel()
+        raise
+    finally:
+        progress.close()
+    status.save()
+
+
+def _record(run: _Run, future, status: RunStatus, progress: Progress) -> None:
+    """Book one finished future: an export, or a chunk (whose job is exported after its last chunk)."""
+    if future.key in run.exports:
+        js = status.jobs[run.exports[future.key]]
+        if future.status == "finished":
+            js.exported, js.state = True, "done"
+        else:
+            js.fail(future.exception(), future.traceback())
+        return
+    name, frames = run.owner[future.key]
+    js = status.jobs[name]
+    if future.status == "finished":
+        js.chunks_done += 1
+        js.chunks_computed += 1
+        js.frames += frames
+        progress.update(chunks=1, frames=frames)
+        if js.chunks_done == js.chunks_total:
+            run.export(name)
+    else:
+        if js.error is None:  # the job's first failing chunk is its error
+            js.fail(future.exception(), future.traceback())
+        progress.update(failed=1)

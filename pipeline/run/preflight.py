@@ -1,0 +1,91 @@
+"""Checks a run makes before it writes anything: output folder, input files, scheduler, disk space.
+
+Each refusal is a :class:`~pipeline.errors.UserError` (one line, exit code 2).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..errors import UserError
+from ..plan import Job, Plan
+from ..scene import check_inputs as check_job_inputs
+from ..store import CacheDir
+from ..table import human_bytes
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_scheduler(address: str) -> None:
+    """An existing scheduler must answer before anything is written."""
+    import socket
+    from urllib.parse import urlparse
+
+    if not address.startswith("tcp://"):
+        return  # other protocols: connecting is the only check
+    url = urlparse(address)
+    try:
+        socket.create_connection((url.hostname, url.port), timeout=10).close()
+    except (OSError, ValueError) as exc:
+        raise UserError(f"scheduler {address} does not answer ({exc}); start it or fix --scheduler/cluster.address") from None
+
+
+def check_output(output: Path, from_command_line: bool) -> None:
+    """The output folder must be creatable and writable (``--output``'s parent must exist)."""
+    if output.exists() and not output.is_dir():
+        raise UserError(f"output {output} exists and is not a folder")
+    if from_command_line and not output.parent.is_dir():
+        raise UserError(f"--output {output}: parent folder {output.parent} does not exist")
+    anchor = _existing_ancestor(output)
+    try:  # os.access says yes to root even where the file system refuses (read-only mounts, /proc)
+        with tempfile.TemporaryFile(dir=anchor):
+            pass
+    except OSError:
+        raise UserError(f"output {output}: {anchor} is not writable") from None
+
+
+def check_inputs(plan: Plan) -> None:
+    """Every input file of every job exists and is valid for that job (else exit 2, path named)."""
+    seen = set()
+    for job in plan.jobs:
+        if job.missing_inputs:
+            raise UserError(f"input file {job.missing_inputs[0]} does not exist (needed by {job.name})")
+        c = job.config
+        key = (c.optics.zmap_path if c.optics.psf == "zernike" else "", c.camera.maps_path,
+               c.emitters.positions_file, c.camera.roi_shape)
+        if key not in seen:
+            seen.add(key)
+            check_job_inputs(c)
+
+
+def remaining_chunks(job: Job, cache: CacheDir, resume: bool) -> list[tuple[int, int]]:
+    if not resume or not cache.chunks.is_dir():
+        return list(job.chunks)
+    return [(t0, t1) for t0, t1 in job.chunks if cache.read_entry(job.fingerprint, t0, t1) is None]
+
+
+def check_disk(plan: Plan, output: Path, cache: CacheDir, resume: bool, force: bool) -> None:
+    """Refuse when the store + OME-TIFF of the remaining chunks (uncompressed) exceed the free space."""
+    need = 0
+    for job in plan.jobs:
+        frames = sum(t1 - t0 for t0, t1 in remaining_chunks(job, cache, resume))
+        need += 2 * frames * job.nbytes // job.frames
+    free = shutil.disk_usage(_existing_ancestor(output)).free
+    if need > free and not force:
+        raise UserError(f"output {output}: the sweep needs up to {human_bytes(need)} (store + OME-TIFF, "
+                        f"uncompressed) but only {human_bytes(free)} is free; use --force to run anyway")
+
+
+def preflight(plan: Plan, output: Path, address: str, resume: bool, force: bool, output_given: bool) -> None:
+    """Everything that can be refused before the first byte is written."""
+    check_output(output, from_command_line=output_given)
+    check_inputs(plan)
+    if address:
+        check_scheduler(address)
+    check_disk(plan, output, CacheDir(output), resume, force)
