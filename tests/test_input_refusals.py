@@ -122,3 +122,33 @@ def test_run_refuses_unsafe_string_values(cli, write_sweep, tmp_path):
     code, _, err = cli("run", write_sweep(text), "--output", tmp_path / "out")
     assert code == 2 and "optics.psf = '../../etc'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_huge_positions_file_is_refused_with_the_memory_it_needs(tmp_path, cli):
+    """10^7 rows (CSV): the estimate counts the reader, the scene and the chunk's patches, not only frames."""
+    block = "1000.5,2000.25\n" * 100_000
+    with open(tmp_path / "pos.csv", "w") as f:
+        f.write("x_nm,y_nm\n")
+        for _ in range(100):
+            f.write(block)
+    (tmp_path / "sweep.toml").write_text(POSITIONS.replace("workers = 2", 'workers = 2\nmemory_limit = "4GiB"'))
+    code, out, err = cli("plan", tmp_path / "sweep.toml")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "per worker (scene" in err and "GiB" in err and "memory limit 4.0 GiB" in err
+
+
+def test_memory_estimate_grows_with_the_emitters(write_sweep):
+    from pipeline.config import load_sweep
+    from pipeline.plan import plan_sweep
+
+    small, large = plan_sweep(load_sweep(write_sweep(TINY_SWEEP.replace("[20, 40]", "[20, 2000000]")))).jobs
+    assert large.scene_bytes > 2000000 * 64 and large.chunk_working_set > small.chunk_working_set + 10**8
+
+
+def test_a_job_name_longer_than_a_file_name_is_refused(tmp_path, cli):
+    text = TINY_SWEEP + '\n[samples]\nnum_samples = 2\nnaming = "s{sample_id}_' + "x" * 250 + '"\n'
+    (tmp_path / "sweep.toml").write_text(text)
+    for verb in ("plan", "run"):
+        code, out, err = cli(verb, tmp_path / "sweep.toml", "--output", tmp_path / "out")
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "bytes long; file names allow 243" in err, err
+        assert not (tmp_path / "out").exists()

@@ -64,21 +64,31 @@ def file_digest(path) -> str:
     A sweep's jobs usually share their input files: planning hashes each file once, not once
     per job.
     """
+    return _scan(*_version(path))[0]
+
+
+def file_lines(path) -> int:
+    """Newlines in the file (counted in the same pass as :func:`file_digest`)."""
+    return _scan(*_version(path))[1]
+
+
+def _version(path) -> tuple[str, int | None, int | None]:
     p = str(path)
     try:
         st = os.stat(p)
     except OSError:
-        return _digest(p, None, None)
-    return _digest(p, st.st_mtime_ns, st.st_size)
+        return p, None, None
+    return p, st.st_mtime_ns, st.st_size
 
 
 @lru_cache(maxsize=256)
-def _digest(p: str, mtime_ns: int | None, size: int | None) -> str:
-    h = hashlib.sha256()
+def _scan(p: str, mtime_ns: int | None, size: int | None) -> tuple[str, int]:
+    h, lines = hashlib.sha256(), 0
     with opened(p, "a readable input file") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+            lines += block.count(b"\n")
+    return h.hexdigest(), lines
 
 
 def roi_tuple(roi) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
-from .files import is_hdf5, read_all, read_head
+from .files import file_lines, is_hdf5, read_all, read_head
 
 _POS_EXPECTED = "CSV with header columns x_nm, y_nm (optional z_nm), or HDF5 with dataset 'positions' (n, 2|3) or datasets 'x_nm', 'y_nm' (, 'z_nm')"
 _ALIASES = {
@@ -23,6 +23,25 @@ _ALIASES = {
     "y_nm": ("y_nm", "y [nm]", "y(nm)", "y (nm)"),
     "z_nm": ("z_nm", "z [nm]", "z(nm)", "z (nm)"),
 }
+
+
+def positions_rows(path) -> tuple[int, str]:
+    """(rows, "csv" | "hdf5") of a positions file without parsing it: the emitters it makes, for the
+    memory estimate. CSV: its lines (an upper bound: the header and comments count too)."""
+    p = str(path)
+    head = read_head(p, _POS_EXPECTED)
+    if is_hdf5(p, head):
+        import h5py
+
+        try:
+            with h5py.File(p, "r") as f:
+                for name in ("positions", "emitters", "x_nm"):
+                    if name in f and isinstance(f[name], h5py.Dataset) and f[name].shape:
+                        return int(f[name].shape[0]), "hdf5"
+        except OSError:
+            pass
+        return 0, "hdf5"  # (load_positions says what is wrong with it)
+    return file_lines(p), "csv"
 
 
 def load_positions(path) -> np.ndarray:

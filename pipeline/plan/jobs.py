@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import itertools
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,8 +17,9 @@ from kernels.camera import output_dtype
 from ..config import JobConfig, LoadedSweep, job_config, leaf_keys
 from ..errors import UserError, did_you_mean
 from .identity import identity
-from .memory import chunk_working_set
-from .names import job_name
+from ..inputs.positions import positions_rows
+from .memory import chunk_working_set, scene_bytes
+from .names import check_name_length, job_name
 
 
 def chunk_bounds(frames: int, chunk_frames: int) -> list[tuple[int, int]]:
@@ -72,10 +75,28 @@ class Job:
         """Uncompressed size of the movie."""
         return math.prod(self.shape) * self.dtype.itemsize
 
+    @functools.cached_property
+    def positions(self) -> tuple[int, str] | None:
+        """(rows, kind) of the positions file, if any (counted, not parsed; 0 rows while it is missing)."""
+        path = self.config.emitters.positions_file
+        if not path:
+            return None
+        return positions_rows(path) if Path(path).is_file() else (0, "csv")
+
+    @property
+    def n_emitters(self) -> int:
+        """Emitters in the movie: the positions file's rows (upper bound), else ``num_emitters``."""
+        return self.positions[0] if self.positions else self.config.emitters.num_emitters
+
     @property
     def chunk_working_set(self) -> int:
         """Bytes a worker holds while rendering one chunk (estimate, see :func:`chunk_working_set`)."""
-        return chunk_working_set(self.config, self.dtype.itemsize)
+        return chunk_working_set(self.config, self.dtype.itemsize, self.n_emitters)
+
+    @property
+    def scene_bytes(self) -> int:
+        """Bytes of the job's scene on a worker (estimate, see :func:`scene_bytes`)."""
+        return scene_bytes(self.config, self.n_emitters, self.positions)
 
 
 @dataclass(frozen=True)
@@ -153,8 +174,10 @@ def plan_sweep(sweep: LoadedSweep) -> Plan:
                 if path not in missing_seen:
                     missing_seen.add(path)
                     warnings.append(f"input file {path} does not exist")
+            name = job_name(index, varied, suffix)
+            check_name_length(name, sweep.path.name)
             jobs.append(
-                Job(index=index, name=job_name(index, varied, suffix), config=config, varied=varied,
+                Job(index=index, name=name, config=config, varied=varied,
                     sample_id=sample_id, sweep_seed=model.sweep.seed, seed_digest=seed_digest,
                     fingerprint=fingerprint, missing_inputs=tuple(missing))
             )

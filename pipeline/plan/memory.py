@@ -1,33 +1,86 @@
-"""Memory a chunk needs, worker memory limits, and the refusal when one would not fit (design §8)."""
+"""Memory a worker needs for a job, worker memory limits, and the refusal when it would not fit (design §8).
+
+A worker holds one job's scene (emitters, their on-events, per-emitter aberrations; built once per
+job, after parsing the positions file) and renders ``threads_per_worker`` chunks at a time.
+"""
 
 from __future__ import annotations
 
 from kernels.psf import zernike_working_bytes
+from kernels.render import TRUTH_DTYPE
 
 from ..config import JobConfig
 from ..errors import UserError
 from ..table import human_bytes
 
+#: peak bytes per row while a positions file is read: the CSV reader holds each row's fields as
+#: Python strings (measured 496 B/row for x, y, z); HDF5 reads float64 columns
+POSITIONS_BYTES_PER_ROW = {"csv": 512, "hdf5": 64}
+#: per emitter: x, y, z, flux (float64), each built once and copied once; per on-event: emitter,
+#: t_on, t_off, running max (8 bytes each)
+EMITTER_BYTES, EVENT_BYTES = 2 * 4 * 8, 2 * 4 * 8
+#: field-dependent modes assumed per emitter (float64 each) when a zmap is given (without reading it)
+ZMAP_MODES = 32
+#: per (emitter, frame) row of a chunk: the photophysics rows (frame, emitter, photons, on
+#: fraction) and the ground-truth row
+ROW_BYTES = 4 * 8 + TRUTH_DTYPE.itemsize
+#: per patch pixel of a frame's spots: the weighted float32 patch, its int64 frame index, the mask
+SPOT_BYTES_PER_PIXEL = 4 + 8 + 1
 
-def chunk_working_set(config: JobConfig, itemsize: int) -> int:
+
+def emitter_load(config: JobConfig, n_emitters: int) -> tuple[int, float, float]:
+    """(on-events, emitters on per frame, emitters on in one chunk) expected for a job: upper estimates.
+
+    "single": one event per emitter, ``lifetime + 1`` frames long on average, started uniformly over
+    the movie; "markov": alternating on/off times, at most ``1 / bleach_prob`` events per emitter.
+    """
+    em = config.emitters
+    if em.blinking == "single":
+        events = n_emitters
+    else:
+        per_emitter = em.frames / (em.lifetime_avg + em.off_time_avg) + 1
+        if em.bleach_prob > 0:
+            per_emitter = min(per_emitter, 1 / em.bleach_prob)
+        events = int(n_emitters * per_emitter) + 1
+    span = em.lifetime_avg + 1
+    chunk = min(config.render.chunk_frames, em.frames)
+    per_frame = min(n_emitters, events * span / em.frames)
+    per_chunk = min(n_emitters, events * (span + chunk) / em.frames)
+    return events, per_frame, per_chunk
+
+
+def scene_bytes(config: JobConfig, n_emitters: int, positions: tuple[int, str] | None = None) -> int:
+    """Bytes of a job's scene on a worker (and of reading its positions file)."""
+    events, _, _ = emitter_load(config, n_emitters)
+    coeffs = 8 * ZMAP_MODES if config.optics.zmap_path else 0
+    read = positions[0] * POSITIONS_BYTES_PER_ROW[positions[1]] if positions else 0
+    return n_emitters * (EMITTER_BYTES + coeffs) + events * EVENT_BYTES + read
+
+
+def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None = None) -> int:
     """Estimated peak bytes of one chunk render, frames of ``itemsize`` bytes per pixel.
 
     An upper bound: the chunk's output and a chunk-sized float32 expected image (what a run
     without noise holds; with noise only the lit pixels of one frame are), per-frame noise
-    temporaries (the Poisson draw needs float64 rates and int64 counts: ~20 bytes per pixel), and
-    one PSF batch (Zernike: :func:`kernels.psf.zernike_working_bytes`; otherwise 256 float32
-    patches and two temporaries).
+    temporaries (the Poisson draw needs float64 rates and int64 counts: ~20 bytes per pixel), the
+    PSF patches of every emitter on in the chunk (float32) and one frame's weighted spots, the
+    chunk's photophysics and ground-truth rows, and one PSF batch (Zernike:
+    :func:`kernels.psf.zernike_working_bytes`; otherwise 256 float32 patches and two temporaries).
     """
     height, width = config.camera.roi_shape
     frames = min(config.render.chunk_frames, config.emitters.frames)
     pixels = height * width
     images = frames * pixels * (4 + itemsize) + 20 * pixels
     radius = config.optics.psf_radius_px
+    patch = (2 * radius + 1) ** 2
     if config.optics.psf == "zernike":
         psf_batch = zernike_working_bytes(radius, config.render.mode, config.render.oversample)
     else:
-        psf_batch = 256 * (2 * radius + 1) ** 2 * 4 * 3
-    return images + psf_batch
+        psf_batch = 256 * patch * 4 * 3
+    n = config.emitters.num_emitters if n_emitters is None else n_emitters
+    _, per_frame, per_chunk = emitter_load(config, n)
+    emitters = per_chunk * patch * 4 + per_frame * patch * SPOT_BYTES_PER_PIXEL + per_frame * frames * ROW_BYTES
+    return int(images + psf_batch + emitters)
 
 
 def worker_memory_limit(memory_limit: str, workers: int) -> int:
@@ -44,22 +97,24 @@ def worker_memory_limit(memory_limit: str, workers: int) -> int:
 
 
 def check_memory(plan, limit_bytes: int, threads_per_worker: int = 1) -> list[str]:
-    """Warn when a worker's chunks need > 1/4 of its memory; refuse past 90 %.
+    """Warn when a worker's scene and chunks need > 1/4 of its memory; refuse past 90 %.
 
     A worker renders ``threads_per_worker`` chunks at once.
     """
     warnings = []
-    worst = max(plan.jobs, key=lambda j: j.chunk_working_set)
-    need = worst.chunk_working_set * threads_per_worker
-    advice = "use a smaller render.chunk_frames or give workers more memory (cluster.memory_limit)"
-    if need > 0.9 * limit_bytes:
-        raise UserError(
-            f"{plan.sweep.path.name}: one chunk of {worst.name} needs about {human_bytes(need)}, more than 90 % of the "
-            f"worker memory limit {human_bytes(limit_bytes)}; {advice}"
-        )
-    if need > 0.25 * limit_bytes:
-        warnings.append(
-            f"one chunk of {worst.name} needs about {human_bytes(need)}, more than a quarter of the worker memory "
-            f"limit {human_bytes(limit_bytes)}; {advice}"
-        )
+
+    def need(job) -> int:
+        return job.scene_bytes + job.chunk_working_set * threads_per_worker
+
+    worst = max(plan.jobs, key=need)
+    total = need(worst)
+    what = (f"{worst.name} needs about {human_bytes(total)} per worker (scene {human_bytes(worst.scene_bytes)}, "
+            f"{threads_per_worker} chunk(s) of {human_bytes(worst.chunk_working_set)})")
+    advice = ("use fewer emitters per job, a smaller render.chunk_frames or give workers more memory "
+              "(cluster.memory_limit)")
+    if total > 0.9 * limit_bytes:
+        raise UserError(f"{plan.sweep.path.name}: {what}, more than 90 % of the worker memory limit "
+                        f"{human_bytes(limit_bytes)}; {advice}")
+    if total > 0.25 * limit_bytes:
+        warnings.append(f"{what}, more than a quarter of the worker memory limit {human_bytes(limit_bytes)}; {advice}")
     return warnings

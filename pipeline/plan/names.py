@@ -9,6 +9,9 @@ from typing import Any
 from ..config import PATH_KEYS
 
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+#: a job name becomes a folder name (and ``<name>~<fingerprint[:8]>-<n>`` when a group is moved
+#: aside); file systems allow 255 bytes per name
+MAX_NAME_BYTES = 255 - len("~12345678-99")
 
 
 def _value_label(dotted: str, value: Any) -> str:
@@ -33,3 +36,12 @@ def job_name(index: int, varied: dict[str, Any], sample_suffix: str | None) -> s
     if sample_suffix:
         parts.append(_SAFE.sub("-", sample_suffix).strip("-."))
     return "_".join(parts)
+
+
+def check_name_length(name: str, file: str) -> None:
+    """Refuse a job name that the file system could not hold (before anything is written)."""
+    from ..errors import UserError
+
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise UserError(f"{file}: job name '{name[:60]}...' is {len(name.encode())} bytes long; file names allow "
+                        f"{MAX_NAME_BYTES} here: shorten samples.naming or the varied values")
