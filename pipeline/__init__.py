@@ -7,11 +7,13 @@
 >>> tree = pipeline.open_sweep(result.output)              # xarray.DataTree, one node per job
 >>> pipeline.verify(result.output).ok                      # re-read and check every chunk
 >>> pipeline.export(result.output, force=True)             # re-write OME-TIFF and ground truth
+>>> data = pipeline.FrameDataset(result.output, window=3, crop=64)   # training items, numpy out
 
 The command line (``python -m pipeline``) calls exactly these functions.
 """
 
 __all__ = ["load_sweep", "plan_sweep", "run_sweep", "open_sweep", "open_job", "verify", "export", "job_array",
+           "FrameDataset",
            "RunResult", "JobResult", "VerifyResult", "UserError", "InputFileError", "RunInterrupted"]
 
 # name -> (module, attribute); imported on first use, so that `python -m pipeline --help` stays fast
@@ -27,6 +29,7 @@ _API = {
     "verify": ("verification", "verify"),
     "VerifyResult": ("verification", "VerifyResult"),
     "export": ("exports", "export_sweep"),
+    "FrameDataset": ("dataset", "FrameDataset"),
     "UserError": ("errors", "UserError"),
     "InputFileError": ("errors", "InputFileError"),
     "RunInterrupted": ("errors", "RunInterrupted"),
