@@ -104,7 +104,8 @@ def _read_tree(path: Path) -> tuple[dict, tuple[str, ...]]:
     if not path.is_file():
         raise UserError(f"sweep file {path} does not exist")
     try:
-        text = path.read_text()
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the text
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read sweep file {path}: {exc}") from None
     if path.suffix.lower() == ".json":
@@ -145,6 +146,9 @@ def load_sweep(path: str | Path) -> LoadedSweep:
         model = SweepFile.model_validate(tree)
     except pydantic.ValidationError as exc:
         raise UserError(format_validation_error(exc, path.name)) from None
+    if model.sweep.name is None and path.stem in (".", ".."):
+        # the default output is runs/<stem>: "...toml" would make it the current directory
+        raise UserError(f"{path.name}: the file name gives no usable sweep name; set sweep.name")
     return LoadedSweep(path=path, model=model, ignored_keys=ignored, raw=tree)
 
 
