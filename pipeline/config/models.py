@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 
 def _whole_float_to_int(value):
@@ -74,6 +75,23 @@ class ClusterSection(_Section):
     memory_limit: str = Field("auto", description='memory limit per worker, e.g. "4GiB"; "auto" = RAM / workers')
     dashboard_address: str = Field(":8787", description="where the local cluster's dashboard listens")
     address: str = Field("", description='"tcp://host:8786": use that existing scheduler instead of a local cluster')
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        """"auto" or a size such as "4GiB\""""
+        from dask.utils import parse_bytes  # the size as the cluster will read it
+
+        if value in ("auto", ""):
+            return value
+        try:
+            positive = parse_bytes(value) > 0
+        except (ValueError, TypeError, OverflowError):
+            positive = False
+        if not positive:
+            # not a "value_error": the message then shows key = value and what is allowed
+            raise PydanticCustomError("memory_size", "not a positive size")
+        return value
 
     @field_validator("dashboard_address")
     @classmethod
