@@ -41,7 +41,11 @@ class LoadedSweep:
     def output_dir(self, override: str | Path | None = None) -> Path:
         """The output folder: ``--output`` (relative to cwd) > ``sweep.output`` (relative to the file)."""
         if override:
-            return Path(override).resolve()
+            output = Path(override).resolve()
+            # checked here, not only by run: `plan` must refuse what `run` would refuse
+            if not output.parent.is_dir():
+                raise UserError(f"--output {output}: parent folder {output.parent} does not exist")
+            return output
         if self.model.sweep.output:
             return (self.path.parent / self.model.sweep.output).resolve()
         return (Path.cwd() / "runs" / self.name).resolve()
