@@ -87,13 +87,14 @@ def format_validation_error(exc: pydantic.ValidationError, file: str, model: typ
     ``model`` is the model that was validated (the error's location starts there).
     """
     err = exc.errors()[0]
-    loc = err["loc"]
-    key = _display(_dotted(loc[:-2] if loc[-1:] == ("[key]",) else loc))
-    msg = err["msg"].removeprefix("Value error, ")
+    loc, msg = err["loc"], err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing" and loc and isinstance(loc[-1], int):
+        loc, msg = loc[:-1], "too few items"  # roi = [32]: the list is wrong, not its missing item
+    bad_key = loc[-1:] == ("[key]",)  # a bad key of a table (a Noll index of optics.zernike), not a value
+    key = _display(_dotted(loc[:-2] if bad_key else loc))
     if err["type"] in ("value_error", "assertion_error") or not key:
         return f"{file}: {key}: {msg}" if key else f"{file}: {msg}"
-    # a bad key of a table (a Noll index of optics.zernike) rather than a bad value
-    what = f"{key} key {err['input']!r}" if loc[-1:] == ("[key]",) else f"{key} = {err.get('input')!r}"
+    what = f"{key} key {err['input']!r}" if bad_key else f"{key} = {err.get('input')!r}"
     if err["type"] == "string_pattern_mismatch":
         pattern = err["ctx"]["pattern"]
         return f"{file}: {what}: expected {PATTERN_HELP.get(pattern, f'a string matching {pattern}')}"
