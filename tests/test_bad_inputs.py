@@ -299,6 +299,18 @@ def test_bad_input_refused(case_id, snippet, expected, cli, tmp_path):
             assert sorted(p.name for p in tmp_path.parent.iterdir()) == around, argv
 
 
+@pytest.mark.parametrize("name", ["..toml", "...toml"])
+def test_file_stem_that_is_not_a_folder_name_needs_sweep_name(name, cli, tmp_path):
+    """Without sweep.name the default output is runs/<stem>: a stem "." or ".." would escape runs/."""
+    path = tmp_path / name
+    path.write_text(TINY_SWEEP.replace('name = "tiny"\n', ""))
+    before = _tree(tmp_path)
+    for command in ("plan", "run"):
+        code, out, err = cli(command, path)
+        assert code == 2 and err.strip() == f"error: {name}: the file name gives no usable sweep name; set sweep.name"
+        assert _tree(tmp_path) == before
+
+
 @pytest.mark.parametrize("name", ["sweep.toml", "batch.json"])
 def test_byte_order_mark_is_accepted(name, tmp_path):
     """A UTF-8 BOM (Windows editors write one) changes nothing: same jobs, same fingerprints."""

@@ -77,7 +77,10 @@ def _dotted(loc) -> str:
     """``("base", "camera", "roi", 1)`` -> ``base.camera.roi[1]``."""
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
     return text
 
 
