@@ -16,7 +16,8 @@ class UserError(Exception):
     exit_code = 2
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        # one line; spaces inside a line are kept (a bad value such as 's    0' is shown as it is)
+        super().__init__(" ".join(line.strip() for line in str(message).splitlines() if line.strip()))
 
 
 class InputFileError(UserError):

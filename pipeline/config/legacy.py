@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from typing import Any
 
@@ -28,24 +29,38 @@ for _key in ("num_emitters", "frames", "area_px", "intensity_mu", "intensity_sig
              "z_range_um", "blinking", "off_time_avg", "bleach_prob", "positions_file"):
     _BASE_KEYS[f"emitters.{_key}"] = f"base.emitters.{_key}"
 
+#: the objects of base_config (dotted); everything else there is a value (zernike is a table value)
+_SECTIONS = {path.rsplit(".", 1)[0] for path in _BASE_KEYS if "." in path}
+
 _TOP_KEYS = {"base_output_dir", "max_workers", "base_config", "variables", "sample_configs", "description"}
 _SAMPLE_KEYS = {"num_samples": "num_samples", "frames_per_sample": "frames_per_sample", "sample_naming": "naming"}
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+def _flatten(tree: dict, file: str, prefix: str = "") -> dict[str, Any]:
+    """Dotted leaf paths of base_config; only its known objects are descended into."""
     flat = {}
     for key, value in tree.items():
         path = f"{prefix}{key}"
-        # zernike is a mapping of Noll index -> nm: a value, not a section
-        if isinstance(value, dict) and key != "zernike":
-            flat.update(_flatten(value, path + "."))
+        if path in _SECTIONS:
+            flat.update(_flatten(_object(file, path, value), file, path + "."))
         else:
+            # a value, even a dict: `"frames": {}` must not vanish, `zernike` is a table value
             flat[path] = value
     return flat
 
 
-def _translate_value(legacy_path: str, value: Any) -> Any:
+def _object(file: str, key: str, value: Any) -> dict:
+    """``value`` if it is a JSON object; else the one-line refusal naming key and value."""
+    if not isinstance(value, dict):
+        raise UserError(f"{file}: {key} = {json.dumps(value)}: expected an object {{...}}")
+    return value
+
+
+def _translate_value(file: str, legacy_path: str, value: Any) -> Any:
     if legacy_path == "tiff.use_direct_rendering":
+        # "no" or 0 would otherwise count as true/false by Python's truthiness
+        if not isinstance(value, bool):
+            raise UserError(f"{file}: {legacy_path} = {json.dumps(value)}: expected true or false")
         return "direct" if value else "oversampled"
     return value
 
@@ -67,7 +82,7 @@ def _target(file: str, legacy_path: str) -> str | None:
     if legacy_path.startswith("zernike"):
         return "base.optics.zernike"
     if legacy_path not in _BASE_KEYS:
-        raise _unknown(file, legacy_path, list(_BASE_KEYS) + ["zernike"])
+        raise _unknown(file, legacy_path, list(_BASE_KEYS) + sorted(_SECTIONS) + ["zernike"])
     return _BASE_KEYS[legacy_path]
 
 
@@ -86,8 +101,8 @@ def translate_legacy(data: dict, file: str) -> tuple[dict, list[str]]:
         if key not in _TOP_KEYS:
             raise _unknown(file, key, _TOP_KEYS)
     for key in ("base_config", "variables", "sample_configs"):
-        if key in data and not isinstance(data[key], dict):
-            raise UserError(f"{file}: '{key}' must be an object {{...}}, got {data[key]!r}")
+        if key in data:
+            _object(file, key, data[key])
     tree: dict = {}
     ignored: list[str] = []
     if "base_output_dir" in data:
@@ -97,12 +112,12 @@ def translate_legacy(data: dict, file: str) -> tuple[dict, list[str]]:
     if "description" in data:
         ignored.append("description")
 
-    for legacy_path, value in _flatten(data.get("base_config", {})).items():
+    for legacy_path, value in _flatten(data.get("base_config", {}), file).items():
         target = _target(file, legacy_path)
         if target is None:
             ignored.append(legacy_path)
         else:
-            _set(tree, target, _translate_value(legacy_path, value))
+            _set(tree, target, _translate_value(file, legacy_path, value))
 
     variables = {}
     for legacy_path, values in data.get("variables", {}).items():
@@ -113,8 +128,8 @@ def translate_legacy(data: dict, file: str) -> tuple[dict, list[str]]:
         if target is None or not target.startswith("base."):
             raise UserError(f"variables key '{legacy_path}' in {file} cannot be varied (allowed: parameters of base_config)")
         if not isinstance(values, list):
-            raise UserError(f"variables '{legacy_path}' in {file} = {values!r}: expected a list of values")
-        variables[target.removeprefix("base.")] = [_translate_value(legacy_path, v) for v in values]
+            raise UserError(f"{file}: variables.{legacy_path} = {json.dumps(values)}: expected a list of values")
+        variables[target.removeprefix("base.")] = [_translate_value(file, legacy_path, v) for v in values]
     if variables:
         tree["variables"] = variables
 

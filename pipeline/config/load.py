@@ -9,8 +9,6 @@ from __future__ import annotations
 import difflib
 import json
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,8 @@ from pydantic import BaseModel
 
 from ..errors import UserError
 from .legacy import translate_legacy
-from .models import JobConfig, SweepFile
+from .models import PATTERN_HELP, JobConfig, SweepFile
+from .reference import allowed_at, leaf_keys, model_of
 
 #: keys of [base] whose values are paths, resolved relative to the sweep file's folder
 PATH_KEYS = ("optics.zmap_path", "camera.maps_path", "emitters.positions_file")
@@ -42,30 +41,14 @@ class LoadedSweep:
     def output_dir(self, override: str | Path | None = None) -> Path:
         """The output folder: ``--output`` (relative to cwd) > ``sweep.output`` (relative to the file)."""
         if override:
-            return Path(override).resolve()
+            output = Path(override).resolve()
+            # checked here, not only by run: `plan` must refuse what `run` would refuse
+            if not output.parent.is_dir():
+                raise UserError(f"--output {output}: parent folder {output.parent} does not exist")
+            return output
         if self.model.sweep.output:
             return (self.path.parent / self.model.sweep.output).resolve()
         return (Path.cwd() / "runs" / self.name).resolve()
-
-
-def _model_of(annotation) -> type[BaseModel] | None:
-    """The pydantic model inside ``Model`` or ``Model | None``, if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return arg
-    return None
-
-
-def leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """All dotted leaf keys of a model, e.g. ``emitters.num_emitters`` for :class:`JobConfig`."""
-    keys = []
-    for name, info in model.model_fields.items():
-        sub = _model_of(info.annotation)
-        keys.extend(leaf_keys(sub, f"{prefix}{name}.") if sub else [f"{prefix}{name}"])
-    return keys
 
 
 def _display(path: str) -> str:
@@ -83,29 +66,54 @@ def _check_keys(tree: dict, model: type[BaseModel], file: str, prefix: str = "")
             close = difflib.get_close_matches(_display(path), valid, n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise UserError(f"unknown key '{_display(path)}' in {file}{hint}")
-        sub = _model_of(model.model_fields[key].annotation)
+        sub = model_of(model.model_fields[key].annotation)
         if sub is not None:
             if not isinstance(value, dict):
                 raise UserError(f"{file}: '{_display(path)}' must be a table of keys, got {value!r}")
             _check_keys(value, sub, file, path + ".")
 
 
-def format_validation_error(exc: pydantic.ValidationError, file: str, prefix: str = "") -> str:
-    """One line for the first error: file, dotted key, bad value, what is allowed."""
+def _dotted(loc) -> str:
+    """``("base", "camera", "roi", 1)`` -> ``base.camera.roi[1]``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def format_validation_error(exc: pydantic.ValidationError, file: str, model: type[BaseModel] = SweepFile) -> str:
+    """One line for the first error: file, dotted key, bad value, what is allowed.
+
+    ``model`` is the model that was validated (the error's location starts there).
+    """
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    key = _display(prefix + loc) if loc else _display(prefix.rstrip("."))
-    msg = err["msg"].removeprefix("Value error, ")
+    loc, msg = err["loc"], err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing" and loc and isinstance(loc[-1], int):
+        loc, msg = loc[:-1], "too few items"  # roi = [32]: the list is wrong, not its missing item
+    bad_key = loc[-1:] == ("[key]",)  # a bad key of a table (a Noll index of optics.zernike), not a value
+    key = _display(_dotted(loc[:-2] if bad_key else loc))
     if err["type"] in ("value_error", "assertion_error") or not key:
         return f"{file}: {key}: {msg}" if key else f"{file}: {msg}"
-    return f"{file}: {key} = {err.get('input')!r}: {msg}"
+    what = f"{key} key {err['input']!r}" if bad_key else f"{key} = {err.get('input')!r}"
+    if err["type"] == "string_pattern_mismatch":
+        pattern = err["ctx"]["pattern"]
+        return f"{file}: {what}: expected {PATTERN_HELP.get(pattern, f'a string matching {pattern}')}"
+    allowed = allowed_at(model, loc)
+    # a Literal's message already lists the choices
+    if allowed and err["type"] != "literal_error":
+        msg = f"{msg}; allowed: {allowed}"
+    return f"{file}: {what}: {msg}"
 
 
 def _read_tree(path: Path) -> tuple[dict, tuple[str, ...]]:
     if not path.is_file():
         raise UserError(f"sweep file {path} does not exist")
     try:
-        text = path.read_text()
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the text
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read sweep file {path}: {exc}") from None
     if path.suffix.lower() == ".json":
@@ -146,6 +154,9 @@ def load_sweep(path: str | Path) -> LoadedSweep:
         model = SweepFile.model_validate(tree)
     except pydantic.ValidationError as exc:
         raise UserError(format_validation_error(exc, path.name)) from None
+    if model.sweep.name is None and path.stem in (".", ".."):
+        # the default output is runs/<stem>: "...toml" would make it the current directory
+        raise UserError(f"{path.name}: the file name gives no usable sweep name; set sweep.name")
     return LoadedSweep(path=path, model=model, ignored_keys=ignored, raw=tree)
 
 
@@ -158,5 +169,5 @@ def job_config(base: JobConfig, overrides: dict[str, Any], file: str, what: str)
     try:
         return JobConfig.model_validate(tree)
     except pydantic.ValidationError as exc:
-        detail = format_validation_error(exc, file)
+        detail = format_validation_error(exc, file, JobConfig)
         raise UserError(f"{detail} (with {what})") from None

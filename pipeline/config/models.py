@@ -1,16 +1,60 @@
 """Pydantic models of the sweep file (design §2): one model per section.
 
-Every field carries its unit in the description; defaults are the contract's.
-Cross-field rules (``na < immersion_index``, ROI larger than the PSF patch)
-live on the model that owns both fields.
+Every field carries its unit in the description and its allowed range in its constraints
+(``ge``/``gt``/``le``/``lt``, ``pattern``), so that :mod:`.reference` can list them; defaults are
+the contract's. Values are typed strictly: a TOML or JSON mistake such as ``frames = true``,
+``roi_size = "64"`` or ``add_noise = "no"`` is refused instead of coerced, and no number may be
+NaN or infinite. Cross-field rules (``na < immersion_index``, ROI larger than the PSF patch) live
+on the model that owns both fields.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+
+def _whole_float_to_int(value):
+    # TOML has no integer exponent notation: `num_emitters = 1e6` is a float, and JSON writers
+    # may print 10 as 10.0. A float without fraction is the integer it spells; 2.5 stays refused.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: a real number, finite; an int is accepted and becomes a float (`background = 100` is 100.0,
+#: so fingerprints do not depend on how the number was written). Never a bool or a string.
+Number = Annotated[float, Strict(), AllowInfNan(False)]
+#: an integer (or a float without fraction); never a bool, a string or 2.5
+Integer = Annotated[int, BeforeValidator(_whole_float_to_int), Strict()]
+#: true or false only: no 0/1, no "no"
+Flag = Annotated[bool, Strict()]
+#: side of a frame in pixels: the largest sCMOS/EMCCD sensors are well below 65536 px a side
+Side = Annotated[Integer, Field(ge=1, le=65536)]
+#: frame and emitter counts: 10^8 frames of the smallest ROI are already terabytes
+Count = Annotated[Integer, Field(le=10**8)]
+
+#: a single folder name (no separators, not "." or "..", not hidden), portable characters only
+SAFE_NAME = r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,99}$"
+#: characters allowed in a job name (and so in a sample suffix)
+SAFE_CHARS = r"^[A-Za-z0-9._+-]+$"
+#: what each pattern means, in the words of messages and of the table of keys
+#: (the docstring of a field validator says what it allows, for the same listing)
+PATTERN_HELP = {
+    SAFE_NAME: "a single folder name: 1 to 100 of the characters A-Z a-z 0-9 . _ + -, not starting with '.'",
+}
 
 
 class _Section(BaseModel):
@@ -18,23 +62,41 @@ class _Section(BaseModel):
 
 
 class SweepSection(_Section):
-    name: str | None = Field(None, description="sweep name; default: the sweep file's stem")
+    name: str | None = Field(None, pattern=SAFE_NAME, description="sweep name (the default output is runs/<name>); default: the sweep file's stem")
     output: str | None = Field(
         None, description="output folder, relative to the sweep file; default: runs/<name> in the current directory"
     )
-    seed: int = Field(42, ge=0, le=2**63 - 1, description="master seed of every random stream")
+    seed: Integer = Field(42, ge=0, le=2**63 - 1, description="master seed of every random stream")
 
 
 class ClusterSection(_Section):
-    workers: int | None = Field(None, ge=1, description="worker processes of the local cluster; default: one per core")
-    threads_per_worker: int = Field(1, ge=1, description="threads per worker process")
+    workers: Integer | None = Field(None, ge=1, le=4096, description="worker processes of the local cluster; default: one per core")
+    threads_per_worker: Integer = Field(1, ge=1, le=1024, description="threads per worker process")
     memory_limit: str = Field("auto", description='memory limit per worker, e.g. "4GiB"; "auto" = RAM / workers')
     dashboard_address: str = Field(":8787", description="where the local cluster's dashboard listens")
     address: str = Field("", description='"tcp://host:8786": use that existing scheduler instead of a local cluster')
 
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        """"auto" or a size such as "4GiB\""""
+        from dask.utils import parse_bytes  # the size as the cluster will read it
+
+        if value in ("auto", ""):
+            return value
+        try:
+            positive = parse_bytes(value) > 0
+        except (ValueError, TypeError, OverflowError):
+            positive = False
+        if not positive:
+            # not a "value_error": the message then shows key = value and what is allowed
+            raise PydanticCustomError("memory_size", "not a positive size")
+        return value
+
     @field_validator("dashboard_address")
     @classmethod
     def _host_port(cls, value: str) -> str:
+        """[host]:port, port <= 65535, e.g. ":8787" (":0" = any free port)"""
         host, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or int(port) > 65535:
             raise ValueError(f"{value!r} is not [host]:port, e.g. \":8787\" (\":0\" = any free port)")
@@ -43,46 +105,57 @@ class ClusterSection(_Section):
     @field_validator("address")
     @classmethod
     def _scheduler(cls, value: str) -> str:
+        """empty (a local cluster) or a scheduler address such as "tcp://host:8786\""""
         if value and not re.fullmatch(r"(tcp|tls|inproc|ucx)://[^\s:]+:\d+", value):
             raise ValueError(f"{value!r} is not a scheduler address such as \"tcp://host:8786\"")
         return value
 
 
 class EmittersSection(_Section):
-    num_emitters: int = Field(1000, ge=0, description="emitters in the whole movie")
-    frames: int = Field(50, ge=1, description="frames in the movie")
-    area_px: float = Field(1200.0, gt=0, description="side of the square (centred on the ROI) where emitters are placed, pixels")
-    intensity_mu: float = Field(10000.0, ge=0, description="mean photons per frame while fully on")
-    intensity_sigma: float = Field(2000.0, ge=0, description="standard deviation of the per-emitter flux, photons")
-    lifetime_avg: float = Field(2.5, gt=0, description="mean on-time, frames (exponential)")
-    z_range_um: float = Field(1.0, ge=0, description="z uniform in [-z/2, +z/2], micrometres")
+    num_emitters: Count = Field(1000, ge=0, description="emitters in the whole movie")
+    frames: Count = Field(50, ge=1, description="frames in the movie")
+    # larger than the ROI only places emitters outside the frame; 10^6 px is far beyond any sensor
+    area_px: Number = Field(1200.0, gt=0, le=1e6, description="side of the square (centred on the ROI) where emitters are placed, pixels")
+    # 10^9 photons per frame saturates any camera by orders of magnitude
+    intensity_mu: Number = Field(10000.0, ge=0, le=1e9, description="mean photons per frame while fully on")
+    intensity_sigma: Number = Field(2000.0, ge=0, le=1e9, description="standard deviation of the per-emitter flux, photons")
+    lifetime_avg: Number = Field(2.5, gt=0, le=1e8, description="mean on-time, frames (exponential)")
+    # 1 mm of depth: far beyond any objective's working distance
+    z_range_um: Number = Field(1.0, ge=0, le=1000, description="z uniform in [-z/2, +z/2], micrometres")
     blinking: Literal["single", "markov"] = Field("single", description='"single" (one on-event each) or "markov" (on/off/bleach)')
-    off_time_avg: float = Field(100.0, gt=0, description="markov only: mean off-time, frames")
-    bleach_prob: float = Field(0.0, ge=0, le=1, description="markov only: probability that an on-event ends in bleaching")
+    off_time_avg: Number = Field(100.0, gt=0, le=1e8, description="markov only: mean off-time, frames")
+    bleach_prob: Number = Field(0.0, ge=0, le=1, description="markov only: probability that an on-event ends in bleaching")
     positions_file: str = Field("", description="optional CSV/HDF5 of emitter positions (x_nm, y_nm[, z_nm])")
+
+
+#: a Noll index: 1000 modes is radial order ~44, far beyond any measured aberration
+NollIndex = Annotated[int, Field(ge=1, le=1000)]
+#: RMS wavefront of one mode, nm: 10 µm is ~15 waves, beyond what a pupil model resolves
+ZernikeNm = Annotated[Number, Field(ge=-10000, le=10000)]
 
 
 class OpticsSection(_Section):
     psf: Literal["gaussian", "astigmatic", "zernike"] = Field("zernike", description="PSF model")
-    wavelength_nm: float = Field(670.0, gt=0, description="emission wavelength, nm")
-    na: float = Field(1.45, gt=0, description="numerical aperture")
-    immersion_index: float = Field(1.518, ge=1, description="refractive index of the immersion medium")
-    pixel_size_nm: float = Field(100.0, gt=0, description="pixel size in the sample plane, nm")
-    gaussian_sigma_nm: float = Field(0.0, ge=0, description="gaussian/astigmatic PSF sigma, nm; 0 = 0.21*wavelength/na")
-    astig_d_nm: float = Field(400.0, ge=0, description="astigmatic: focal offset c of x and y (±), nm")
-    astig_depth_nm: float = Field(500.0, gt=0, description="astigmatic: depth of focus d in sigma(z)=sigma0*sqrt(1+((z∓c)/d)^2), nm")
-    zernike: dict[int, float] = Field(
+    # near UV to short-wave infrared: the range of fluorophores and of glass optics
+    wavelength_nm: Number = Field(670.0, ge=200, le=2000, description="emission wavelength, nm")
+    # the best oil/TIRF objectives reach 1.7
+    na: Number = Field(1.45, gt=0, le=1.7, description="numerical aperture")
+    # vacuum to the densest immersion media (diamond is 2.42)
+    immersion_index: Number = Field(1.518, ge=1, le=2.5, description="refractive index of the immersion medium")
+    pixel_size_nm: Number = Field(100.0, gt=0, le=10000, description="pixel size in the sample plane, nm")
+    gaussian_sigma_nm: Number = Field(0.0, ge=0, le=10000, description="gaussian/astigmatic PSF sigma, nm; 0 = 0.21*wavelength/na")
+    astig_d_nm: Number = Field(400.0, ge=0, le=1e6, description="astigmatic: focal offset c of x and y (±), nm")
+    astig_depth_nm: Number = Field(500.0, gt=0, le=1e6, description="astigmatic: depth of focus d in sigma(z)=sigma0*sqrt(1+((z∓c)/d)^2), nm")
+    # TOML and JSON keys are strings: NollIndex is parsed from "6" (so not Strict)
+    zernike: dict[NollIndex, ZernikeNm] = Field(
         default_factory=lambda: {5: 0.0, 6: 70.0}, description="global aberrations: Noll index -> RMS wavefront, nm"
     )
     zmap_path: str = Field("", description="field-dependent aberrations (HDF5, design §5), added to the global ones")
-    psf_radius_px: int = Field(12, ge=1, description="the rendered patch is (2r+1)^2 pixels")
+    psf_radius_px: Integer = Field(12, ge=1, le=1000, description="the rendered patch is (2r+1)^2 pixels")
 
     @field_validator("zernike")
     @classmethod
-    def _noll_indices(cls, value: dict[int, float]) -> dict[int, float]:
-        bad = [j for j in value if j < 1]
-        if bad:
-            raise ValueError(f"Noll indices must be >= 1, got {bad[0]}")
+    def _sorted(cls, value: dict[int, float]) -> dict[int, float]:
         return dict(sorted(value.items()))
 
     @model_validator(mode="after")
@@ -100,27 +173,25 @@ class OpticsSection(_Section):
 
 
 class CameraSection(_Section):
-    roi_size: int | None = Field(1200, ge=1, description="square frame side, pixels (or roi = [height, width])")
-    roi: tuple[int, int] | None = Field(None, description="frame [height, width], pixels; overrides roi_size")
+    roi_size: Side = Field(1200, description="square frame side, pixels (or roi = [height, width])")
+    roi: tuple[Side, Side] | None = Field(None, description="frame [height, width], pixels; overrides roi_size")
     type: Literal["ideal", "scmos", "emccd"] = Field("scmos", description="camera model")
-    add_noise: bool = Field(True, description="false: the expected image in ADU, float32, no noise at all")
-    shot_noise: bool = Field(True, description="Poisson on signal + background")
-    background: float = Field(100.0, ge=0, description="photons / pixel / frame")
-    qe: float = Field(1.0, gt=0, le=1, description="quantum efficiency")
-    readout_noise: float = Field(10.0, ge=0, description="read noise, electrons rms")
-    e_per_adu: float = Field(1.0, gt=0, description="electrons per ADU")
-    baseline_adu: float = Field(100.0, ge=0, description="offset added to every pixel, ADU")
-    em_gain: float = Field(300.0, ge=1, description="emccd only: EM gain")
-    bit_depth: int = Field(16, ge=8, le=16, description="ADC bits; values clip to [0, 2^bit_depth - 1]")
+    add_noise: Flag = Field(True, description="false: the expected image in ADU, float32, no noise at all")
+    shot_noise: Flag = Field(True, description="Poisson on signal + background")
+    # a 16-bit camera saturates at 65535 ADU; 10^6 photons per pixel leaves room for any gain
+    background: Number = Field(100.0, ge=0, le=1e6, description="photons / pixel / frame")
+    qe: Number = Field(1.0, gt=0, le=1, description="quantum efficiency")
+    # real cameras: < 1 e- (sCMOS) to ~100 e- (EMCCD without gain)
+    readout_noise: Number = Field(10.0, ge=0, le=1000, description="read noise, electrons rms")
+    e_per_adu: Number = Field(1.0, gt=0, le=1000, description="electrons per ADU")
+    # the offset is an ADC value: within the 16-bit range
+    baseline_adu: Number = Field(100.0, ge=0, le=65535, description="offset added to every pixel, ADU")
+    # EMCCD registers reach gains of a few thousand
+    em_gain: Number = Field(300.0, ge=1, le=10000, description="emccd only: EM gain")
+    bit_depth: Integer = Field(16, ge=8, le=16, description="ADC bits; values clip to [0, 2^bit_depth - 1]")
     maps_path: str = Field("", description="scmos: per-pixel offset/gain/variance maps (HDF5 or TIFF)")
-    frame_interval_ms: float = Field(10.0, gt=0, description="time between frames, ms (the t coordinate)")
-
-    @field_validator("roi")
-    @classmethod
-    def _roi_positive(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
-        if value is not None and min(value) < 1:
-            raise ValueError(f"roi = {list(value)}: height and width must be >= 1")
-        return value
+    # up to one frame per hour (time-lapse)
+    frame_interval_ms: Number = Field(10.0, gt=0, le=3600000, description="time between frames, ms (the t coordinate)")
 
     @property
     def roi_shape(self) -> tuple[int, int]:
@@ -134,8 +205,8 @@ class RenderSection(_Section):
     mode: Literal["direct", "oversampled"] = Field(
         "direct", description='"direct" (exact pixel integration) or "oversampled" (render finer, bin)'
     )
-    oversample: int = Field(4, ge=1, le=16, description="oversampled mode: sub-pixels per pixel side")
-    chunk_frames: int = Field(10, ge=1, description="frames per chunk: the unit of work, of memory and of caching")
+    oversample: Integer = Field(4, ge=1, le=16, description="oversampled mode: sub-pixels per pixel side")
+    chunk_frames: Count = Field(10, ge=1, description="frames per chunk: the unit of work, of memory and of caching")
 
 
 class JobConfig(_Section):
@@ -158,17 +229,23 @@ class JobConfig(_Section):
 
 
 class SamplesSection(_Section):
-    num_samples: int = Field(1, ge=1, description="repeats of every job with distinct seeds")
-    frames_per_sample: int | None = Field(None, ge=1, description="overrides emitters.frames")
+    # every sample is a job of its own
+    num_samples: Integer = Field(1, ge=1, le=10**6, description="repeats of every job with distinct seeds")
+    frames_per_sample: Count | None = Field(None, ge=1, description="overrides emitters.frames")
     naming: str = Field("sample_{sample_id:03d}", description="name suffix of each sample; {sample_id} is 0-based")
 
     @field_validator("naming")
     @classmethod
     def _naming_formats(cls, value: str) -> str:
+        """a format string using only {sample_id}, giving 1 or more of the characters A-Z a-z 0-9 . _ + -"""
         try:
-            value.format(sample_id=0)
+            suffix = value.format(sample_id=0)
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"'{value}' is not a format string using only {{sample_id}} ({exc})") from None
+        # the suffix becomes part of job names, hence of folder names
+        if not re.fullmatch(SAFE_CHARS, suffix):
+            raise ValueError(f"'{value}' gives {suffix!r}; a sample suffix must be 1 or more of the characters "
+                             "A-Z a-z 0-9 . _ + -")
         return value
 
 
@@ -178,6 +255,7 @@ class SweepFile(_Section):
     sweep: SweepSection = SweepSection()
     cluster: ClusterSection = ClusterSection()
     base: JobConfig = JobConfig()
+    # the values are validated per job, with the base (load.job_config)
     variables: dict[str, list] = Field(default_factory=dict, description="cartesian product over dotted paths")
     zip: list[dict[str, list]] = Field(default_factory=list, description="groups of parameters varied together")
     samples: SamplesSection | None = None
