@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from typing import Any
 
-from ..errors import UserError
+from ..errors import UserError, did_you_mean
 
 # legacy dotted path -> path in the sweep file; None = accepted and ignored
 _BASE_KEYS: dict[str, str | None] = {
@@ -73,9 +72,7 @@ def _set(tree: dict, dotted: str, value: Any) -> None:
 
 
 def _unknown(file: str, key: str, choices) -> UserError:
-    close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return UserError(f"unknown key '{key}' in {file}{hint}")
+    return UserError(f"unknown key '{key}' in {file}{did_you_mean(key, choices)}")
 
 
 def _target(file: str, legacy_path: str) -> str | None:

@@ -6,17 +6,16 @@ key, the bad value and what is allowed.
 
 from __future__ import annotations
 
-import difflib
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydantic
 from pydantic import BaseModel
 
-from ..errors import UserError
+from ..errors import UserError, did_you_mean
 from .legacy import translate_legacy
 from .models import PATTERN_HELP, JobConfig, SweepFile
 from .reference import allowed_at, leaf_keys, model_of
@@ -32,7 +31,6 @@ class LoadedSweep:
     path: Path
     model: SweepFile
     ignored_keys: tuple[str, ...] = ()
-    raw: dict = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -63,9 +61,7 @@ def _check_keys(tree: dict, model: type[BaseModel], file: str, prefix: str = "")
             valid = [_display(k) for k in leaf_keys(SweepFile)] + [
                 _display(s) for s in ("base.emitters", "base.optics", "base.camera", "base.render")
             ]
-            close = difflib.get_close_matches(_display(path), valid, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise UserError(f"unknown key '{_display(path)}' in {file}{hint}")
+            raise UserError(f"unknown key '{_display(path)}' in {file}{did_you_mean(_display(path), valid)}")
         sub = model_of(model.model_fields[key].annotation)
         if sub is not None:
             if not isinstance(value, dict):
@@ -157,7 +153,7 @@ def load_sweep(path: str | Path) -> LoadedSweep:
     if model.sweep.name is None and path.stem in (".", ".."):
         # the default output is runs/<stem>: "...toml" would make it the current directory
         raise UserError(f"{path.name}: the file name gives no usable sweep name; set sweep.name")
-    return LoadedSweep(path=path, model=model, ignored_keys=ignored, raw=tree)
+    return LoadedSweep(path=path, model=model, ignored_keys=ignored)
 
 
 def job_config(base: JobConfig, overrides: dict[str, Any], file: str, what: str) -> JobConfig:
