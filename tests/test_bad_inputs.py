@@ -168,9 +168,9 @@ CASES = [
     ("samples-bool", "[samples]\nnum_samples = true", r"samples\.num_samples = True: Input should be a valid integer"),
     ("frames-per-sample-fraction", "[samples]\nframes_per_sample = 7.5", r"samples\.frames_per_sample = 7\.5: Input should be a valid integer"),
     ("frames-per-sample-huge", "[samples]\nframes_per_sample = 1e9", r"samples\.frames_per_sample = 1000000000(\.0)?: .*<= 1e8"),
-    ("naming-traversal", '[samples]\nnaming = "../s_{sample_id}"', r"samples\.naming: '\.\./s_\{sample_id\}' gives '\.\./s_0'; .*A-Z a-z 0-9 \. _ \+ -"),
+    ("naming-traversal", '[samples]\nnaming = "../s_{sample_id}"', r"samples\.naming: '\.\./s_\{sample_id\}' gives '\.\./s_1'; .*A-Z a-z 0-9 \. _ \+ -"),
     ("naming-empty", '[samples]\nnaming = ""', r"samples\.naming: '' gives ''; a sample suffix must be 1 or more"),
-    ("naming-space", '[samples]\nnaming = "s {sample_id:>4}"', r"samples\.naming: .*gives 's    0'"),
+    ("naming-space", '[samples]\nnaming = "s {sample_id:>4}"', r"samples\.naming: .*gives 's    1'"),
     ("naming-field", '[samples]\nnaming = "s_{foo}"', r"samples\.naming: 's_\{foo\}' is not a format string using only \{sample_id\}"),
     ("samples-unknown-key", "[samples]\nsample_naming = \"x\"", r"unknown key 'samples\.sample_naming' in sweep\.toml"),
     # the original tool's JSON batch files
@@ -195,7 +195,7 @@ CASES = [
      r"batch\.json: camera\.background = inf: .*\(with .*camera\.background = inf\)"),
     ("legacy-variable-not-list", '{"variables": {"emitters.frames": 12}}', r"batch\.json: variables\.emitters\.frames = 12: expected a list of values"),
     ("legacy-unknown-key", '{"base_config": {"tiff": {"roi_sze": 32}}}', r"unknown key 'tiff\.roi_sze' in batch\.json; did you mean 'tiff\.roi_size'\?"),
-    ("legacy-naming-unsafe", '{"sample_configs": {"num_samples": 2, "sample_naming": "a/{:02d}"}}', r"batch\.json: samples\.naming: .*gives 'a/00'"),
+    ("legacy-naming-unsafe", '{"sample_configs": {"num_samples": 2, "sample_naming": "a/{:02d}"}}', r"batch\.json: samples\.naming: .*gives 'a/01'"),
     # command-line flags (for plan, --scheduler is itself an unknown flag: refused as well)
     ("flag-workers-zero", "--workers 0", r"--workers 0: must be >= 1"),
     ("flag-workers-negative", "--workers -2", r"--workers -2: must be >= 1"),

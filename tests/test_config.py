@@ -124,14 +124,14 @@ def test_legacy_batch_plans_nine_jobs(cli):
     expected = [f"job_{i:04d}_num_emitters_{n}_background_{b}"
                 for i, (n, b) in enumerate((n, b) for n in (500, 1000, 2000) for b in (50, 100, 200))]
     assert names == expected
-    assert "warning: input file /path/to/your/patches.h5 does not exist" in out
+    assert "does not exist" not in out  # the shipped file points at the example map beside it
     assert "ignored keys of the original tool: emitters.no_plot, memory_optimization.enable_gc" in out
     plan = plan_sweep(load_sweep(REPO / "configs/legacy_batch.json"))
     job = plan.jobs[4]
     assert job.config.camera.background == 100 and job.config.emitters.num_emitters == 1000
     assert job.config.render.chunk_frames == 10 and job.config.render.mode == "direct"
     assert plan.sweep.model.sweep.seed == 42 and plan.sweep.model.cluster.workers == 4
-    assert job.config.optics.zmap_path == "/path/to/your/patches.h5"
+    assert job.config.optics.zmap_path == str(REPO / "configs" / "zmap_1200.h5")
 
 
 def test_legacy_sample_configs(tmp_path):
@@ -141,7 +141,7 @@ def test_legacy_sample_configs(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps(data))
     plan = plan_sweep(load_sweep(tmp_path / "b.json"))
     assert [j.name for j in plan.jobs][:3] == [
-        "job_0000_num_emitters_500_sample_00", "job_0001_num_emitters_500_sample_01", "job_0002_num_emitters_500_sample_02"]
+        "job_0000_num_emitters_500_sample_01", "job_0001_num_emitters_500_sample_02", "job_0002_num_emitters_500_sample_03"]
     assert len(plan.jobs) == 6 and all(j.frames == 20 for j in plan.jobs)
 
 
@@ -160,12 +160,12 @@ def test_product_zip_samples_counts_and_names(write_sweep):
     text += '\n[samples]\nnum_samples = 2\nframes_per_sample = 8\n'
     plan = plan_sweep(load_sweep(write_sweep(text)))
     assert len(plan.jobs) == 2 * 3 * 2 * 2
-    assert plan.jobs[0].name == "job_0000_num_emitters_20_background_1_na_1.3_immersion_index_1.5_sample_000"
-    assert plan.jobs[3].name == "job_0003_num_emitters_20_background_1_na_1.4_immersion_index_1.52_sample_001"
-    assert plan.jobs[-1].name == "job_0023_num_emitters_40_background_3_na_1.4_immersion_index_1.52_sample_001"
+    assert plan.jobs[0].name == "job_0000_num_emitters_20_background_1_na_1.3_immersion_index_1.5_sample_001"
+    assert plan.jobs[3].name == "job_0003_num_emitters_20_background_1_na_1.4_immersion_index_1.52_sample_002"
+    assert plan.jobs[-1].name == "job_0023_num_emitters_40_background_3_na_1.4_immersion_index_1.52_sample_002"
     assert plan.jobs[6].varied == {"emitters.num_emitters": 20, "camera.background": 2.5,
                                    "optics.na": 1.4, "optics.immersion_index": 1.52}
-    assert plan.jobs[6].sample_id == 0 and plan.jobs[7].sample_id == 1
+    assert plan.jobs[6].sample_id == 1 and plan.jobs[7].sample_id == 2  # numbered from 1, as the original tool
     assert all(j.frames == 8 for j in plan.jobs)
     assert len({j.fingerprint for j in plan.jobs}) == len(plan.jobs)
     assert len({j.seed_digest for j in plan.jobs}) == len(plan.jobs)
@@ -281,8 +281,21 @@ def test_missing_input_file_is_a_warning_for_plan(cli, write_sweep):
 
 
 def test_legacy_batch_run_refuses_missing_zmap(cli, tmp_path):
-    code, out, err = cli("run", REPO / "configs/legacy_batch.json", "--output", tmp_path / "out")
+    data = json.loads((REPO / "configs/legacy_batch.json").read_text())
+    data["base_config"]["zmap_path"] = "/path/to/your/patches.h5"  # the original tool's placeholder
+    (tmp_path / "batch.json").write_text(json.dumps(data))
+    code, out, err = cli("run", tmp_path / "batch.json", "--output", tmp_path / "out")
     assert code == 2
     assert err.strip() == ("error: input file /path/to/your/patches.h5 does not exist "
                            "(needed by job_0000_num_emitters_500_background_50)")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.[tj]*[lns]")))
+def test_every_shipped_config_passes_the_run_preflight(name, tmp_path):
+    """What `run` checks before writing anything (inputs included): the shipped examples run as shipped."""
+    from pipeline.run.preflight import check_inputs
+
+    plan = plan_sweep(load_sweep(REPO / "configs" / name))
+    assert not [w for w in plan.warnings if "does not exist" in w]
+    check_inputs(plan)

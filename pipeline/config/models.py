@@ -232,14 +232,14 @@ class SamplesSection(_Section):
     # every sample is a job of its own
     num_samples: Integer = Field(1, ge=1, le=10**6, description="repeats of every job with distinct seeds")
     frames_per_sample: Count | None = Field(None, ge=1, description="overrides emitters.frames")
-    naming: str = Field("sample_{sample_id:03d}", description="name suffix of each sample; {sample_id} is 0-based")
+    naming: str = Field("sample_{sample_id:03d}", description="name suffix of each sample; {sample_id} counts from 1")
 
     @field_validator("naming")
     @classmethod
     def _naming_formats(cls, value: str) -> str:
         """a format string using only {sample_id}, giving 1 or more of the characters A-Z a-z 0-9 . _ + -"""
         try:
-            suffix = value.format(sample_id=0)
+            suffix = value.format(sample_id=1)
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"'{value}' is not a format string using only {{sample_id}} ({exc})") from None
         # the suffix becomes part of job names, hence of folder names

@@ -156,7 +156,8 @@ def plan_sweep(sweep: LoadedSweep) -> Plan:
     axes = _check_axes(sweep)
     varied_keys = tuple(k for keys, _ in axes for k in keys)
     samples = model.samples
-    sample_ids: list[int | None] = list(range(samples.num_samples)) if samples else [None]
+    # numbered from 1, as the original tool numbers them (sample_001 ... sample_005)
+    sample_ids: list[int | None] = list(range(1, samples.num_samples + 1)) if samples else [None]
     jobs, warnings, missing_seen = [], [], set()
     combos = itertools.product(*(values for _, values in axes)) if axes else [()]
     index = 0
