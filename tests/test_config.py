@@ -299,3 +299,14 @@ def test_every_shipped_config_passes_the_run_preflight(name, tmp_path):
     plan = plan_sweep(load_sweep(REPO / "configs" / name))
     assert not [w for w in plan.warnings if "does not exist" in w]
     check_inputs(plan)
+
+
+def test_the_original_tools_sample_configs_are_numbered_from_one(cli, tmp_path):
+    data = json.loads((REPO / "configs/legacy_batch.json").read_text())
+    data["variables"] = {}
+    data["sample_configs"] = {"num_samples": 5, "frames_per_sample": 20, "sample_naming": "sample_{sample_id:03d}"}
+    (tmp_path / "batch.json").write_text(json.dumps(data))
+    code, out, err = cli("plan", tmp_path / "batch.json")
+    names = [line.split()[0] for line in out.splitlines() if line.startswith("job_")]
+    assert code == 0 and names == [f"job_{i:04d}_sample_{i + 1:03d}" for i in range(5)], out + err
+    assert "sample_000" not in out
