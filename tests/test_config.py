@@ -310,3 +310,11 @@ def test_the_original_tools_sample_configs_are_numbered_from_one(cli, tmp_path):
     names = [line.split()[0] for line in out.splitlines() if line.startswith("job_")]
     assert code == 0 and names == [f"job_{i:04d}_sample_{i + 1:03d}" for i in range(5)], out + err
     assert "sample_000" not in out
+
+
+def test_units_of_the_varied_keys():
+    from pipeline.config.reference import unit_of
+
+    assert [unit_of(k) for k in ("camera.background", "optics.wavelength_nm", "emitters.z_range_um",
+                                 "camera.frame_interval_ms", "emitters.num_emitters", "optics.na")] == \
+        ["photon/pixel/frame", "nm", "um", "ms", "", ""]

@@ -80,6 +80,8 @@ def test_open_sweep_tree_and_stack(finished):
     assert stacked.dims == ("num_emitters", "t", "y", "x")
     assert stacked.shape == (2, 12, 32, 32) and stacked.dtype == np.uint16
     assert list(stacked["num_emitters"].values) == [20, 40]
+    assert stacked["num_emitters"].attrs == {"parameter": "emitters.num_emitters", "units": ""}
+    assert [stacked[d].attrs["units"] for d in ("t", "y", "x")] == ["s", "um", "um"]
     np.testing.assert_array_equal(stacked.sel(num_emitters=40).values,
                                   tree["job_0001_num_emitters_40"]["frames"].values)
 

@@ -162,3 +162,20 @@ def keys_table() -> str:
     lines += [f"| `{key}` | `{default}` | {_cell(text)} | {_cell(allowed)} |"
               for key, default, text, allowed in _rows(SweepFile)]
     return "\n".join(lines)
+
+
+#: units of the keys whose name does not end in one (``*_nm``, ``*_um``, ``*_ms``, ``*_px``, ``*_adu``)
+_UNITS = {
+    "emitters.intensity_mu": "photon", "emitters.intensity_sigma": "photon", "emitters.lifetime_avg": "frame",
+    "emitters.off_time_avg": "frame", "emitters.frames": "frame", "camera.background": "photon/pixel/frame",
+    "camera.readout_noise": "e-", "camera.e_per_adu": "e-/ADU", "camera.bit_depth": "bit",
+    "camera.roi_size": "pixel", "render.chunk_frames": "frame",
+}
+_SUFFIXES = {"_nm": "nm", "_um": "um", "_ms": "ms", "_px": "pixel", "_adu": "ADU"}
+
+
+def unit_of(dotted: str) -> str:
+    """The unit of a key of ``[base]`` (``"camera.background"`` → ``"photon/pixel/frame"``); "" if none (a count, a ratio)."""
+    if dotted in _UNITS:
+        return _UNITS[dotted]
+    return next((unit for suffix, unit in _SUFFIXES.items() if dotted.endswith(suffix)), "")

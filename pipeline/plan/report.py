@@ -20,13 +20,15 @@ def print_plan(plan, output: Path, workers: int, limit_bytes: int, warnings: lis
     for warning in warnings:
         print(f"warning: {warning}")
     keys = list(plan.varied_keys)
-    headers = ["job"] + [k.rsplit(".", 1)[-1] for k in keys] + ["frames", "Y x X", "chunks", "size", "scene mem", "chunk mem"]
+    varied_frames = "emitters.frames" in keys  # (then its column already says it)
+    headers = (["job"] + [k.rsplit(".", 1)[-1] for k in keys] + ([] if varied_frames else ["frames"])
+               + ["Y x X", "chunks", "size", "scene mem", "chunk mem"])
     rows = []
     for job in plan.jobs:
         height, width = job.config.camera.roi_shape
         rows.append(
-            [job.name] + [_value(job.varied[k]) for k in keys]
-            + [job.frames, f"{height}x{width}", len(job.chunks), human_bytes(job.nbytes), human_bytes(job.scene_bytes),
+            [job.name] + [_value(job.varied[k]) for k in keys] + ([] if varied_frames else [job.frames])
+            + [f"{height}x{width}", len(job.chunks), human_bytes(job.nbytes), human_bytes(job.scene_bytes),
                human_bytes(job.chunk_working_set)]
         )
     print(format_table(headers, rows))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from ..config.reference import unit_of
 from .groups import FRAMES, job_groups, store_path
 
 
@@ -63,4 +64,8 @@ def _stack(jobs: dict[str, xr.Dataset]) -> xr.DataArray:
         stacked = stacked.set_index(job=list(dims.values())).unstack("job")
     stacked = stacked.transpose(*dims.values(), *first.dims)
     stacked.attrs = {"units": first.attrs.get("units", "ADU"), "varied": list(dims)}
+    for dim in first.dims:  # (concat and unstack drop the coordinates' attributes)
+        stacked[dim].attrs = dict(first[dim].attrs)
+    for path, dim in dims.items():
+        stacked[dim].attrs = {"parameter": path, "units": unit_of(path)} if path != "sample" else {"parameter": "sample id"}
     return stacked.rename(FRAMES)
