@@ -72,6 +72,16 @@ def cli(capsys, monkeypatch, tmp_path):
     return run
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """TINY_SWEEP run once (one worker) for the whole session: read it, or copy it to change it."""
+    folder = tmp_path_factory.mktemp("tiny_run")
+    (folder / "sweep.toml").write_text(TINY_SWEEP)
+    proc = run_module("run", folder / "sweep.toml", "--output", folder / "out", "--workers", 1)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return folder / "out"
+
+
 def run_module(*argv, cwd=None, timeout=300, **kwargs) -> subprocess.CompletedProcess:
     """``python -m pipeline ARGS`` as a real subprocess."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -11,18 +11,13 @@ import pytest
 import zarr
 
 import pipeline
-from conftest import TINY_SWEEP, run_module
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("dataset")
-    (folder / "sweep.toml").write_text(TINY_SWEEP)
-    proc = run_module("run", folder / "sweep.toml", "--output", folder / "out", "--workers", 1)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return folder / "out"
+@pytest.fixture
+def finished(tiny_run) -> Path:
+    return tiny_run
 
 
 def truth_of(out: Path, name: str, frame: int) -> np.ndarray:

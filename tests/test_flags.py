@@ -15,13 +15,9 @@ from conftest import TINY_SWEEP, computed_chunks, run_module, status_of, stored_
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("flags")
-    (folder / "sweep.toml").write_text(TINY_SWEEP)
-    proc = run_module("run", folder / "sweep.toml", "--output", folder / "out", "--workers", 1)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return folder / "out"
+@pytest.fixture
+def finished(tiny_run) -> Path:
+    return tiny_run
 
 
 def copy(finished: Path, tmp_path: Path) -> Path:

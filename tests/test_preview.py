@@ -11,18 +11,12 @@ import pytest
 from pipeline import preview
 from pipeline.cli import main
 
-from conftest import TINY_SWEEP, run_module, stored_movie
+from conftest import stored_movie
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("preview_run")
-    sweep = folder / "sweep.toml"
-    sweep.write_text(TINY_SWEEP)
-    out = folder / "out"
-    proc = run_module("run", sweep, "--output", out, "--workers", "1")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return out
+@pytest.fixture
+def finished_run(tiny_run) -> Path:
+    return tiny_run
 
 
 def test_preview_writes_pngs(finished_run, capsys):
