@@ -7,11 +7,12 @@
 >>> tree = pipeline.open_sweep(result.output)              # xarray.DataTree, one node per job
 >>> pipeline.verify(result.output).ok                      # re-read and check every chunk
 >>> pipeline.export(result.output, force=True)             # re-write OME-TIFF and ground truth
+>>> pipeline.score(result.output, "fits/{job}.csv")        # score a localizer: OUTPUT/score/score.csv
 
 The command line (``python -m pipeline``) calls exactly these functions.
 """
 
-__all__ = ["load_sweep", "plan_sweep", "run_sweep", "open_sweep", "open_job", "verify", "export", "job_array",
+__all__ = ["load_sweep", "plan_sweep", "run_sweep", "open_sweep", "open_job", "verify", "export", "job_array", "score",
            "RunResult", "JobResult", "VerifyResult", "UserError", "InputFileError", "RunInterrupted"]
 
 # name -> (module, attribute); imported on first use, so that `python -m pipeline --help` stays fast
@@ -27,6 +28,7 @@ _API = {
     "verify": ("verification", "verify"),
     "VerifyResult": ("verification", "VerifyResult"),
     "export": ("exports", "export_sweep"),
+    "score": ("score", "score"),
     "UserError": ("errors", "UserError"),
     "InputFileError": ("errors", "InputFileError"),
     "RunInterrupted": ("errors", "RunInterrupted"),
