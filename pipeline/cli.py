@@ -96,6 +96,21 @@ def cmd_preview(args) -> int:
     return 0
 
 
+def _photon_bins(text: str | None):
+    """``--photon-bins``: N (bins of equal counts) or comma-separated edges (``inf`` allowed)."""
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if len(values) == 1 and values[0] == int(values[0]) and values[0] >= 1:
+        return int(values[0])
+    if len(values) < 2 or any(math.isnan(v) for v in values):
+        raise UserError(f"score: --photon-bins {text!r} is not N (>= 1) or comma-separated edges (e.g. 0,500,2000,inf)")
+    return values
+
+
 def cmd_score(args) -> int:
     from .score import score
 
@@ -104,7 +119,7 @@ def cmd_score(args) -> int:
                    photon_quantile=args.photon_quantile, jobs=args.jobs, columns=args.columns, xy_unit=args.xy_unit,
                    z_unit=args.z_unit, frame_base=args.frame_base, origin=args.origin,
                    pixel_size_nm=args.pixel_size_nm, dims=args.dims if args.dims == "auto" else int(args.dims),
-                   plots=not args.no_plots)
+                   photon_bins=_photon_bins(args.photon_bins), plots=not args.no_plots)
     s = result.settings
     print(f"scored {len(result.jobs)} jobs ({s.match} matching, tolerance {s.tolerance_nm:g} nm"
           f"{f' / {s.tolerance_z_nm:g} nm axial' if any(j.metrics['dims'] == 3 for j in result.jobs.values()) else ''}, "
@@ -239,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="coordinate 0 at the corner (ThunderSTORM, this project) or centre (Picasso, DECODE) of pixel 0")
     p.add_argument("--pixel-size-nm", dest="pixel_size_nm", type=float,
                    help="pixel size for pixel units (default: the file's, else the simulation's)")
+    p.add_argument("--photon-bins", dest="photon_bins", metavar="N|EDGES",
+                   help="also recall and RMSE per ground-truth photon bin (N equal-count bins, or edges "
+                        "e.g. 0,500,2000,inf): score_by_photons.csv")
     p.add_argument("--no-plots", action="store_true", help="write score.csv/score.nc only")
 
     zmap = sub.add_parser("zmap", help="synthesize or show a field-dependent aberration map (HDF5)",

@@ -446,3 +446,20 @@ def test_score_refuses_missing_files_and_a_pattern_without_job(tiny_run, cli, tm
     assert code == 2 and "nothing" in err
     code, _, err = cli("score", tmp_path, "--localizations", "{job}.csv")
     assert code == 2 and "jobs" in err
+
+
+def test_photon_bins_split_recall_by_the_truth_photons(tiny_run, cli):
+    code, _, err = cli("score", tiny_run, "--localizations", str(tiny_run / "jobs" / "{job}" / "localizations.csv"),
+                       "--photon-bins", "0,500,1000,inf", "--no-plots")
+    assert code == 0, err
+    import pandas as pd
+
+    bins = pd.read_csv(tiny_run / "score" / "score_by_photons.csv")
+    assert bins.groupby("job").size().tolist() == [3, 3]
+    total = pd.read_csv(tiny_run / "score" / "score.csv").set_index("job")
+    for job, rows in bins.groupby("job"):
+        assert rows["n_truth"].sum() == total.loc[job, "n_truth"] and rows["tp"].sum() == total.loc[job, "tp"]
+    assert not list((tiny_run / "score").glob("*.png"))  # an earlier score's plots are not left behind
+    result = pipeline.score(tiny_run, str(tiny_run / "jobs" / "{job}" / "localizations.csv"), photon_bins=2, write=False)
+    assert result.by_photons.groupby("job").size().tolist() == [2, 2]
+    assert abs(result.by_photons["n_truth"].iloc[0] - result.by_photons["n_truth"].iloc[1]) <= 1  # equal counts

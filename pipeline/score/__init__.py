@@ -40,6 +40,8 @@ class ScoreResult:
         ``OUTPUT/score`` (None with ``write=False``); ``files`` lists what was written.
     notes : list of str
         Conventions applied and warnings (e.g. a pixel size that differs from the simulation's).
+    by_photons : pandas.DataFrame or None
+        With ``photon_bins``: one row per job and photon bin (= score_by_photons.csv).
     """
 
     table: object
@@ -50,6 +52,7 @@ class ScoreResult:
     folder: Path | None = None
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    by_photons: object = None
 
     def summary(self) -> str:
         from .report import AXIAL_METRICS, MAIN_METRICS, summary
@@ -62,7 +65,7 @@ def score(output, localizations: str, format: str = "auto", match: str = "greedy
           tolerance_z_nm: float = 500.0, border_nm: float = 450.0, photon_quantile: float | None = None,
           jobs: str | None = None, columns: dict | str | None = None, xy_unit: str | None = None,
           z_unit: str | None = None, frame_base: int | None = None, origin: str | None = None,
-          pixel_size_nm: float | None = None, dims: str | int = "auto", write: bool = True,
+          pixel_size_nm: float | None = None, dims: str | int = "auto", photon_bins=None, write: bool = True,
           plots: bool = True) -> ScoreResult:
     """Score every job of a sweep output against its ground truth.
 
@@ -90,6 +93,9 @@ def score(output, localizations: str, format: str = "auto", match: str = "greedy
         -> column or the CLI's ``"x=x_nm,y=y_nm,frame=frame"``.
     dims : "auto" | 2 | 3
         auto: 3-D when the localizations carry z (not all zero), else 2-D.
+    photon_bins : int or sequence of float, optional
+        Also recall and RMSE per bin of the ground truth's photons (an int n: n bins of equal
+        counts in each job; else the bin edges): ``ScoreResult.by_photons``, ``score_by_photons.csv``.
     write, plots : bool
         Write ``OUTPUT/score/`` (score.csv, score.nc, score.json) and the PNG plots.
 
@@ -147,20 +153,39 @@ def score(output, localizations: str, format: str = "auto", match: str = "greedy
     dims = list(names.values())
     rows = [{"job": name, **{names[p]: labels.get(p) for p in names}, **metrics} for name, labels, metrics, _ in raw_rows]
     frame = table(rows, dims)
+    binned = None
+    if photon_bins is not None:
+        import pandas as pd
+
+        from .metrics import by_photons, photon_bin_edges
+
+        bin_rows = []
+        for name, labels, _, _ in raw_rows:
+            js = results[name]
+            edges = photon_bin_edges(js.truth.photons[js.counted_truth], photon_bins)
+            for row in by_photons(js, edges):
+                bin_rows.append({"job": name, **{names[p]: labels.get(p) for p in names}, **row})
+        binned = pd.DataFrame(bin_rows)
     ds = dataset(frame, dims)
     ds.attrs.update({"title": "localization scores (SMLM Challenge 2016 metrics)", "output": str(output),
                      "localizations": str(localizations), "match": settings.match,
                      "tolerance_nm": settings.tolerance_nm, "tolerance_z_nm": settings.tolerance_z_nm,
                      "border_nm": settings.border_nm,
                      "photon_quantile": -1.0 if settings.photon_quantile is None else settings.photon_quantile})
-    result = ScoreResult(table=frame, dataset=ds, jobs=results, settings=settings, dims=dims, notes=notes)
+    result = ScoreResult(table=frame, dataset=ds, jobs=results, settings=settings, dims=dims, notes=notes,
+                         by_photons=binned)
     if not write:
         return result
 
     folder = output / SCORE_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    for old in [*folder.glob("*_vs_*.png"), *(folder / n for n in ("score.csv", "score.nc", "score.json",
+                                                                   "score_by_photons.csv"))]:
+        old.unlink(missing_ok=True)  # what an earlier score wrote: never mixed with this one's files
     result.folder = folder
     result.files.append(write_csv(frame, folder / "score.csv"))
+    if binned is not None:
+        result.files.append(write_csv(binned, folder / "score_by_photons.csv"))
     nc, how = write_netcdf(ds, folder / "score.nc")
     if nc is not None:
         result.files.append(nc)

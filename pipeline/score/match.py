@@ -6,13 +6,16 @@ the Challenge's ``CompareLocalization3D.java`` and ``loc_metrics.m``). Its *dist
 lateral distance in 2-D and ``sqrt(dx² + dy² + dz²)`` in 3-D.
 
 * ``greedy`` (the Challenge's): repeatedly take the closest remaining candidate and remove its
-  truth and its localization from the others; ties go to the lower truth index, then the lower
-  localization index (the order the Challenge builds and stably sorts its candidates in: truth
-  outer, localization inner). Frames never share a row, so the greedy over all candidates of a
-  movie sorted by distance is the greedy of each frame. It is computed by rounds of *locally
-  dominant* candidates (the closest for both its truth and its localization among those left),
-  which selects exactly the greedy's pairs (each round's pairs are disjoint and each is what the
-  greedy takes when it reaches it); past 64 rounds the rest is taken one by one in order.
+  truth and its localization from the others. Ties follow the order the Challenge builds and
+  stably sorts its candidates in (truth outer, localization inner): of two equally distant
+  candidates for one localization the lower truth index wins, for one truth the lower
+  localization index (indices in file order, the truth's sorted by frame then emitter id); the
+  order of tied candidates that share nothing does not change the result. Frames never share a
+  row, so the greedy over all candidates of a movie sorted by distance is the greedy of each
+  frame. It is computed by rounds of *locally dominant* candidates (the closest for both its
+  truth and its localization among those left), which selects exactly the greedy's pairs (a
+  round's pairs are disjoint, and each is what the greedy takes when it reaches it); past 64
+  rounds the rest is taken one by one in order.
 * ``hungarian``: an optimal assignment — the most pairs, and among those the smallest sum of
   distances — by ``scipy.optimize.linear_sum_assignment`` on each connected group of candidates,
   infeasible pairs forbidden (a cost larger than any assignment of feasible pairs).

@@ -77,6 +77,7 @@ class JobScore:
     truth_index: np.ndarray
     loc_index: np.ndarray
     counted: np.ndarray  # per pair: its ground truth is above the photon threshold
+    counted_truth: np.ndarray  # per ground-truth row: above the photon threshold (scored)
     notes: list[str] = field(default_factory=list)
 
 
@@ -179,4 +180,48 @@ def score_job(truth: Truth, locs: Localizations, settings: Settings = Settings()
             pull = d[ok] / s[ok]
             m[f"pull_{axis}_mean"] = _mean(pull)
             m[f"pull_{axis}_std"] = _std(pull)
-    return JobScore(metrics=m, truth=t, localizations=lz, truth_index=ti, loc_index=li, counted=counted, notes=notes)
+    return JobScore(metrics=m, truth=t, localizations=lz, truth_index=ti, loc_index=li, counted=counted,
+                    counted_truth=counted_truth, notes=notes)
+
+
+def photon_bin_edges(photons: np.ndarray, bins) -> np.ndarray:
+    """Bin edges: ``bins`` edges as given, or an int n: n bins of equal counts (quantiles)."""
+    if isinstance(bins, (int, np.integer)):
+        if bins < 1:
+            from ..errors import UserError
+
+            raise UserError(f"score: photon bins {bins!r} must be >= 1")
+        if photons.size == 0:
+            return np.array([0.0, np.inf])
+        edges = np.quantile(photons, np.linspace(0, 1, int(bins) + 1))
+        edges[0], edges[-1] = -np.inf, np.inf
+        return np.unique(edges)
+    edges = np.asarray(sorted(float(b) for b in bins), dtype=np.float64)
+    if edges.size < 2:
+        from ..errors import UserError
+
+        raise UserError(f"score: photon bin edges {list(bins)!r} need at least two values")
+    return edges
+
+
+def by_photons(js: JobScore, edges: np.ndarray) -> list[dict]:
+    """Recall and errors per bin of the ground truth's photons (``lo <= photons < hi``).
+
+    False positives belong to no ground-truth bin, so only truth-side metrics are given: counted
+    ground truth, TP, FN, recall, rmse_lat, rmse_ax (matched pairs of that bin).
+    """
+    t, lz = js.truth, js.localizations
+    ti, li = js.truth_index[js.counted], js.loc_index[js.counted]
+    counted = js.counted_truth
+    three_d = js.metrics["dims"] == 3
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = counted & (t.photons >= lo) & (t.photons < hi)
+        pair = (t.photons[ti] >= lo) & (t.photons[ti] < hi)
+        a, b = ti[pair], li[pair]
+        dx, dy = lz.x_nm[b] - t.x_nm[a], lz.y_nm[b] - t.y_nm[a]
+        n, tp = int(in_bin.sum()), int(pair.sum())
+        rows.append({"photons_min": float(lo), "photons_max": float(hi), "n_truth": n, "tp": tp, "fn": n - tp,
+                     "recall": tp / n if n else math.nan, "rmse_lat": _rms(np.hypot(dx, dy)) if tp else math.nan,
+                     "rmse_ax": _rms(lz.z_nm[b] - t.z_nm[a]) if three_d and tp else math.nan})
+    return rows
