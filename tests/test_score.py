@@ -463,3 +463,27 @@ def test_photon_bins_split_recall_by_the_truth_photons(tiny_run, cli):
     result = pipeline.score(tiny_run, str(tiny_run / "jobs" / "{job}" / "localizations.csv"), photon_bins=2, write=False)
     assert result.by_photons.groupby("job").size().tolist() == [2, 2]
     assert abs(result.by_photons["n_truth"].iloc[0] - result.by_photons["n_truth"].iloc[1]) <= 1  # equal counts
+
+
+def test_plot_lines_one_per_value_of_the_other_parameters_mean_over_samples(tmp_path):
+    from pipeline.score.report import dataset, plot_metrics, series, table, write_netcdf
+
+    rows = [{"job": f"j{i}", "psf": psf, "add_noise": noise, "sample": s, "jaccard": 50 + 10 * noise + 5 * s + (psf == "z")}
+            for i, (psf, noise, s) in enumerate([(p, n, s) for p in ("g", "z") for n in (True, False) for s in (1, 2)])]
+    frame = table(rows, ["psf", "add_noise", "sample"])
+    lines = series(frame, ["psf", "add_noise", "sample"], "add_noise", "jaccard")
+    assert [label for label, *_ in lines] == ["psf = g", "psf = z"]
+    label, x, mean, sem = lines[1]
+    assert x == [False, True]  # a boolean parameter: both values (not read as a mask)
+    np.testing.assert_allclose(mean, [58.5, 68.5])
+    np.testing.assert_allclose(sem, [2.5, 2.5])  # std of (55, 60) / sqrt(2)
+    paths = plot_metrics(frame, ["psf", "add_noise", "sample"], tmp_path, ["jaccard"])
+    assert sorted(p.name for p in paths) == ["jaccard_vs_add_noise.png", "jaccard_vs_psf.png"]
+    ds = dataset(frame, ["psf", "add_noise", "sample"])
+    assert ds["jaccard"].dims == ("psf", "add_noise", "sample")
+    path, engine = write_netcdf(ds, tmp_path / "score.nc")
+    import xarray as xr
+
+    back = xr.open_dataset(path)
+    assert back["jaccard"].sel(psf="z", add_noise=1, sample=2).item() == 71.0
+    back.close()

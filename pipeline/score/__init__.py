@@ -191,7 +191,9 @@ def score(output, localizations: str, format: str = "auto", match: str = "greedy
         result.files.append(nc)
     else:
         result.notes.append(f"score.nc not written: {how}")
-    if plots:
+    if plots and not [d for d in dims if d != "sample"]:
+        result.notes.append("the sweep varies no parameter: no plots")
+    elif plots:
         three_d = any(j.metrics["dims"] == 3 for j in results.values())
         result.files += plot_metrics(frame, dims, folder, MAIN_METRICS + (AXIAL_METRICS if three_d else ()))
     from .. import atomic

@@ -92,7 +92,7 @@ def write_netcdf(ds, path: Path) -> tuple[Path | None, str]:
             with atomic.Staged(path) as tmp:
                 clean.to_netcdf(tmp, engine=engine)
             return path, engine
-        except (ImportError, ValueError) as exc:
+        except (ImportError, ValueError, TypeError) as exc:
             last = f"{engine}: {exc}"
             continue
     return None, f"no netCDF engine could write it ({last})"
@@ -106,33 +106,44 @@ def _sort_key(v):
     return (0, float(v), "") if _numeric([v]) else (1, 0.0, str(v))
 
 
+def series(frame, dims: Sequence[str], dim: str, metric: str) -> list[tuple[str | None, list, np.ndarray, np.ndarray]]:
+    """The lines of ``<metric>_vs_<dim>``: one per combination of the other dimensions (but
+    ``sample``), each ``(label, x values, mean over samples, standard error or NaN)``, x sorted."""
+    others = [d for d in dims if d not in (dim, "sample")]
+    xs = sorted(frame[dim].dropna().unique().tolist(), key=_sort_key)
+    groups = [((), frame)] if not others else list(frame.groupby(others, dropna=False, sort=True))
+    lines = []
+    for key, sub in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        stats = sub.groupby(dim)[metric].agg(["mean", "std", "count"])
+        stats = stats.reindex([x for x in xs if x in stats.index])  # labels (a list of bools is no mask here)
+        sem = (stats["std"] / np.sqrt(stats["count"])).where(stats["count"] > 1)
+        label = ", ".join(f"{o} = {v:g}" if _numeric([v]) else f"{o} = {v}" for o, v in zip(others, key)) or None
+        lines.append((label, stats.index.tolist(), stats["mean"].to_numpy(dtype=float), sem.to_numpy(dtype=float)))
+    return lines
+
+
 def plot_metrics(frame, dims: Sequence[str], folder: Path, metrics: Sequence[str]) -> list[Path]:
     """``<metric>_vs_<dim>.png`` for each metric and each varied dimension but ``sample``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    axes_dims = [d for d in dims if d != "sample"]
+    from .. import atomic
+
     written = []
-    for dim in axes_dims:
-        others = [d for d in axes_dims if d != dim]
+    for dim in [d for d in dims if d != "sample"]:
         xs = sorted(frame[dim].dropna().unique().tolist(), key=_sort_key)
         numeric = _numeric(xs)
-        groups = [((), frame)] if not others else list(frame.groupby(others, dropna=False, sort=True))
         for metric in metrics:
             if metric not in frame.columns or not np.isfinite(frame[metric].to_numpy(dtype=float)).any():
                 continue
             fig = Figure(figsize=(5.2, 3.6), dpi=110)
             FigureCanvasAgg(fig)
             ax = fig.add_subplot(1, 1, 1)
-            for key, sub in groups:
-                key = key if isinstance(key, tuple) else (key,)
-                stats = sub.groupby(dim)[metric].agg(["mean", "std", "count"])
-                stats = stats.loc[[x for x in xs if x in stats.index]]
-                sem = (stats["std"] / np.sqrt(stats["count"])).where(stats["count"] > 1)
-                pos = stats.index.to_numpy(dtype=float) if numeric else [xs.index(x) for x in stats.index]
-                label = ", ".join(f"{o} = {v:g}" if _numeric([v]) else f"{o} = {v}" for o, v in zip(others, key)) or None
-                ax.errorbar(pos, stats["mean"].to_numpy(dtype=float), yerr=sem.to_numpy(dtype=float),
-                            marker="o", ms=4, capsize=3, label=label)
+            lines = series(frame, dims, dim, metric)
+            for label, x, mean, sem in lines:
+                pos = np.asarray(x, dtype=float) if numeric else [xs.index(v) for v in x]
+                ax.errorbar(pos, mean, yerr=sem, marker="o", ms=4, capsize=3, label=label)
             if not numeric:
                 ax.set_xticks(range(len(xs)), [str(x) for x in xs])
             ax.set_xlabel(dim)
@@ -142,13 +153,11 @@ def plot_metrics(frame, dims: Sequence[str], folder: Path, metrics: Sequence[str
             elif metric == "jaccard":
                 ax.set_ylim(-2, 102)
             ax.grid(alpha=0.3)
-            if len(groups) > 1:
+            if len(lines) > 1:
                 ax.legend(fontsize=7, frameon=False)
             ax.set_title(f"{LABELS.get(metric, metric)} vs {dim}", fontsize=9)
             fig.tight_layout()
             path = folder / f"{metric}_vs_{dim}.png"
-            from .. import atomic
-
             with atomic.Staged(path, durable=False) as tmp:
                 fig.savefig(tmp, format="png")
             written.append(path)
