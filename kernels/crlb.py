@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["CameraNoise", "camera_noise", "fisher_information", "crlb_from_fisher", "crlb",
-           "gaussian_model", "gaussian_crlb", "numeric_jacobian", "psf_model", "model_crlb"]
+           "gaussian_model", "gaussian_crlb", "numeric_jacobian", "psf_model", "model_crlb", "psf_crlb"]
 
 _SQRT2 = np.sqrt(2.0)
 _SQRT2PI = np.sqrt(2.0 * np.pi)
@@ -101,11 +101,14 @@ def fisher_information(mu: np.ndarray, jac: np.ndarray, noise: CameraNoise = Cam
     mu = np.asarray(mu, dtype=np.float64)
     jac = np.asarray(jac, dtype=np.float64)
     read = np.asarray(noise.read_var_e, dtype=np.float64)
-    if read.ndim:
-        read = read.reshape(-1)
+    if read.ndim == 1 or (read.ndim > 1 and mu.ndim == 1):
+        read = read.reshape(-1)  # one map of K pixels
+    elif read.ndim > 1:
+        read = read.reshape(read.shape[0], -1)  # (n, K): each emitter's own pixels
     var = noise.qe * mu + read
     weight = np.where(var > 0, noise.qe ** 2 / np.where(var > 0, var, 1.0), 0.0) / noise.excess
-    return np.einsum("...pk,...k,...qk->...pq", jac, weight, jac)
+    weighted = jac * weight[..., None, :]
+    return np.matmul(weighted, np.swapaxes(jac, -1, -2))
 
 
 def crlb_from_fisher(fi: np.ndarray) -> np.ndarray:
@@ -308,3 +311,92 @@ def model_crlb(render: Callable, x_px: float, y_px: float, photons: float, backg
     jac = np.vstack([d_pos, unit[None], np.ones((1, unit.size))])
     var = crlb(mu, jac, noise)
     return {name: float(np.sqrt(v)) for name, v in zip((*names, "N", "b"), var)}
+
+
+# ------------------------------------------------------------------------------- many emitters
+
+
+def _place(values: np.ndarray, row0: np.ndarray, col0: np.ndarray, row_ref: np.ndarray, col_ref: np.ndarray,
+           size: int) -> np.ndarray:
+    """Patches ``(n, P, P)`` rendered at ``row0/col0`` moved onto the grids ``row_ref/col_ref`` of
+    side ``size`` (pixels outside are dropped; a shift is at most one pixel after a small step)."""
+    n, p = values.shape[0], values.shape[1]
+    out = np.zeros((n, size, size))
+    dr = np.asarray(row0) - row_ref
+    dc = np.asarray(col0) - col_ref
+    for r, c in set(zip(dr.tolist(), dc.tolist())):
+        sel = np.flatnonzero((dr == r) & (dc == c))
+        rs, re = max(r, 0), min(r + p, size)
+        cs, ce = max(c, 0), min(c + p, size)
+        if rs < re and cs < ce:
+            out[sel, rs:re, cs:ce] = values[sel, rs - r:re - r, cs - c:ce - c]
+    return out
+
+
+def psf_crlb(psf, x_px, y_px, z_nm, photons, background, noise: CameraNoise = CameraNoise(), coeffs_nm=None,
+             with_z: bool | None = None, step_px: float = 0.01, step_z_nm: float = 5.0,
+             batch: int = 2048) -> dict[str, np.ndarray]:
+    """√CRLB of many emitters of a :mod:`kernels.psf` model, each alone on its own patch.
+
+    The patch is the one the model renders, ``(2r+1)²`` pixels around ``floor(x), floor(y)``
+    (frame pixel coordinates, as ``psf.render`` takes them); ``background`` is photons per pixel.
+    Gaussian and astigmatic models use the analytic derivatives (:func:`gaussian_model`), any other
+    model central differences of its ``render`` in batches (7 renders per batch with z).
+    Neighbouring emitters are not included (the bound of an isolated emitter).
+
+    Returns ``{"x", "y"[, "z"], "N", "b"}`` -> (n,) arrays in nm and photons. ``with_z`` (default:
+    every model but the Gaussian) adds z. ``noise.read_var_e`` may be (n, P, P): each emitter's
+    pixels of an sCMOS variance map.
+    """
+    from .psf import AstigmaticPSF, GaussianPSF
+
+    x = np.atleast_1d(np.asarray(x_px, dtype=np.float64))
+    n = x.size
+    as_n = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).astype(np.float64)  # noqa: E731
+    y, z, big_n, b = as_n(y_px), as_n(0.0 if z_nm is None else z_nm), as_n(photons), as_n(background)
+    if with_z is None:
+        with_z = not isinstance(psf, GaussianPSF)
+    r = int(psf.radius_px)
+    size = 2 * r + 1
+    pixel = float(psf.pixel_size_nm)
+    row_ref = np.floor(y).astype(np.int64) - r
+    col_ref = np.floor(x).astype(np.int64) - r
+    names = ("x", "y", "z", "N", "b") if with_z else ("x", "y", "N", "b")
+    out = {k: np.empty(n) for k in names}
+    read = np.asarray(noise.read_var_e, dtype=np.float64)
+    for s in range(0, n, max(int(batch), 1)):
+        sl = slice(s, min(s + int(batch), n))
+        m = sl.stop - sl.start
+        part = noise if read.ndim < 2 else CameraNoise(noise.qe, read[sl], noise.excess)
+        xr, yr = (x[sl] - col_ref[sl]) * pixel, (y[sl] - row_ref[sl]) * pixel
+        if isinstance(psf, GaussianPSF) or isinstance(psf, AstigmaticPSF):
+            if isinstance(psf, GaussianPSF):
+                sx = sy = np.full(m, psf.sigma_nm)
+                gx = gy = np.zeros(m)
+            else:
+                sx, sy = psf.sigmas_nm(z[sl])
+                c, d = psf.focal_offset_nm, psf.depth_nm
+                gx = psf.sigma0_nm * (z[sl] - c) / d**2 / np.sqrt(1 + ((z[sl] - c) / d) ** 2)
+                gy = psf.sigma0_nm * (z[sl] + c) / d**2 / np.sqrt(1 + ((z[sl] + c) / d) ** 2)
+            mu, jac, got = gaussian_model(xr, yr, big_n[sl], b[sl], sx, sy, (size, size), pixel,
+                                          gx if with_z else None, gy if with_z else None)
+        else:
+            coeffs = None if coeffs_nm is None else np.asarray(coeffs_nm, dtype=np.float64)[sl]
+
+            def unit(dx=0.0, dy=0.0, dz=0.0):
+                p = psf.render(x[sl] + dx, y[sl] + dy, z[sl] + dz, coeffs)
+                return _place(np.asarray(p.values, dtype=np.float64), p.row0, p.col0, row_ref[sl], col_ref[sl],
+                              size).reshape(m, -1)
+
+            u = unit()
+            derivs = [(unit(dx=step_px) - unit(dx=-step_px)) / (2 * step_px * pixel),
+                      (unit(dy=step_px) - unit(dy=-step_px)) / (2 * step_px * pixel)]
+            if with_z:
+                derivs.append((unit(dz=step_z_nm) - unit(dz=-step_z_nm)) / (2 * step_z_nm))
+            jac = np.stack([big_n[sl, None] * d for d in derivs] + [u, np.ones_like(u)], axis=1)
+            mu = big_n[sl, None] * u + b[sl, None]
+            got = names
+        var = crlb(mu, jac, part)
+        for i, k in enumerate(got):
+            out[k][sl] = np.sqrt(var[:, i])
+    return out
