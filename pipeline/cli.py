@@ -104,7 +104,7 @@ def _photon_bins(text: str | None):
         values = [float(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
         values = []
-    if len(values) == 1 and values[0] == int(values[0]) and values[0] >= 1:
+    if len(values) == 1 and math.isfinite(values[0]) and values[0] == int(values[0]) and values[0] >= 1:
         return int(values[0])
     if len(values) < 2 or any(math.isnan(v) for v in values):
         raise UserError(f"score: --photon-bins {text!r} is not N (>= 1) or comma-separated edges (e.g. 0,500,2000,inf)")

@@ -12,6 +12,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UserError
 from .match import METHODS, match
 from .metrics import JobScore, Settings, efficiency, inside_border, photon_threshold, score_job
 from .readers import FORMATS, Localizations, ReaderOptions, parse_columns, read_localizations
@@ -117,15 +118,11 @@ def score(output, localizations: str, format: str = "auto", match: str = "greedy
                             pixel_size_nm=pixel_size_nm)
     selected = list_jobs(output, jobs)
     if len(selected) > 1 and not any(t in str(localizations) for t in ("{job}", "{job_dir}")):
-        from ..errors import UserError
-
         raise UserError(f"score: --localizations {localizations!r} names one file for {len(selected)} jobs; "
                         f"put {{job}} (or {{job_dir}}) in it, e.g. 'fits/{{job}}.csv'")
     paths = {job.name: localization_path(localizations, output, job) for job in selected}
     missing = [f"{name}: {p}" for name, p in paths.items() if not p.is_file()]
     if missing:
-        from ..errors import UserError
-
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise UserError(f"score: no localization file for job {missing[0]}{more}; check --localizations "
                         f"{localizations!r} (relative paths are relative to {Path.cwd()}) or select jobs with --jobs")
