@@ -8,12 +8,13 @@
 >>> pipeline.verify(result.output).ok                      # re-read and check every chunk
 >>> pipeline.export(result.output, force=True)             # re-write OME-TIFF and ground truth
 >>> data = pipeline.FrameDataset(result.output, window=3, crop=64)   # training items, numpy out
+>>> pipeline.score(result.output, "fits/{job}.csv")        # score a localizer: OUTPUT/score/score.csv
 
 The command line (``python -m pipeline``) calls exactly these functions.
 """
 
 __all__ = ["load_sweep", "plan_sweep", "run_sweep", "open_sweep", "open_job", "verify", "export", "job_array",
-           "FrameDataset",
+           "FrameDataset", "score",
            "RunResult", "JobResult", "VerifyResult", "UserError", "InputFileError", "RunInterrupted"]
 
 # name -> (module, attribute); imported on first use, so that `python -m pipeline --help` stays fast
@@ -30,6 +31,7 @@ _API = {
     "VerifyResult": ("verification", "VerifyResult"),
     "export": ("exports", "export_sweep"),
     "FrameDataset": ("dataset", "FrameDataset"),
+    "score": ("scoring", "score"),
     "UserError": ("errors", "UserError"),
     "InputFileError": ("errors", "InputFileError"),
     "RunInterrupted": ("errors", "RunInterrupted"),

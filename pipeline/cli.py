@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline {plan,run,status,verify,export,preview,zmap}`` (docs/design.md §8).
+"""Command line: ``python -m pipeline {plan,run,status,verify,export,preview,score,zmap}`` (docs/design.md §8).
 
 Every verb's arguments are declared here; each verb is a thin call into the Python API.
 Exit codes: 0 done; 1 some job failed; 2 bad input (one line on stderr, nothing written);
@@ -96,6 +96,42 @@ def cmd_preview(args) -> int:
     return 0
 
 
+def _photon_bins(text: str | None):
+    """``--photon-bins``: N (bins of equal counts) or comma-separated edges (``inf`` allowed)."""
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if len(values) == 1 and math.isfinite(values[0]) and values[0] == int(values[0]) and values[0] >= 1:
+        return int(values[0])
+    if len(values) < 2 or any(math.isnan(v) for v in values):
+        raise UserError(f"score: --photon-bins {text!r} is not N (>= 1) or comma-separated edges (e.g. 0,500,2000,inf)")
+    return values
+
+
+def cmd_score(args) -> int:
+    from .scoring import score
+
+    result = score(args.output, args.localizations, format=args.format, match=args.match,
+                   tolerance_nm=args.tolerance_nm, tolerance_z_nm=args.tolerance_z_nm, border_nm=args.border_nm,
+                   photon_quantile=args.photon_quantile, jobs=args.jobs, columns=args.columns, xy_unit=args.xy_unit,
+                   z_unit=args.z_unit, frame_base=args.frame_base, origin=args.origin,
+                   pixel_size_nm=args.pixel_size_nm, dims=args.dims if args.dims == "auto" else int(args.dims),
+                   photon_bins=_photon_bins(args.photon_bins), plots=not args.no_plots)
+    s = result.settings
+    print(f"scored {len(result.jobs)} jobs ({s.match} matching, tolerance {s.tolerance_nm:g} nm"
+          f"{f' / {s.tolerance_z_nm:g} nm axial' if any(j.metrics['dims'] == 3 for j in result.jobs.values()) else ''}, "
+          f"border {s.border_nm:g} nm"
+          f"{'' if s.photon_quantile is None else f', photon quantile {s.photon_quantile:g}'})")
+    print(result.summary())
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"wrote {result.folder}: " + ", ".join(p.name for p in result.files))
+    return 0
+
+
 def _pair(text: str, option: str) -> tuple[int, int]:
     """``N`` or ``NxM`` with positive integers."""
     parts = str(text).strip().lower().replace("×", "x").split("x")
@@ -189,6 +225,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="OME-TIFF compression (default none: readable everywhere, e.g. Fiji)")
     p = output_verb("preview", "write PNG previews of every job and a sweep contact sheet", cmd_preview)
     p.add_argument("--jobs", metavar="GLOB", help="only the jobs whose names match this shell pattern")
+
+    p = output_verb("score", "score a localizer's output against every job's ground truth (SMLM Challenge 2016 "
+                             "metrics); writes OUTPUT/score/", cmd_score)
+    p.add_argument("--localizations", required=True, metavar="PATTERN",
+                   help="each job's localization file; {job} = job name, {job_dir} = its folder, {output} = OUTPUT "
+                        "(relative to the current directory), e.g. 'fits/{job}.csv'")
+    p.add_argument("--format", default="auto", choices=("auto", "thunderstorm", "picasso", "decode", "csv"),
+                   help="file format (default auto: from the content)")
+    p.add_argument("--match", default="greedy", choices=("greedy", "hungarian"),
+                   help="greedy: the Challenge's (closest pair first); hungarian: optimal assignment")
+    p.add_argument("--tolerance-nm", dest="tolerance_nm", type=float, default=250.0,
+                   help="lateral match radius, nm (default 250)")
+    p.add_argument("--tolerance-z-nm", dest="tolerance_z_nm", type=float, default=500.0,
+                   help="axial match tolerance in 3-D, nm (default 500)")
+    p.add_argument("--border-nm", dest="border_nm", type=float, default=450.0,
+                   help="exclude ground truth and localizations this close to the ROI edge, nm (default 450)")
+    p.add_argument("--photon-quantile", dest="photon_quantile", type=float, default=None, metavar="Q",
+                   help="do not count ground truth at or below this photon quantile (0..1; the Challenge's rule)")
+    p.add_argument("--jobs", metavar="GLOB", help="only the jobs whose names match this shell pattern")
+    p.add_argument("--dims", default="auto", choices=("auto", "2", "3"),
+                   help="auto: 3-D when the localizations carry z (not all zero)")
+    p.add_argument("--columns", metavar="MAP", help="column mapping, e.g. x=x_nm,y=y_nm,z=z_nm,frame=frame,photons=phot")
+    p.add_argument("--xy-unit", dest="xy_unit", choices=("nm", "px", "um"), help="unit of x and y (default: the format's)")
+    p.add_argument("--z-unit", dest="z_unit", choices=("nm", "um"), help="unit of z (default: the format's)")
+    p.add_argument("--frame-base", dest="frame_base", type=int, choices=(0, 1), help="number of the first frame")
+    p.add_argument("--origin", choices=("corner", "center"),
+                   help="coordinate 0 at the corner (ThunderSTORM, this project) or centre (Picasso, DECODE) of pixel 0")
+    p.add_argument("--pixel-size-nm", dest="pixel_size_nm", type=float,
+                   help="pixel size for pixel units (default: the file's, else the simulation's)")
+    p.add_argument("--photon-bins", dest="photon_bins", metavar="N|EDGES",
+                   help="also recall and RMSE per ground-truth photon bin (N equal-count bins, or edges "
+                        "e.g. 0,500,2000,inf): score_by_photons.csv")
+    p.add_argument("--no-plots", action="store_true", help="write score.csv/score.nc only")
 
     zmap = sub.add_parser("zmap", help="synthesize or show a field-dependent aberration map (HDF5)",
                           description="Field-dependent aberration maps (layout: docs/design.md §5).")
