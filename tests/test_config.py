@@ -318,3 +318,19 @@ def test_units_of_the_varied_keys():
     assert [unit_of(k) for k in ("camera.background", "optics.wavelength_nm", "emitters.z_range_um",
                                  "camera.frame_interval_ms", "emitters.num_emitters", "optics.na")] == \
         ["photon/pixel/frame", "nm", "um", "ms", "", ""]
+
+
+def test_an_added_key_at_its_default_leaves_the_fingerprint_alone():
+    from pydantic import BaseModel
+
+    from pipeline.plan.identity import _without_added_defaults, added_field
+
+    class Section(BaseModel):
+        old: float = 1.0
+        new: str = added_field("off")
+
+    class Config(BaseModel):
+        section: Section = Section()
+
+    assert _without_added_defaults({"section": {"old": 1.0, "new": "off"}}, Config) == {"section": {"old": 1.0}}
+    assert _without_added_defaults({"section": {"old": 1.0, "new": "on"}}, Config) == {"section": {"old": 1.0, "new": "on"}}

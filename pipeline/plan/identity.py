@@ -44,9 +44,44 @@ def _input_digests(config: JobConfig) -> tuple[dict[str, str], list[str]]:
     return digests, missing
 
 
+def added_field(default, **kwargs):
+    """A ``Field`` added to the schema after fingerprints were first published: hashed only when it differs
+    from ``default``, so that every existing sweep keeps its fingerprint (and its bytes)."""
+    from pydantic import Field
+
+    return Field(default, json_schema_extra={"added": True}, **kwargs)
+
+
+def _without_added_defaults(tree: dict, model) -> dict:
+    """``tree`` (a section's dump) without the added fields that are at their default."""
+    out = {}
+    for name, value in tree.items():
+        info = model.model_fields.get(name)
+        extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
+        sub = _model_of_field(info)
+        if sub is not None and isinstance(value, dict):
+            value = _without_added_defaults(value, sub)
+        elif extra.get("added") and value == _json_default(info):
+            continue
+        out[name] = value
+    return out
+
+
+def _model_of_field(info):
+    from ..config.reference import model_of
+
+    return model_of(info.annotation) if info is not None else None
+
+
+def _json_default(info):
+    import pydantic
+
+    return pydantic.TypeAdapter(info.annotation).dump_python(info.get_default(call_default_factory=True), mode="json")
+
+
 def physical_parameters(config: JobConfig, digests: dict[str, str]) -> dict:
     """Everything physical about a job, canonical: input files by content, ROI as [height, width]."""
-    tree = config.model_dump(mode="json", exclude={"render"})
+    tree = _without_added_defaults(config.model_dump(mode="json", exclude={"render"}), JobConfig)
     for dotted, digest in digests.items():
         section, key = dotted.split(".")
         tree[section][key] = digest
@@ -61,7 +96,8 @@ def identity(config: JobConfig, sample_id: int | None, sweep_seed: int) -> tuple
     physics = physical_parameters(config, digests)
     seed_digest = _digest({"physics": physics, "sample_id": sample_id})
     # chunk_frames changes only the layout, never the bytes (design §3), so it is not part of identity
-    numerics = config.render.model_dump(mode="json", exclude={"chunk_frames"})
+    numerics = _without_added_defaults(config.render.model_dump(mode="json", exclude={"chunk_frames"}),
+                                       type(config.render))
     fingerprint = _digest(
         {"seed_digest": seed_digest, "render": numerics, "sweep_seed": sweep_seed, "kernels": kernels.__version__,
          # numpy's generators may change their streams between feature releases
