@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def cmd_plan(args) -> int:
     from .config import load_sweep
-    from .plan import check_memory, plan_sweep
+    from .plan import check_memory, check_workers, plan_sweep
     from .plan.report import print_plan
     from .run.cluster import cluster_spec
 
@@ -37,6 +37,7 @@ def cmd_plan(args) -> int:
     plan = plan_sweep(sweep).select(args.jobs)
     output = sweep.output_dir(args.output)
     spec = cluster_spec(sweep, args.workers, None, output)
+    check_workers(plan, spec.workers, spec.memory_limit, spec.memory_auto, spec.threads_per_worker, spec.workers_option)
     warnings = plan.warnings + check_memory(plan, spec.memory_limit, spec.threads_per_worker)
     print_plan(plan, output, spec.workers, spec.memory_limit, warnings)
     return 0

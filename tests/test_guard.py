@@ -19,6 +19,27 @@ def _run(path, output, *extra, env=None, **kwargs) -> subprocess.CompletedProces
                           env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})), **kwargs)
 
 
+@pytest.mark.parametrize("verb", ["plan", "run"])
+def test_more_workers_than_the_ram_holds_are_refused(verb, cli, write_sweep, tmp_path, monkeypatch):
+    from pipeline.config import load_sweep
+    from pipeline.plan import memory, plan_sweep
+
+    monkeypatch.setattr(memory, "_ram", lambda: 24 * 2**30)  # this machine's RAM, whatever runs the test
+    path = write_sweep()
+    need = memory.WORKER_BASELINE + max(j.chunk_working_set for j in plan_sweep(load_sweep(path)).jobs)
+    assert 100 * 2**20 < memory.WORKER_BASELINE < need < 200 * 2**20
+    code, out, err = cli(verb, path, "--workers", 1000, "--output", tmp_path / "out")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: --workers 1000: each worker would have 24.6 MiB")
+    assert f"at most {24 * 2**30 // need} workers" in err
+    assert not (tmp_path / "out").exists()
+    # the same count with limits that add up past the RAM; and one the RAM holds
+    write_sweep(TINY_SWEEP.replace("workers = 2", 'workers = 1000\nmemory_limit = "1GiB"'))
+    code, _, err = cli(verb, path, "--output", tmp_path / "out")
+    assert code == 2 and "cluster.workers 1000: each worker would have 24.6 MiB" in err and "add up past" in err
+    assert cli("plan", path, "--workers", 24 * 2**30 // need)[0] == 0
+
+
 @pytest.mark.slow
 def test_failed_jobs_are_one_line_each_on_stderr(tmp_path, write_sweep):
     path = write_sweep(THREE_JOBS)

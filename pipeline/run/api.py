@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import LoadedSweep, load_sweep
 from ..errors import RunInterrupted
-from ..plan import check_memory, plan_sweep
+from ..plan import check_memory, check_workers, plan_sweep
 from .cluster import cluster_spec
 from .execute import execute
 from .preflight import preflight
@@ -93,6 +93,8 @@ def run_sweep(sweep_or_path: LoadedSweep | str | Path, output: str | Path | None
     warnings = [w for w in plan.warnings if "does not exist" not in w]  # (missing inputs are refused below)
     preflight(plan, out, spec.address, resume, force, output_given=output is not None)
     if not spec.address and client is None:
+        check_workers(plan, spec.workers, spec.memory_limit, spec.memory_auto, spec.threads_per_worker,
+                      spec.workers_option)
         warnings += check_memory(plan, spec.memory_limit, spec.threads_per_worker)
     for warning in warnings:
         echo(f"warning: {warning}")

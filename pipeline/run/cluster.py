@@ -57,6 +57,8 @@ class ClusterSpec:
     dashboard_address: str = "127.0.0.1:8787"
     address: str = ""
     spill_dir: str | None = None
+    memory_auto: bool = True  # memory_limit "auto": RAM / workers
+    workers_option: str = "--workers"  # where the worker count came from, for messages
 
 
 def cluster_spec(sweep, workers: int | None, scheduler: str | None, output: Path) -> ClusterSpec:
@@ -73,11 +75,13 @@ def cluster_spec(sweep, workers: int | None, scheduler: str | None, output: Path
     if scheduler and not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
         raise UserError(f"--scheduler {scheduler!r}: expected an address such as tcp://host:8786")
     n = workers or cfg.workers or default_workers()
+    option = "--workers" if workers else "cluster.workers" if cfg.workers else "workers (one per core)"
     return ClusterSpec(workers=n, threads_per_worker=cfg.threads_per_worker,
                        memory_limit=worker_memory_limit(cfg.memory_limit, n),
                        dashboard_address=loopback_dashboard(cfg.dashboard_address),
                        address=scheduler or cfg.address,
-                       spill_dir=str(Path(output) / "dask-spill"))
+                       spill_dir=str(Path(output) / "dask-spill"),
+                       memory_auto=cfg.memory_limit in ("auto", ""), workers_option=option)
 
 
 def loopback_dashboard(address: str) -> str:
