@@ -51,3 +51,43 @@ def test_failed_jobs_are_one_line_each_on_stderr(tmp_path, write_sweep):
     assert "Traceback" not in proc.stdout + proc.stderr and "Compute Failed" not in proc.stdout + proc.stderr
     jobs = {j["name"]: j for j in status_of(tmp_path / "out")["jobs"]}
     assert "Traceback" in jobs["job_0001_num_emitters_30"]["error"]["traceback"]  # kept where it belongs
+
+
+def test_a_refused_run_waits_for_the_holders_name(tmp_path):
+    import fcntl
+    import json
+    import threading
+
+    from pipeline.errors import UserError
+    from pipeline.run.lock import RunLock
+
+    # a holder caught between taking the flock and writing its name (what a run started at the
+    # same instant meets); it writes the name a moment later
+    fd = os.open(tmp_path / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    name = threading.Timer(0.3, os.pwrite, (fd, json.dumps({"pid": 4242, "host": "node7"}).encode(), 0))
+    name.start()
+    try:
+        with pytest.raises(UserError, match=r"in use by a live run \(pid 4242 on node7\)"):
+            RunLock(tmp_path).acquire()
+    finally:
+        name.join()
+        os.close(fd)
+
+
+@pytest.mark.slow
+def test_two_runs_started_at_the_same_instant(tmp_path, write_sweep):
+    import socket
+
+    path = write_sweep()
+    output = tmp_path / "out"
+    argv = [sys.executable, "-m", "pipeline", "run", str(path), "--output", str(output)]
+    procs = [subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert sorted(codes) == [0, 2], outputs
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    assert outputs[loser][1].strip().splitlines() == [
+        f"error: {output} is in use by a live run (pid {procs[winner].pid} on {socket.gethostname()}); "
+        "wait for it or stop it first"]
