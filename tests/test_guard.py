@@ -91,3 +91,65 @@ def test_two_runs_started_at_the_same_instant(tmp_path, write_sweep):
     assert outputs[loser][1].strip().splitlines() == [
         f"error: {output} is in use by a live run (pid {procs[winner].pid} on {socket.gethostname()}); "
         "wait for it or stop it first"]
+
+
+# two jobs of 120 frames of 96x96 pixels: 4.2 MiB of frames, 8.4 MiB with the OME-TIFFs
+FULL = (TINY_SWEEP.replace("roi_size = 32", "roi_size = 96").replace("frames = 12", "frames = 120")
+        .replace("chunk_frames = 4", "chunk_frames = 10").replace("area_px = 28.0", "area_px = 90.0"))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB file system (tmpfs); yields its folder and a function that makes it 64 MiB."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a size-limited tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a 4 MiB tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder, lambda: subprocess.run(["mount", "-o", "remount,size=64m", str(folder)], check=True)
+    finally:
+        if subprocess.run(["umount", str(folder)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(folder)])
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_the_run_resumes(tmp_path, write_sweep, small_disk):
+    import re
+
+    import tifffile
+
+    from conftest import stored_movie
+    from pipeline.config import load_sweep
+    from pipeline.plan import plan_sweep
+
+    folder, make_space = small_disk
+    path = write_sweep(FULL)
+    output = folder / "out"
+    proc = _run(path, output)
+    assert proc.returncode == 2 and "use --force" in proc.stderr  # the disk preflight refuses first
+    proc = _run(path, output, "--force")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr and "Compute Failed" not in proc.stderr
+    # one line in all, or one per failed job; each names the folder, what is left to write, that it resumes
+    assert len(lines) == 1 or all(line.startswith("failed: ") for line in lines) and len(lines) <= 2, lines
+    for line in lines:
+        assert f"no space left on device in {output}" in line, line
+        assert re.search(r"still has about [\d.]+ [KM]iB to write", line) and "it resumes" in line, line
+
+    make_space()
+    proc = _run(path, output)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    clean = tmp_path / "clean"
+    assert _run(path, clean).returncode == 0
+    for job in plan_sweep(load_sweep(path)).jobs:
+        for a, b in zip(stored_movie(output, job.name), stored_movie(clean, job.name)):
+            assert a.tobytes() == b.tobytes(), job.name
+        files = [out / "jobs" / job.name for out in (output, clean)]
+        assert (tifffile.imread(files[0] / "simulation.ome.tiff").tobytes()
+                == tifffile.imread(files[1] / "simulation.ome.tiff").tobytes())
+        assert (files[0] / "localizations.csv").read_bytes() == (files[1] / "localizations.csv").read_bytes()

@@ -103,13 +103,23 @@ def remaining_chunks(job: Job, cache: CacheDir, resume: bool) -> list[tuple[int,
     return [(t0, t1) for t0, t1 in job.chunks if cache.read_entry(job.fingerprint, t0, t1) is None]
 
 
-def check_disk(plan: Plan, output: Path, cache: CacheDir, resume: bool, force: bool) -> None:
-    """Refuse when the store + OME-TIFF of the remaining chunks (uncompressed) exceed the free space."""
+def bytes_to_write(plan: Plan, cache: CacheDir, resume: bool = True) -> int:
+    """What the run still has to write: store + OME-TIFF of the chunks without an entry, uncompressed."""
     need = 0
     for job in plan.jobs:
         frames = sum(t1 - t0 for t0, t1 in remaining_chunks(job, cache, resume))
         need += 2 * frames * job.nbytes // job.frames
-    free = shutil.disk_usage(_existing_ancestor(output)).free
+    return need
+
+
+def free_bytes(output: Path) -> int:
+    return shutil.disk_usage(_existing_ancestor(output)).free
+
+
+def check_disk(plan: Plan, output: Path, cache: CacheDir, resume: bool, force: bool) -> None:
+    """Refuse when the store + OME-TIFF of the remaining chunks (uncompressed) exceed the free space."""
+    need = bytes_to_write(plan, cache, resume)
+    free = free_bytes(output)
     if need > free and not force:
         raise UserError(f"output {output}: the sweep needs up to {human_bytes(need)} (store + OME-TIFF, "
                         f"uncompressed) but only {human_bytes(free)} is free; use --force to run anyway")
