@@ -61,7 +61,7 @@ def is_disk_full(exc: BaseException | None) -> bool:
             return True
         if any(os.strerror(code) in str(exc) for code in _FULL):
             return True
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__ if exc.__cause__ is not None else None if exc.__suppress_context__ else exc.__context__
     return False
 
 

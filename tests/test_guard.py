@@ -1,4 +1,4 @@
-"""Nothing silently wrong: one line per failure on the terminal, worker limits, the lock's holder named (issue: guard)."""
+"""Nothing silently wrong: one line per failure on the terminal (failed jobs, a full disk), worker limits, the lock's holder named."""
 
 from __future__ import annotations
 

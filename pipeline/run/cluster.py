@@ -127,6 +127,7 @@ def connect(spec: ClusterSpec, client: Client | None = None) -> Iterator[Client]
     if client is not None:
         yield client
         return
+    _quiet_task_errors()  # in this process: the client (and the local cluster's scheduler)
     with dask.config.set(MEMORY_THRESHOLDS):
         if spec.address:
             with Client(spec.address, timeout="20s") as client:
@@ -146,8 +147,7 @@ def connect(spec: ClusterSpec, client: Client | None = None) -> Iterator[Client]
             )
         with cluster, Client(cluster) as client:
             try:
-                _quiet_task_errors()  # here: the scheduler and the client
-                client.register_plugin(QuietTaskErrors())
+                client.register_plugin(QuietTaskErrors())  # (an external cluster's workers log where their owner says)
                 yield client
             finally:
                 _quiet_shutdown(client)
