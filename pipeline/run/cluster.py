@@ -78,8 +78,7 @@ def cluster_spec(sweep, workers: int | None, scheduler: str | None, output: Path
     option = "--workers" if workers else "cluster.workers" if cfg.workers else "workers (one per core)"
     return ClusterSpec(workers=n, threads_per_worker=cfg.threads_per_worker,
                        memory_limit=worker_memory_limit(cfg.memory_limit, n),
-                       dashboard_address=loopback_dashboard(cfg.dashboard_address),
-                       address=scheduler or cfg.address,
+                       dashboard_address=cfg.dashboard_address, address=scheduler or cfg.address,
                        spill_dir=str(Path(output) / "dask-spill"),
                        memory_auto=cfg.memory_limit in ("auto", ""), workers_option=option)
 
