@@ -15,7 +15,8 @@ The command line (``python -m pipeline``) calls exactly these functions.
 
 __all__ = ["load_sweep", "plan_sweep", "run_sweep", "open_sweep", "open_job", "verify", "export", "job_array",
            "FrameDataset", "score",
-           "RunResult", "JobResult", "VerifyResult", "UserError", "InputFileError", "RunInterrupted"]
+           "RunResult", "JobResult", "VerifyResult", "UserError", "InputFileError", "RunInterrupted",
+           "RunAborted"]
 
 # name -> (module, attribute); imported on first use, so that `python -m pipeline --help` stays fast
 _API = {
@@ -35,6 +36,7 @@ _API = {
     "UserError": ("errors", "UserError"),
     "InputFileError": ("errors", "InputFileError"),
     "RunInterrupted": ("errors", "RunInterrupted"),
+    "RunAborted": ("errors", "RunAborted"),
 }
 
 

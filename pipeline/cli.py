@@ -1,8 +1,8 @@
 """Command line: ``python -m pipeline {plan,run,status,verify,export,preview,score,zmap}`` (docs/design.md §8).
 
 Every verb's arguments are declared here; each verb is a thin call into the Python API.
-Exit codes: 0 done; 1 some job failed; 2 bad input (one line on stderr, nothing written);
-130 interrupted (Ctrl-C).
+Exit codes: 0 done; 1 some job failed, or the environment stopped the run (a full disk: one line
+on stderr, resumable); 2 bad input (one line on stderr, nothing written); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 import sys
 from pathlib import Path
 
-from .errors import RunInterrupted, UserError
+from .errors import RunAborted, RunInterrupted, UserError
 
 DOCS = "docs/design.md (output, cache, CLI) and docs/physics.md (models, units, conventions)"
 
@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def cmd_plan(args) -> int:
     from .config import load_sweep
-    from .plan import check_memory, plan_sweep
+    from .plan import check_memory, check_workers, plan_sweep
     from .plan.report import print_plan
     from .run.cluster import cluster_spec
 
@@ -37,6 +37,7 @@ def cmd_plan(args) -> int:
     plan = plan_sweep(sweep).select(args.jobs)
     output = sweep.output_dir(args.output)
     spec = cluster_spec(sweep, args.workers, None, output)
+    check_workers(plan, spec.workers, spec.memory_limit, spec.memory_auto, spec.threads_per_worker, spec.workers_option)
     warnings = plan.warnings + check_memory(plan, spec.memory_limit, spec.threads_per_worker)
     print_plan(plan, output, spec.workers, spec.memory_limit, warnings)
     return 0
@@ -48,7 +49,10 @@ def cmd_run(args) -> int:
     result = run_sweep(args.sweep, output=args.output, workers=args.workers, scheduler=args.scheduler,
                        resume=not args.no_resume, jobs=args.jobs, force=args.force)
     for job in result.failed:
-        print(f"failed: {job.name}: {job.error['type']}: {job.error['message']}", file=sys.stderr)
+        message = job.error["message"]
+        if job.error["type"] == "DiskFull" and result.disk_full:  # where, what is left to write, that it resumes
+            message = result.disk_full
+        print(f"failed: {job.name}: {job.error['type']}: {message}", file=sys.stderr)
     return 0 if result.ok else 1
 
 
@@ -287,9 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     except RunInterrupted as exc:
         print(f"\n{exc}", file=sys.stderr)
         return exc.exit_code
+    except RunAborted as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `plan ... | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0
+    except OSError as exc:  # the environment (a full disk, a file that cannot be written): one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -73,7 +73,9 @@ class ClusterSection(_Section):
     workers: Integer | None = Field(None, ge=1, le=4096, description="worker processes of the local cluster; default: one per core")
     threads_per_worker: Integer = Field(1, ge=1, le=1024, description="threads per worker process")
     memory_limit: str = Field("auto", description='memory limit per worker, e.g. "4GiB"; "auto" = RAM / workers')
-    dashboard_address: str = Field(":8787", description="where the local cluster's dashboard listens")
+    dashboard_address: str = Field(
+        "127.0.0.1:8787", description='where the local cluster\'s dashboard listens; a port alone (":8787") is on '
+                                      '127.0.0.1 too, "0.0.0.0:8787" opens it to every interface')
     address: str = Field("", description='"tcp://host:8786": use that existing scheduler instead of a local cluster')
 
     @field_validator("memory_limit")
@@ -99,7 +101,7 @@ class ClusterSection(_Section):
         """[host]:port, port <= 65535, e.g. ":8787" (":0" = any free port)"""
         host, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or int(port) > 65535:
-            raise ValueError(f"{value!r} is not [host]:port, e.g. \":8787\" (\":0\" = any free port)")
+            raise ValueError(f"{value!r} is not [host]:port, e.g. \"127.0.0.1:8787\" (port 0 = any free port)")
         return value
 
     @field_validator("address")

@@ -83,38 +83,85 @@ def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None =
     return int(images + psf_batch + emitters)
 
 
+#: RSS of an idle worker process that has imported everything a chunk task imports: 119 MiB measured
+#: (``benchmarks/worker_baseline.py``: distributed 2026.8, Python 3.11, 2-core machine); what a
+#: worker holds before its first chunk. (Its nanny lives in the run process.)
+WORKER_BASELINE = 120 * 2**20
+
+
+def _ram() -> int:
+    import psutil
+
+    return psutil.virtual_memory().total
+
+
 def worker_memory_limit(memory_limit: str, workers: int) -> int:
     """Bytes per worker: a dask size string, or "auto" = total RAM / workers."""
-    import psutil
     from dask.utils import parse_bytes
 
     if memory_limit in ("auto", ""):
-        return psutil.virtual_memory().total // max(workers, 1)
+        return _ram() // max(workers, 1)
     try:
         return int(parse_bytes(memory_limit))
     except (ValueError, TypeError):
         raise UserError(f"cluster.memory_limit = {memory_limit!r}: expected a size such as \"4GiB\" or \"auto\"") from None
 
 
+def worker_need(job, threads_per_worker: int = 1) -> int:
+    """Bytes a worker holds for a job beyond its own baseline: the scene and one chunk per thread."""
+    return job.scene_bytes + job.chunk_working_set * threads_per_worker
+
+
 def check_memory(plan, limit_bytes: int, threads_per_worker: int = 1) -> list[str]:
-    """Warn when a worker's scene and chunks need > 1/4 of its memory; refuse past 90 %.
+    """Warn when a worker's scene and chunks need > 1/4 of its memory; refuse past 90 %, or past the
+    limit with the worker's own baseline.
 
     A worker renders ``threads_per_worker`` chunks at once.
     """
     warnings = []
-
-    def need(job) -> int:
-        return job.scene_bytes + job.chunk_working_set * threads_per_worker
-
-    worst = max(plan.jobs, key=need)
-    total = need(worst)
-    what = (f"{worst.name} needs about {human_bytes(total)} per worker (scene {human_bytes(worst.scene_bytes)}, "
+    worst = max(plan.jobs, key=lambda j: worker_need(j, threads_per_worker))
+    need = worker_need(worst, threads_per_worker)
+    what = (f"{worst.name} needs about {human_bytes(need)} per worker (scene {human_bytes(worst.scene_bytes)}, "
             f"{threads_per_worker} chunk(s) of {human_bytes(worst.chunk_working_set)})")
     advice = ("use fewer emitters per job, a smaller render.chunk_frames or give workers more memory "
               "(cluster.memory_limit)")
-    if total > 0.9 * limit_bytes:
+    if need > 0.9 * limit_bytes:
         raise UserError(f"{plan.sweep.path.name}: {what}, more than 90 % of the worker memory limit "
                         f"{human_bytes(limit_bytes)}; {advice}")
-    if total > 0.25 * limit_bytes:
+    if need + WORKER_BASELINE > limit_bytes:
+        raise UserError(
+            f"{plan.sweep.path.name}: the worker memory limit {human_bytes(limit_bytes)} is less than one worker needs, "
+            f"about {human_bytes(need + WORKER_BASELINE)} ({_needs(threads_per_worker, need)}); {advice}"
+        )
+    if need > 0.25 * limit_bytes:
         warnings.append(f"{what}, more than a quarter of the worker memory limit {human_bytes(limit_bytes)}; {advice}")
     return warnings
+
+
+def _needs(threads_per_worker: int, chunk: int) -> str:
+    chunks = "one chunk" if threads_per_worker == 1 else f"{threads_per_worker} chunks (one per thread)"
+    return f"an idle worker {human_bytes(WORKER_BASELINE)} + the scene and {chunks} {human_bytes(chunk)}"
+
+
+def check_workers(plan, workers: int, limit_bytes: int, auto: bool, threads_per_worker: int = 1,
+                  option: str = "--workers") -> None:
+    """Refuse a local cluster of more workers than the machine's RAM holds.
+
+    A worker needs its own baseline (:data:`WORKER_BASELINE`) plus ``threads_per_worker`` chunks,
+    and has RAM / workers at most, whatever its memory limit says: limits that add up past the RAM
+    are not there to be had. ``option`` names where the count came from. (A limit too small for
+    one worker is :func:`check_memory`'s refusal.)
+    """
+    ram = _ram()
+    if not auto and workers * limit_bytes <= ram:
+        return  # the limits fit in the RAM: whether one worker fits in its limit is check_memory's question
+    chunk = max(worker_need(j, threads_per_worker) for j in plan.jobs)
+    need = WORKER_BASELINE + chunk
+    share = ram // workers
+    if share >= need:
+        return
+    why = (f"RAM {human_bytes(ram)} / {workers}" if auto else
+           f"RAM {human_bytes(ram)} / {workers}; the limits, {workers} x {human_bytes(limit_bytes)}, add up past the RAM")
+    raise UserError(f"{option} {workers}: each worker would have {human_bytes(share)} ({why}) but one needs about "
+                    f"{human_bytes(need)} ({_needs(threads_per_worker, chunk)}); at most {ram // need} workers "
+                    f"on this machine")

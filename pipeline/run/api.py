@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import LoadedSweep, load_sweep
-from ..errors import RunInterrupted
-from ..plan import check_memory, plan_sweep
+from ..errors import DiskFull, RunAborted, RunInterrupted, is_disk_full
+from ..plan import check_memory, check_workers, plan_sweep
+from ..store import CacheDir
+from ..table import human_bytes
 from .cluster import cluster_spec
 from .execute import execute
-from .preflight import preflight
+from .preflight import bytes_to_write, free_bytes, preflight
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class RunResult:
     state: str  # done | failed
     jobs: dict[str, JobResult]
     warnings: list[str] = field(default_factory=list)
+    disk_full: str | None = None  # some job failed on a full disk: where, and how much is left to write
 
     @property
     def ok(self) -> bool:
@@ -83,6 +86,8 @@ def run_sweep(sweep_or_path: LoadedSweep | str | Path, output: str | Path | None
         Bad input, before anything is written.
     pipeline.errors.RunInterrupted
         Ctrl-C; the output stays resumable.
+    pipeline.errors.RunAborted
+        The environment stopped the run (a full disk, an unwritable file); one line, resumable.
     """
     echo = functools.partial(print, flush=True) if progress else (lambda *_: None)
     sweep = sweep_or_path if isinstance(sweep_or_path, LoadedSweep) else load_sweep(sweep_or_path)
@@ -93,6 +98,8 @@ def run_sweep(sweep_or_path: LoadedSweep | str | Path, output: str | Path | None
     warnings = [w for w in plan.warnings if "does not exist" not in w]  # (missing inputs are refused below)
     preflight(plan, out, spec.address, resume, force, output_given=output is not None)
     if not spec.address and client is None:
+        check_workers(plan, spec.workers, spec.memory_limit, spec.memory_auto, spec.threads_per_worker,
+                      spec.workers_option)
         warnings += check_memory(plan, spec.memory_limit, spec.threads_per_worker)
     for warning in warnings:
         echo(f"warning: {warning}")
@@ -101,6 +108,23 @@ def run_sweep(sweep_or_path: LoadedSweep | str | Path, output: str | Path | None
                          echo=echo, progress=progress)
     except KeyboardInterrupt:
         raise RunInterrupted() from None
+    except Exception as exc:  # the environment stopped the run: one line (crashes of our own code keep their traceback)
+        if is_disk_full(exc):
+            raise RunAborted(disk_full_advice(plan, out, getattr(exc, "filename", None))) from None
+        if isinstance(exc, OSError):
+            raise RunAborted(f"{exc}; the run stopped (traceback in {out / 'status.json'}); "
+                             "fix it, then run again to resume") from None
+        raise
     results = {name: JobResult(name, js.state, js.chunks_total, js.chunks_computed, js.chunks_reused, js.exported,
                                js.error) for name, js in status.jobs.items()}
-    return RunResult(output=out, state=status.state, jobs=results, warnings=warnings)
+    full_disk = any(j.error and j.error["type"] == DiskFull.__name__ for j in results.values())
+    return RunResult(output=out, state=status.state, jobs=results, warnings=warnings,
+                     disk_full=disk_full_advice(plan, out) if full_disk else None)
+
+
+def disk_full_advice(plan, output: Path, path: str | None = None) -> str:
+    """One line for a full disk: where, how much the run still has to write, that it resumes."""
+    need = bytes_to_write(plan, CacheDir(output))
+    return (f"no space left on device in {path or output}: the run still has about {human_bytes(need)} to write "
+            f"(store + OME-TIFF, uncompressed; {human_bytes(free_bytes(output))} free); free space, then run the "
+            "same command again: it resumes")

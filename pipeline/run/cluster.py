@@ -10,6 +10,9 @@ run behaves the same whatever the user's dask config):
 
 A chunk task holds about one chunk (``plan`` prints the estimate), so these thresholds are
 reached only when chunks are far too large for the limit — which ``plan``/``run`` refuse upfront.
+
+Who can reach the local cluster: the scheduler, the workers and (unless configured otherwise) the
+dashboard listen on the loopback address only; on a shared login node nobody else sees the run.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ import contextlib
 import logging
 import os
 import signal
-import threading
 import tempfile
+import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, WorkerPlugin
 
 MEMORY_THRESHOLDS = {
     "distributed.worker.memory.target": 0.60,
@@ -50,9 +54,11 @@ class ClusterSpec:
     workers: int
     threads_per_worker: int = 1
     memory_limit: str | int = "auto"
-    dashboard_address: str = ":8787"
+    dashboard_address: str = "127.0.0.1:8787"
     address: str = ""
     spill_dir: str | None = None
+    memory_auto: bool = True  # memory_limit "auto": RAM / workers
+    workers_option: str = "--workers"  # where the worker count came from, for messages
 
 
 def cluster_spec(sweep, workers: int | None, scheduler: str | None, output: Path) -> ClusterSpec:
@@ -69,10 +75,48 @@ def cluster_spec(sweep, workers: int | None, scheduler: str | None, output: Path
     if scheduler and not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
         raise UserError(f"--scheduler {scheduler!r}: expected an address such as tcp://host:8786")
     n = workers or cfg.workers or default_workers()
+    option = "--workers" if workers else "cluster.workers" if cfg.workers else "workers (one per core)"
     return ClusterSpec(workers=n, threads_per_worker=cfg.threads_per_worker,
                        memory_limit=worker_memory_limit(cfg.memory_limit, n),
                        dashboard_address=cfg.dashboard_address, address=scheduler or cfg.address,
-                       spill_dir=str(Path(output) / "dask-spill"))
+                       spill_dir=str(Path(output) / "dask-spill"),
+                       memory_auto=cfg.memory_limit in ("auto", ""), workers_option=option)
+
+
+def loopback_dashboard(address: str) -> str:
+    """``[host]:port`` with the loopback address for a missing host.
+
+    dask binds a bare port (``":8787"``) to every interface; here it means 127.0.0.1, so that the
+    sweep files that spell it so (every output's sweep.toml of earlier versions) stay private. A
+    host given explicitly (``"0.0.0.0:8787"``) is used as it is.
+    """
+    host, _, port = address.rpartition(":")
+    return address if host else f"127.0.0.1:{port}"
+
+
+def _keep_record(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Compute Failed")
+
+
+class QuietTaskErrors(WorkerPlugin):
+    """Drop distributed's "Compute Failed" log record (one per failed try, with its traceback).
+
+    The run reports every failed job itself — one line on stderr, the traceback in status.json —
+    so the worker's copy of each attempt is noise on the terminal. Registered as a plugin so that
+    a worker restarted by its nanny gets it again.
+    """
+
+    name = "smlm-sweep-quiet-task-errors"
+
+    def setup(self, worker) -> None:
+        _quiet_task_errors()
+
+
+def _quiet_task_errors() -> None:
+    for name in ("distributed.worker", "distributed.scheduler", "distributed.client"):
+        logger = logging.getLogger(name)
+        if _keep_record not in logger.filters:
+            logger.addFilter(_keep_record)
 
 
 @contextlib.contextmanager
@@ -82,6 +126,7 @@ def connect(spec: ClusterSpec, client: Client | None = None) -> Iterator[Client]
     if client is not None:
         yield client
         return
+    _quiet_task_errors()  # in this process: the client (and the local cluster's scheduler)
     with dask.config.set(MEMORY_THRESHOLDS):
         if spec.address:
             with Client(spec.address, timeout="20s") as client:
@@ -91,14 +136,17 @@ def connect(spec: ClusterSpec, client: Client | None = None) -> Iterator[Client]
         Path(spill).mkdir(parents=True, exist_ok=True)
         # the dashboard moves to a free port when the configured one is taken: not worth a warning
         logging.getLogger("distributed.node").setLevel(logging.ERROR)
-        with _workers_ignore_ctrl_c():
+        with _workers_ignore_ctrl_c(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
             cluster = LocalCluster(
                 n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
-                memory_limit=spec.memory_limit, dashboard_address=spec.dashboard_address,
+                host="127.0.0.1", memory_limit=spec.memory_limit,
+                dashboard_address=loopback_dashboard(spec.dashboard_address),
                 local_directory=spill, silence_logs=logging.ERROR,
             )
         with cluster, Client(cluster) as client:
             try:
+                client.register_plugin(QuietTaskErrors())  # (an external cluster's workers log where their owner says)
                 yield client
             finally:
                 _quiet_shutdown(client)

@@ -8,6 +8,7 @@ store's metadata. Ctrl-C leaves a consistent, resumable state (status "interrupt
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
@@ -21,11 +22,11 @@ from distributed import as_completed
 from .. import atomic
 from ..clock import now
 from ..config.dump import to_toml
-from ..exports import export_is_current, export_job, forget_export, job_dir, start_stream
+from ..exports import export_is_current, forget_export, job_dir, start_stream
 from ..plan import Job, Plan, chunk_bounds
 from ..store import CacheDir, consolidate, fingerprint_index, job_groups, prepare_job
 from .cluster import ClusterSpec, connect
-from .graph import commit_tasks
+from .graph import commit_tasks, export_task
 from .lock import RunLock
 from .preflight import remaining_chunks
 from .progress import Progress
@@ -96,6 +97,7 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
         status = RunStatus(sweep=plan.name, output=str(output),
                            jobs={j.name: JobStatus(j.name, j.fingerprint, len(j.chunks)) for j in plan.jobs})
         previous = load_status(output) or {}
+        failing = False
         status.others = [j for j in previous.get("jobs", [])
                          if j.get("name") in (sweep_jobs or set()) and j.get("name") not in status.jobs]
         try:
@@ -125,14 +127,20 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
             status.save()
             raise
         except BaseException as exc:
+            failing = True
             status.state = "crashed"
             status.finished = now()
             status.error = {"type": type(exc).__name__, "message": str(exc),
                             "traceback": traceback.format_exc(), "time": now()}
-            status.save()
+            with contextlib.suppress(OSError):  # a full disk refuses this too: then the crash itself is the news
+                status.save()
             raise
         finally:  # also after Ctrl-C or a crash: groups may have been created, moved or rebuilt
-            consolidate(output)
+            try:
+                consolidate(output)
+            except OSError:
+                if not failing:  # (never hide why the run stopped behind a second full-disk error)
+                    raise
 
 
 def cache_summary(output: Path, status: RunStatus) -> None:
@@ -165,7 +173,7 @@ class _Run:
     def export(self, name: str) -> None:
         """Submit a job's export (after its last chunk)."""
         streamed = frozenset(t0 for t0, _ in self.work.todo[name])
-        future = self.client.submit(export_job, self.output, self.jobs[name], stream=self.streams.get(name),
+        future = self.client.submit(export_task, self.output, self.jobs[name], stream=self.streams.get(name),
                                     streamed=streamed, pure=False, key=f"export-{name}-{self.token}")
         self.exports[future.key] = name
         self.pending.add(future)

@@ -19,7 +19,8 @@ import numpy as np
 
 from kernels.render import render_chunk
 
-from ..exports import TiffStream, csv_lines
+from ..errors import naming_full_disk
+from ..exports import TiffStream, csv_lines, export_job
 from ..plan import Job
 from ..scene import build_scene
 from ..store import CacheDir, write_chunk
@@ -82,13 +83,14 @@ def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int) -> dict:
     frames, truth = render_chunk(scene, t0, t1)
     output = Path(target.output)
     cache = CacheDir(output)
-    write_chunk(output, target.job_name, t0, frames)
-    if target.tiff is not None:
-        target.tiff.write(t0, frames)
-    truth_checksum = cache.write_truth(target.fingerprint, t0, t1, truth)
-    cache.write_csv_lines(target.fingerprint, t0, t1, csv_lines(truth))
-    seconds = time.perf_counter() - start
-    cache.write_entry(target.job_name, target.fingerprint, t0, t1, frames, truth_checksum, len(truth), seconds)
+    with naming_full_disk(output):  # (a bare ENOSPC from write() names no file)
+        write_chunk(output, target.job_name, t0, frames)
+        if target.tiff is not None:
+            target.tiff.write(t0, frames)
+        truth_checksum = cache.write_truth(target.fingerprint, t0, t1, truth)
+        cache.write_csv_lines(target.fingerprint, t0, t1, csv_lines(truth))
+        seconds = time.perf_counter() - start
+        cache.write_entry(target.job_name, target.fingerprint, t0, t1, frames, truth_checksum, len(truth), seconds)
     return {"job": target.job_name, "frames": [t0, t1], "seconds": seconds, "localizations": len(truth)}
 
 
@@ -109,3 +111,9 @@ def commit_tasks(job: Job, output: Path, chunks: list[tuple[int, int]], token: s
                                                dask_key_name=f"chunk-{_tag(job, token)}-{index[(t0, t1)]:05d}")
         for t0, t1 in chunks
     ]
+
+
+def export_task(output: Path, job: Job, **kwargs) -> dict:
+    """:func:`pipeline.exports.export_job` as the run's export task (a full disk names the output)."""
+    with naming_full_disk(output):
+        return export_job(output, job, **kwargs)

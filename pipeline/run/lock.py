@@ -2,7 +2,9 @@
 
 The kernel releases the flock when the holding process dies, however it dies, so a lock file
 without a holder is a leftover of a run that is gone and is taken over. The file's content (pid,
-host, start time) is only for the messages.
+host, start time) is only for the messages. A holder writes it just after taking the flock, so a
+second run that arrives in between finds the file locked but still empty: it reads again for a
+short while (:data:`NAME_WAIT`) before it names the holder.
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ import fcntl
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 from ..clock import now
 from ..errors import UserError
+
+#: seconds a refused run waits for the holder's pid to appear in the lock file
+NAME_WAIT = 2.0
 
 
 class RunLock:
@@ -32,6 +38,7 @@ class RunLock:
             return {}
 
     def acquire(self) -> None:
+        deadline = time.monotonic() + NAME_WAIT
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -39,6 +46,9 @@ class RunLock:
             except BlockingIOError:
                 holder = self._read(fd)
                 os.close(fd)
+                if not holder.get("pid") and time.monotonic() < deadline:
+                    time.sleep(0.01)  # locked, not yet named: the holder is between its flock and its write
+                    continue  # (or it has just died: then the next try takes the lock over)
                 raise UserError(f"{self.path.parent} is in use by a live run (pid {holder.get('pid', '?')} on "
                                 f"{holder.get('host', '?')}); wait for it or stop it first") from None
             # the file may have been removed by its previous holder between our open and flock
@@ -53,8 +63,9 @@ class RunLock:
         if previous.get("pid"):
             self.message = f"taking over the lock of a run that is gone (pid {previous['pid']} on {previous.get('host')})"
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": now()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(me).encode(), 0)
+        data = json.dumps(me).encode()
+        os.pwrite(fd, data, 0)  # then cut what a longer earlier content left: never empty in between
+        os.ftruncate(fd, len(data))
         os.fsync(fd)
         self._fd = fd
 

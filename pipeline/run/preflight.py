@@ -22,18 +22,51 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
+#: how to give the run dask's TLS settings (README: Scaling out)
+TLS_SETTINGS = ("dask's distributed.comm.tls.ca-file, .client.cert and .client.key (e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE, "
+                "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT, DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY)")
+
+
 def check_scheduler(address: str) -> None:
-    """An existing scheduler must answer before anything is written."""
+    """An existing scheduler must answer, in its protocol, before anything is written.
+
+    First a plain TCP connection (a dead address fails at once), then distributed's own handshake
+    with the client's security settings (dask's config), as the run's client will connect: a
+    tls:// scheduler without TLS settings or with a certificate it does not trust, or a tcp://
+    address of a TLS scheduler, is refused here as one line instead of a traceback later.
+    """
+    import asyncio
     import socket
     from urllib.parse import urlparse
 
-    if not address.startswith("tcp://"):
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    if not address.startswith(("tcp://", "tls://")):
         return  # other protocols: connecting is the only check
     url = urlparse(address)
     try:
         socket.create_connection((url.hostname, url.port), timeout=10).close()
     except (OSError, ValueError) as exc:
         raise UserError(f"scheduler {address} does not answer ({exc}); start it or fix --scheduler/cluster.address") from None
+    tls = address.startswith("tls://")
+    try:
+        args = Security().get_connection_args("client")
+    except (OSError, ValueError) as exc:  # a certificate or key file that is missing or not PEM
+        raise UserError(f"scheduler {address}: dask's TLS settings do not load ({exc}); set {TLS_SETTINGS}") from None
+    if tls and args["ssl_context"] is None:
+        raise UserError(f"scheduler {address}: a tls:// scheduler needs the client's TLS settings: {TLS_SETTINGS}")
+
+    async def handshake() -> None:
+        comm = await connect(address, timeout="10s", **args)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except Exception as exc:  # noqa: BLE001 - whatever fails here, the run could not have used the scheduler
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        hint = f"check {TLS_SETTINGS}" if tls else f"if it is a TLS scheduler, use tls:// and set {TLS_SETTINGS}"
+        raise UserError(f"scheduler {address} refused the connection ({reason}); {hint}") from None
 
 
 def check_output(output: Path, from_command_line: bool) -> None:
@@ -70,13 +103,23 @@ def remaining_chunks(job: Job, cache: CacheDir, resume: bool) -> list[tuple[int,
     return [(t0, t1) for t0, t1 in job.chunks if cache.read_entry(job.fingerprint, t0, t1) is None]
 
 
-def check_disk(plan: Plan, output: Path, cache: CacheDir, resume: bool, force: bool) -> None:
-    """Refuse when the store + OME-TIFF of the remaining chunks (uncompressed) exceed the free space."""
+def bytes_to_write(plan: Plan, cache: CacheDir, resume: bool = True) -> int:
+    """What the run still has to write: store + OME-TIFF of the chunks without an entry, uncompressed."""
     need = 0
     for job in plan.jobs:
         frames = sum(t1 - t0 for t0, t1 in remaining_chunks(job, cache, resume))
         need += 2 * frames * job.nbytes // job.frames
-    free = shutil.disk_usage(_existing_ancestor(output)).free
+    return need
+
+
+def free_bytes(output: Path) -> int:
+    return shutil.disk_usage(_existing_ancestor(output)).free
+
+
+def check_disk(plan: Plan, output: Path, cache: CacheDir, resume: bool, force: bool) -> None:
+    """Refuse when the store + OME-TIFF of the remaining chunks (uncompressed) exceed the free space."""
+    need = bytes_to_write(plan, cache, resume)
+    free = free_bytes(output)
     if need > free and not force:
         raise UserError(f"output {output}: the sweep needs up to {human_bytes(need)} (store + OME-TIFF, "
                         f"uncompressed) but only {human_bytes(free)} is free; use --force to run anyway")
