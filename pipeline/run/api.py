@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import signals
 from ..config import LoadedSweep, load_sweep
 from ..errors import RunInterrupted
 from ..plan import check_memory, plan_sweep
@@ -82,8 +83,18 @@ def run_sweep(sweep_or_path: LoadedSweep | str | Path, output: str | Path | None
     pipeline.errors.UserError
         Bad input, before anything is written.
     pipeline.errors.RunInterrupted
-        Ctrl-C; the output stays resumable.
+        SIGINT (Ctrl-C), SIGTERM or SIGHUP (``signal_name``, ``exit_code`` = 128 + its number); the
+        output stays resumable. In the main thread the run handles these three signals itself and
+        puts the previous handlers back when it returns.
     """
+    with signals.handling():
+        try:
+            return _run(sweep_or_path, output, workers, scheduler, client, resume, jobs, progress, force)
+        except KeyboardInterrupt as exc:
+            raise RunInterrupted.of(exc) from None
+
+
+def _run(sweep_or_path, output, workers, scheduler, client, resume, jobs, progress, force) -> RunResult:
     echo = functools.partial(print, flush=True) if progress else (lambda *_: None)
     sweep = sweep_or_path if isinstance(sweep_or_path, LoadedSweep) else load_sweep(sweep_or_path)
     full = plan_sweep(sweep)
@@ -96,11 +107,8 @@ def run_sweep(sweep_or_path: LoadedSweep | str | Path, output: str | Path | None
         warnings += check_memory(plan, spec.memory_limit, spec.threads_per_worker)
     for warning in warnings:
         echo(f"warning: {warning}")
-    try:
-        status = execute(plan, out, spec, resume, sweep_jobs={j.name for j in full.jobs}, client=client,
-                         echo=echo, progress=progress)
-    except KeyboardInterrupt:
-        raise RunInterrupted() from None
+    status = execute(plan, out, spec, resume, sweep_jobs={j.name for j in full.jobs}, client=client,
+                     echo=echo, progress=progress)
     results = {name: JobResult(name, js.state, js.chunks_total, js.chunks_computed, js.chunks_reused, js.exported,
                                js.error) for name, js in status.jobs.items()}
     return RunResult(output=out, state=status.state, jobs=results, warnings=warnings)
