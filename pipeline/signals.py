@@ -63,9 +63,9 @@ def _forced_exit(signum: int) -> None:
     for callback in reversed(_state.at_exit):
         with contextlib.suppress(Exception):
             callback(name)
-    then = "again" if signum == first else f"then by {signal.Signals(signum).name}"
+    what = f"{name} again" if signum == first else f"{name}, then by {signal.Signals(signum).name}"
     # os.write: print() could be the very call this handler interrupted (a reentrant write fails)
-    os.write(2, f"interrupted by {name} {then}: stopped at once; run again to resume\n".encode())
+    os.write(2, f"interrupted by {what}: stopped at once; run again to resume\n".encode())
     os._exit(128 + first)  # the workers follow: they exit when the run process is gone
 
 
