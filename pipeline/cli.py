@@ -2,7 +2,8 @@
 
 Every verb's arguments are declared here; each verb is a thin call into the Python API.
 Exit codes: 0 done; 1 some job failed, or the environment stopped the run (a full disk: one line
-on stderr, resumable); 2 bad input (one line on stderr, nothing written); 130 interrupted (Ctrl-C).
+on stderr, resumable); 2 bad input (one line on stderr, nothing written); 128 + the signal number
+when stopped by a signal: 130 SIGINT (Ctrl-C), 143 SIGTERM, 129 SIGHUP.
 """
 
 from __future__ import annotations
@@ -281,6 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(exc: RunInterrupted) -> int:
+    """One line on stderr (the progress bar ended its line already); exit 128 + the signal number."""
+    print(exc, file=sys.stderr)
+    return exc.exit_code
+
+
+def console() -> int:
+    """The ``smlm-sweep`` command: what ``python -m pipeline`` does."""
+    from .signals import install
+
+    install()
+    return main()
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -289,14 +304,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except RunInterrupted as exc:
-        print(f"\n{exc}", file=sys.stderr)
-        return exc.exit_code
+        return _interrupted(exc)
     except RunAborted as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # a signal outside run_sweep: while importing it, in another verb
+        return _interrupted(RunInterrupted.of(exc))
     except BrokenPipeError:  # `plan ... | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0

@@ -37,14 +37,21 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 class RunInterrupted(Exception):
-    """A run stopped by Ctrl-C or a signal; finished chunks are kept and a new run resumes.
+    """A run stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP; finished chunks are kept and a new run resumes.
 
     ``exit_code`` is what the CLI exits with: 128 + the signal number (130 for SIGINT).
     """
 
     def __init__(self, signal_name: str = "SIGINT", signal_number: int = 2):
-        self.signal_name, self.exit_code = signal_name, 128 + signal_number
+        self.signal_name, self.signal_number, self.exit_code = signal_name, signal_number, 128 + signal_number
         super().__init__(f"interrupted by {signal_name}: finished chunks are kept; run again to resume")
+
+    @classmethod
+    def of(cls, exc: BaseException) -> RunInterrupted:
+        """The interruption behind a KeyboardInterrupt (:class:`pipeline.signals.Interrupt` names its signal)."""
+        from .signals import describe
+
+        return cls(*describe(exc))
 
 
 #: errnos of a file system that has no room left for what is written (ENOSPC, and a user's quota)

@@ -99,7 +99,7 @@ def test_ctrl_c_exits_130_and_resumes(tmp_path, write_sweep):
     assert seconds < 20, seconds
     assert "Traceback" not in err
     status = status_of(output)
-    assert status["state"] == "interrupted"
+    assert status["state"] == "interrupted" and status["signal"] == "SIGINT"
     assert {j["state"] for j in status["jobs"]} <= {"interrupted", "done"}
     _resume_and_check(path, output)
 

@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import signals
 from ..config import LoadedSweep, load_sweep
 from ..errors import DiskFull, RunAborted, RunInterrupted, is_disk_full
 from ..plan import check_memory, check_workers, plan_sweep
@@ -85,10 +86,20 @@ def run_sweep(sweep_or_path: LoadedSweep | str | Path, output: str | Path | None
     pipeline.errors.UserError
         Bad input, before anything is written.
     pipeline.errors.RunInterrupted
-        Ctrl-C; the output stays resumable.
+        SIGINT (Ctrl-C), SIGTERM or SIGHUP (``signal_name``, ``exit_code`` = 128 + its number); the
+        output stays resumable. In the main thread the run handles these three signals itself and
+        puts the previous handlers back when it returns.
     pipeline.errors.RunAborted
         The environment stopped the run (a full disk, an unwritable file); one line, resumable.
     """
+    with signals.handling():
+        try:
+            return _run(sweep_or_path, output, workers, scheduler, client, resume, jobs, progress, force)
+        except KeyboardInterrupt as exc:
+            raise RunInterrupted.of(exc) from None
+
+
+def _run(sweep_or_path, output, workers, scheduler, client, resume, jobs, progress, force) -> RunResult:
     echo = functools.partial(print, flush=True) if progress else (lambda *_: None)
     sweep = sweep_or_path if isinstance(sweep_or_path, LoadedSweep) else load_sweep(sweep_or_path)
     full = plan_sweep(sweep)
@@ -106,8 +117,6 @@ def run_sweep(sweep_or_path: LoadedSweep | str | Path, output: str | Path | None
     try:
         status = execute(plan, out, spec, resume, sweep_jobs={j.name for j in full.jobs}, client=client,
                          echo=echo, progress=progress)
-    except KeyboardInterrupt:
-        raise RunInterrupted() from None
     except Exception as exc:  # the environment stopped the run: one line (crashes of our own code keep their traceback)
         if is_disk_full(exc):
             raise RunAborted(disk_full_advice(plan, out, getattr(exc, "filename", None))) from None

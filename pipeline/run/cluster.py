@@ -21,15 +21,18 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import tempfile
-import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin
+
+from .. import signals
 
 MEMORY_THRESHOLDS = {
     "distributed.worker.memory.target": 0.60,
@@ -136,15 +139,19 @@ def connect(spec: ClusterSpec, client: Client | None = None) -> Iterator[Client]
         Path(spill).mkdir(parents=True, exist_ok=True)
         # the dashboard moves to a free port when the configured one is taken: not worth a warning
         logging.getLogger("distributed.node").setLevel(logging.ERROR)
-        with _workers_ignore_ctrl_c(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
-            cluster = LocalCluster(
-                n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
-                host="127.0.0.1", memory_limit=spec.memory_limit,
-                dashboard_address=loopback_dashboard(spec.dashboard_address),
-                local_directory=spill, silence_logs=logging.ERROR,
-            )
-        with cluster, Client(cluster) as client:
+        with contextlib.ExitStack() as stack:
+            # a signal while the cluster starts stops the run as soon as the cluster is up and
+            # registered to be closed (interrupted inside LocalCluster, it would leave its workers)
+            with signals.deferred():
+                with _workers_block_terminal_signals(), warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
+                    cluster = stack.enter_context(LocalCluster(
+                        n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
+                        host="127.0.0.1", memory_limit=spec.memory_limit,
+                        dashboard_address=loopback_dashboard(spec.dashboard_address),
+                        local_directory=spill, silence_logs=logging.ERROR,
+                    ))
+                client = stack.enter_context(Client(cluster))
             try:
                 client.register_plugin(QuietTaskErrors())  # (an external cluster's workers log where their owner says)
                 yield client
@@ -163,24 +170,51 @@ def _quiet_shutdown(client: Client) -> None:
     scheduler" with a traceback (a race in distributed's shutdown, frequent after Ctrl-C); at this
     point every result is in and nothing worth reporting can come from the logs.
     """
+    _silence_distributed()  # first: after a SIGTERM to the process group, the broadcast meets dead workers
     with contextlib.suppress(Exception):
         client.run(_silence_distributed, wait=True)
-    _silence_distributed()
+
+
+#: the signals of a terminal (Ctrl-C, hang-up): they reach the whole process group, workers included
+TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGHUP}
 
 
 @contextlib.contextmanager
-def _workers_ignore_ctrl_c() -> Iterator[None]:
-    """Start worker processes with SIGINT ignored (inherited through exec).
+def _workers_block_terminal_signals() -> Iterator[None]:
+    """Start worker processes with SIGINT and SIGHUP blocked.
 
-    Ctrl-C in a terminal reaches the whole process group; the run process handles it (cancel,
-    status, exit 130) and shuts the cluster down, so the workers must not die on it with
-    tracebacks of their own.
+    A terminal sends Ctrl-C and hang-up to the whole process group; the run process handles them
+    (cancel, status, exit 128 + the signal number) and shuts the cluster down, so the workers
+    must not die on them with tracebacks of their own. The signal mask is per thread and
+    inherited: the threads started meanwhile (among them distributed's event loop, which spawns
+    the workers and later restarts them) and the processes they fork and exec keep them blocked.
+    A handler (SIG_IGN) instead would be process-wide, and the run would miss its own signals
+    meanwhile; unblocking here delivers a signal that came in meanwhile. SIGTERM stays: it is
+    how multiprocessing stops its children when a process exits.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be changed from the main thread
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
     try:
+        _start_resource_tracker()
+        signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)  # (starting it unblocked SIGINT here)
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (a process that every spawning process starts once) now.
+
+    - Now, with the terminal's signals blocked: it ignores SIGINT and SIGTERM, not a hang-up.
+      (Starting it unblocks SIGINT in the calling thread; started by the first worker's spawn,
+      that worker would miss the mask.)
+    - Without its leak warning: a worker killed in the middle of a task (after a signal, the
+      nanny kills a worker that does not stop in time) leaves numcodecs' Blosc lock registered;
+      the tracker unlinks it at the end, as it should, and says so in a three-line UserWarning
+      after the run's one line.
+    """
+    options = list(sys.warnoptions)  # (the tracker's interpreter gets these as -W options)
+    sys.warnoptions.append("ignore::UserWarning:multiprocessing.resource_tracker")
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.warnoptions[:] = options

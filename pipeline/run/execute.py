@@ -3,7 +3,9 @@
 Order of events: take the output's lock → prepare the Zarr groups → find chunks without a valid
 cache entry → submit all jobs' chunk tasks together → follow them (progress, status.json,
 per-job failure isolation), exporting each job as soon as its chunks are done → consolidate the
-store's metadata. Ctrl-C leaves a consistent, resumable state (status "interrupted").
+store's metadata. SIGINT, SIGTERM and SIGHUP (:mod:`pipeline.signals`) leave a consistent,
+resumable state: futures cancelled, status "interrupted" naming the signal, cluster closed, lock
+released.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from distributed import as_completed
 
-from .. import atomic
+from .. import atomic, signals
 from ..clock import now
 from ..config.dump import to_toml
 from ..exports import export_is_current, forget_export, job_dir, start_stream
@@ -101,30 +103,12 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
         status.others = [j for j in previous.get("jobs", [])
                          if j.get("name") in (sweep_jobs or set()) and j.get("name") not in status.jobs]
         try:
-            work = _prepare(plan, output, resume, status)
-            status.stale = [name for name in job_groups(output) if name not in (sweep_jobs or status.jobs)]
-            status.save()
-            total = sum(len(j.chunks) for j in plan.jobs)
-            echo(f"sweep {plan.name!r}: {len(plan.jobs)} jobs, {work.chunks} chunks to compute, "
-                 f"{total - work.chunks} reused, {len(work.to_export)} exports -> {output}")
-            if work.to_export:
-                with connect(spec, client) as c:
-                    echo(f"dashboard: {c.dashboard_link}")
-                    _compute(c, plan, output, work, status, progress)
-            failed = any(j.state == "failed" for j in status.jobs.values())
-            status.state = "failed" if failed else "done"
-            status.finished = now()
-            status.save()
-            cache_summary(output, status)
-            echo(status_table(atomic.read_json(status.path)))
+            with signals.at_forced_exit(lambda name: (status.interrupt(name), lock.release())):
+                _execute(plan, output, spec, resume, sweep_jobs, client, echo, progress, status)
             return status
-        except KeyboardInterrupt:
-            status.state = "interrupted"
-            status.finished = now()
-            for js in status.jobs.values():
-                if js.state in ("pending", "running"):
-                    js.state = "interrupted"
-            status.save()
+        except KeyboardInterrupt as exc:  # SIGINT, SIGTERM or SIGHUP (pipeline.signals)
+            failing = True
+            status.interrupt(signals.describe(exc)[0])
             raise
         except BaseException as exc:
             failing = True
@@ -135,12 +119,33 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
             with contextlib.suppress(OSError):  # a full disk refuses this too: then the crash itself is the news
                 status.save()
             raise
-        finally:  # also after Ctrl-C or a crash: groups may have been created, moved or rebuilt
+        finally:  # also after a signal or a crash: groups may have been created, moved or rebuilt
             try:
                 consolidate(output)
             except OSError:
                 if not failing:  # (never hide why the run stopped behind a second full-disk error)
                     raise
+
+
+def _execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_jobs: set[str] | None, client,
+             echo: Callable[[str], None], progress: bool, status: RunStatus) -> None:
+    """The steps of a run, between taking the output's lock and releasing it."""
+    work = _prepare(plan, output, resume, status)
+    status.stale = [name for name in job_groups(output) if name not in (sweep_jobs or status.jobs)]
+    status.save()
+    total = sum(len(j.chunks) for j in plan.jobs)
+    echo(f"sweep {plan.name!r}: {len(plan.jobs)} jobs, {work.chunks} chunks to compute, "
+         f"{total - work.chunks} reused, {len(work.to_export)} exports -> {output}")
+    if work.to_export:
+        with connect(spec, client) as c:
+            echo(f"dashboard: {c.dashboard_link}")
+            _compute(c, plan, output, work, status, progress)
+    failed = any(j.state == "failed" for j in status.jobs.values())
+    status.state = "failed" if failed else "done"
+    status.finished = now()
+    status.save()
+    cache_summary(output, status)
+    echo(status_table(atomic.read_json(status.path)))
 
 
 def cache_summary(output: Path, status: RunStatus) -> None:
@@ -200,8 +205,11 @@ def _compute(client, plan: Plan, output: Path, work: Work, status: RunStatus, sh
             if time.monotonic() - last_save > 0.5:
                 status.save()
                 last_save = time.monotonic()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         run.cancel()
+        # recorded before the cluster closes (seconds, more while a worker finishes its task): a
+        # second signal or the SIGKILL that follows a SIGTERM (SLURM, docker) finds it said already
+        status.interrupt(signals.describe(exc)[0])
         raise
     finally:
         progress.close()

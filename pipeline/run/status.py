@@ -40,6 +40,7 @@ class RunStatus:
     output: str
     jobs: dict[str, JobStatus]
     state: str = "running"  # running | done | failed | interrupted | crashed
+    signal: str | None = None  # interrupted: the signal that stopped the run ("SIGINT", "SIGTERM", "SIGHUP")
     started: str = field(default_factory=now)
     finished: str | None = None
     pid: int = field(default_factory=os.getpid)
@@ -51,6 +52,14 @@ class RunStatus:
     @property
     def path(self) -> Path:
         return Path(self.output) / "status.json"
+
+    def interrupt(self, signal_name: str) -> None:
+        """Record a stop by a signal: the unfinished jobs are "interrupted" (a new run resumes them)."""
+        self.state, self.signal, self.finished = "interrupted", signal_name, now()
+        for js in self.jobs.values():
+            if js.state in ("pending", "running"):
+                js.state = "interrupted"
+        self.save()
 
     def save(self) -> None:
         data = asdict(self)
@@ -71,7 +80,8 @@ def status_table(data: dict) -> str:
                      job["chunks_computed"], job["chunks_reused"], "yes" if job.get("exported") else "no",
                      f"{job['seconds']:.1f}", reason])
     table = format_table(["job", "state", "chunks", "computed", "reused", "exported", "seconds", "error"], rows)
-    lines = [f"sweep {data.get('sweep')!r} in {data.get('output')}: {data.get('state')} "
+    state = f"{data.get('state')} by {data['signal']}" if data.get("signal") else data.get("state")
+    lines = [f"sweep {data.get('sweep')!r} in {data.get('output')}: {state} "
              f"(started {data.get('started')}, finished {data.get('finished') or '-'})", table]
     for name in data.get("stale", []):
         lines.append(f"stale: {name} (in the store, no longer in the sweep; left in place)")
