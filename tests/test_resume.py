@@ -105,7 +105,7 @@ def test_finished_sweep_computes_nothing(tmp_path, write_sweep):
     seconds = time.monotonic() - start
     assert proc.returncode == 0
     assert computed_chunks(tmp_path / "out") == 0
-    assert "0 chunks to compute, 6 reused" in proc.stdout
+    assert "nothing to compute, 6 chunks reused" in proc.stdout and "progress:" not in proc.stdout
     assert "dashboard" not in proc.stdout  # no cluster is started for nothing
     print(f"re-running a finished sweep took {seconds:.2f} s")
 
@@ -207,3 +207,9 @@ def test_jobs_glob_runs_a_subset(tmp_path, write_sweep):
     assert not (output / "sweep.zarr" / "job_0000_num_emitters_20").exists()
     proc = _run(path, output, "--jobs", "job_0000_*")
     assert proc.returncode == 0 and status_of(output)["stale"] == []
+    status = status_of(output)
+    assert status["subset"] == "job_0000_*" and status["state"] == "done"
+    assert {j["name"]: j["in_run"] for j in status["jobs"]} == {"job_0000_num_emitters_20": True,
+                                                                 "job_0001_num_emitters_40": False}
+    shown = run_module("status", output).stdout
+    assert "the last run was a --jobs 'job_0000_*' subset: done for 1 of 2 jobs" in shown

@@ -107,6 +107,7 @@ class Plan:
     jobs: list[Job]
     warnings: list[str] = field(default_factory=list)
     varied_keys: tuple[str, ...] = ()
+    subset: str | None = None  # the --jobs pattern that selected these jobs, if any
 
     @property
     def name(self) -> str:
@@ -119,7 +120,7 @@ class Plan:
         jobs = [j for j in self.jobs if fnmatch.fnmatchcase(j.name, pattern)]
         if not jobs:
             raise UserError(f"--jobs '{pattern}' matches none of the {len(self.jobs)} jobs of {self.sweep.path.name}")
-        return Plan(self.sweep, jobs, self.warnings, self.varied_keys)
+        return Plan(self.sweep, jobs, self.warnings, self.varied_keys, subset=pattern)
 
 
 def _check_axes(sweep: LoadedSweep) -> list[tuple[tuple[str, ...], list[tuple]]]:

@@ -96,7 +96,7 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
     with RunLock(output) as lock:
         if lock.message:
             echo(lock.message)
-        status = RunStatus(sweep=plan.name, output=str(output),
+        status = RunStatus(sweep=plan.name, output=str(output), subset=plan.subset,
                            jobs={j.name: JobStatus(j.name, j.fingerprint, len(j.chunks)) for j in plan.jobs})
         previous = load_status(output) or {}
         failing = False
@@ -134,8 +134,9 @@ def _execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_jo
     status.stale = [name for name in job_groups(output) if name not in (sweep_jobs or status.jobs)]
     status.save()
     total = sum(len(j.chunks) for j in plan.jobs)
-    echo(f"sweep {plan.name!r}: {len(plan.jobs)} jobs, {work.chunks} chunks to compute, "
-         f"{total - work.chunks} reused, {len(work.to_export)} exports -> {output}")
+    todo = f"{work.chunks} chunks to compute" if work.chunks else "nothing to compute"
+    echo(f"sweep {plan.name!r}: {len(plan.jobs)} jobs, {todo}, {total - work.chunks} chunks reused, "
+         f"{len(work.to_export)} exports -> {output}")
     if work.to_export:
         with connect(spec, client) as c:
             echo(f"dashboard: {c.dashboard_link}")

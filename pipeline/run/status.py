@@ -48,6 +48,7 @@ class RunStatus:
     stale: list[str] = field(default_factory=list)
     error: dict | None = None
     others: list[dict] = field(default_factory=list)  # jobs of the sweep outside a --jobs subset, as last recorded
+    subset: str | None = None  # the --jobs pattern of a run of some of the sweep's jobs
 
     @property
     def path(self) -> Path:
@@ -63,7 +64,9 @@ class RunStatus:
 
     def save(self) -> None:
         data = asdict(self)
-        data["jobs"] = sorted([asdict(j) for j in self.jobs.values()] + data.pop("others"), key=lambda j: j["name"])
+        others = [{**j, "in_run": False} for j in data.pop("others")]
+        data["jobs"] = sorted([{**asdict(j), "in_run": True} for j in self.jobs.values()] + others,
+                              key=lambda j: j["name"])
         atomic.write_json(self.path, data, durable=False)
 
 
@@ -83,6 +86,10 @@ def status_table(data: dict) -> str:
     state = f"{data.get('state')} by {data['signal']}" if data.get("signal") else data.get("state")
     lines = [f"sweep {data.get('sweep')!r} in {data.get('output')}: {state} "
              f"(started {data.get('started')}, finished {data.get('finished') or '-'})", table]
+    if data.get("subset"):
+        ran = sum(1 for job in data.get("jobs", []) if job.get("in_run", True))
+        lines.insert(1, f"the last run was a --jobs {data['subset']!r} subset: {state} for {ran} of "
+                        f"{len(data.get('jobs', []))} jobs (the others as last recorded)")
     for name in data.get("stale", []):
         lines.append(f"stale: {name} (in the store, no longer in the sweep; left in place)")
     return "\n".join(lines)
