@@ -53,11 +53,15 @@ def cmd_run(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .run import load_status, status_table
+    from .run import load_status, status_problem, status_table
 
-    data = load_status(Path(args.output))
+    output = Path(args.output)
+    problem = status_problem(output)
+    if problem:
+        raise UserError(f"{output / 'status.json'}: {problem}; `run` rebuilds it")
+    data = load_status(output)
     if data is None:
-        raise UserError(f"{args.output}: no readable status.json (not a sweep output folder, or never run)")
+        raise UserError(f"{args.output}: no status.json (not a sweep output folder, or never run)")
     print(status_table(data))
     return 0
 

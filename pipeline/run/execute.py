@@ -29,7 +29,7 @@ from .graph import commit_tasks
 from .lock import RunLock
 from .preflight import remaining_chunks
 from .progress import Progress
-from .status import JobStatus, RunStatus, load_status, status_table
+from .status import JobStatus, RunStatus, load_status, status_problem, status_table
 
 
 def _drop_entries(cache: CacheDir, job: Job, chunk_frames: int) -> None:
@@ -95,6 +95,9 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
             echo(lock.message)
         status = RunStatus(sweep=plan.name, output=str(output),
                            jobs={j.name: JobStatus(j.name, j.fingerprint, len(j.chunks)) for j in plan.jobs})
+        damaged = status_problem(output)
+        if damaged:
+            echo(f"status.json: {damaged}; rebuilt")
         previous = load_status(output) or {}
         status.others = [j for j in previous.get("jobs", [])
                          if j.get("name") in (sweep_jobs or set()) and j.get("name") not in status.jobs]
