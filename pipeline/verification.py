@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .plan import chunk_bounds
-from .store import FRAMES, CacheDir, bytes_checksum, checksum, group_names, job_groups
+from .store import FRAMES, CacheDir, checksum, group_names, job_groups
 
 
 @dataclass
@@ -46,9 +46,8 @@ def verify(output: str | Path) -> VerifyResult:
             except Exception as exc:  # a truncated or garbled chunk file fails to decode
                 ok, reason = False, f"unreadable ({type(exc).__name__}: {exc})"
             if ok:
-                truth = cache.truth_path(fingerprint, t0, t1).read_bytes()
-                ok = bytes_checksum(truth) == entry.get("truth_checksum")
-                reason = "ground-truth rows differ from the entry's checksum"
+                ok = cache.truth_matches(entry)
+                reason = "ground-truth rows missing or differ from the entry's checksum"
             if not ok:
                 cache.entry_path(fingerprint, t0, t1).unlink(missing_ok=True)
                 result.problems.append(f"{name} frames [{t0}, {t1}): {reason}; entry removed, `run` recomputes it")

@@ -12,6 +12,7 @@ import os
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,11 @@ from ..clock import now
 from ..config.dump import to_toml
 from ..exports import export_is_current, export_job, forget_export, job_dir, start_stream
 from ..plan import Job, Plan, chunk_bounds
-from ..store import CacheDir, consolidate, fingerprint_index, job_groups, prepare_job
+from ..store import CacheDir, consolidate, fingerprint_index, job_groups, prepare_job, stored_chunks
 from .cluster import ClusterSpec, connect
 from .graph import commit_tasks
 from .lock import RunLock
-from .preflight import remaining_chunks
+from .preflight import check_chunks
 from .progress import Progress
 from .status import JobStatus, RunStatus, load_status, status_problem, status_table
 
@@ -58,7 +59,18 @@ class Work:
         return sum(len(c) for c in self.todo.values())
 
 
-def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus) -> Work:
+def _forget_stale(cache: CacheDir, job: Job, stale: dict[tuple[int, int], str], echo: Callable[[str], None]) -> None:
+    """Entries whose chunk files are no longer what they say are removed (an entry ⇒ its chunk is
+    in the store), and said so: the run recomputes those chunks."""
+    for t0, t1 in stale:
+        cache.entry_path(job.fingerprint, t0, t1).unlink(missing_ok=True)
+    if stale:
+        reasons = ", ".join(f"{why}: {n}" for why, n in Counter(stale.values()).items())
+        echo(f"{job.name}: recomputing {len(stale)} finished chunk(s) whose files no longer match their "
+             f"entries ({reasons})")
+
+
+def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus, echo: Callable[[str], None]) -> Work:
     """Create or keep every job's group, and find the chunks and exports still to do."""
     atomic.write_bytes(output / "sweep.toml", to_toml(plan.sweep.model.model_dump(mode="json")).encode())
     cache = CacheDir(output)
@@ -72,10 +84,12 @@ def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus) -> Work:
             _drop_entries(cache, job, prepared.old_chunk_frames)
         if prepared.moved_from:
             _move_export(output, prepared.moved_from, job.name)
-        work.todo[job.name] = remaining_chunks(job, cache, resume)
+        check = check_chunks(job, cache, stored_chunks(output, job.name), resume)
+        _forget_stale(cache, job, check.stale, echo)
+        work.todo[job.name] = check.todo
         js = status.jobs[job.name]
-        js.chunks_reused = js.chunks_done = len(job.chunks) - len(work.todo[job.name])
-        if work.todo[job.name] or not export_is_current(output, job):
+        js.chunks_reused = js.chunks_done = len(check.done)
+        if check.todo or not export_is_current(output, job):
             work.to_export.add(job.name)
         js.exported = job.name not in work.to_export
         js.state = "pending" if job.name in work.to_export else "done"
@@ -102,7 +116,7 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
         status.others = [j for j in previous.get("jobs", [])
                          if j.get("name") in (sweep_jobs or set()) and j.get("name") not in status.jobs]
         try:
-            work = _prepare(plan, output, resume, status)
+            work = _prepare(plan, output, resume, status, echo)
             status.stale = [name for name in job_groups(output) if name not in (sweep_jobs or status.jobs)]
             status.save()
             total = sum(len(j.chunks) for j in plan.jobs)

@@ -111,6 +111,17 @@ def fingerprint_index(output: Path) -> dict[str, str]:
     return {group.attrs.get("fingerprint"): name for name, group in job_groups(output).items()}
 
 
+def kept_group(job: Job, groups: dict[str, zarr.Group]) -> str | None:
+    """The group whose chunks :func:`prepare_job` will keep for the job (its own, or the group of its
+    fingerprint under an earlier name), or None when every chunk starts from an empty group.
+
+    ``groups``: :func:`job_groups`. For the disk-space preflight, before anything is written.
+    """
+    if job.name in groups and _matches(groups[job.name], job):
+        return job.name
+    return next((name for name, group in groups.items() if _matches(group, job)), None)
+
+
 def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None) -> Prepared:
     """Create (or keep) the job's group.
 
