@@ -414,6 +414,31 @@ def test_rerun_skips_force_rewrites(finished_run, tmp_path):
     assert cli("export", out, "--jobs", "nope*")[0] == 2
 
 
+def test_export_json_records_what_the_export_was_made_from(exported, tmp_path):
+    from pipeline.exports.layout import inputs_digest
+    from pipeline.store import file_checksum
+
+    out = copy_run(exported, tmp_path / "out")
+    shutil.copytree(exported / "jobs", out / "jobs")
+    job = jobs_of(out)[0]
+    folder = out / "jobs" / job.name
+    marker = json.loads((folder / "export.json").read_text())
+    entries = [CacheDir(out).read_entry(job.fingerprint, t0, t1) for t0, t1 in job.chunks]
+    assert marker["inputs"] == inputs_digest(entries)
+    assert marker["sha256"] == {name: file_checksum(folder / name) for name in ("emitters.h5", "localizations.csv")}
+    assert marker["bytes"] == {name: (folder / name).stat().st_size for name in export.FILES}
+    assert export.export_job(out, job)["status"] == "skipped"
+    # made from other entries (or by a version that did not record them): re-made, not skipped
+    for edit in ({"inputs": "sha256:" + "0" * 64}, {"inputs": None}):
+        (folder / "export.json").write_text(json.dumps({**marker, **edit}))
+        assert export.export_job(out, job)["status"] == "exported"
+    assert json.loads((folder / "export.json").read_text())["inputs"] == marker["inputs"]
+    # a file of another size than written (truncated) is not a current export either
+    (folder / "emitters.h5").write_bytes((folder / "emitters.h5").read_bytes()[:100])
+    assert not export.export_is_current(out, job, entries)
+    assert export.export_job(out, job)["status"] == "exported"
+
+
 def test_unfinished_job_is_refused(finished_run, tmp_path):
     out = copy_run(finished_run, tmp_path / "out")
     job = jobs_of(out)[0]

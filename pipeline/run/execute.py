@@ -89,7 +89,7 @@ def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus, echo: Ca
         work.todo[job.name] = check.todo
         js = status.jobs[job.name]
         js.chunks_reused = js.chunks_done = len(check.done)
-        if check.todo or not export_is_current(output, job):
+        if check.todo or not export_is_current(output, job, check.entries):
             work.to_export.add(job.name)
         js.exported = job.name not in work.to_export
         js.state = "pending" if job.name in work.to_export else "done"
