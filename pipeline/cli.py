@@ -54,6 +54,7 @@ def cmd_run(args) -> int:
 
 def cmd_status(args) -> int:
     from .run import load_status, status_problem, status_table
+    from .store import damaged_metadata
 
     output = Path(args.output)
     problem = status_problem(output)
@@ -63,6 +64,8 @@ def cmd_status(args) -> int:
     if data is None:
         raise UserError(f"{args.output}: no status.json (not a sweep output folder, or never run)")
     print(status_table(data))
+    for damage in damaged_metadata(output):
+        print(f"damaged: {damage}")
     return 0
 
 

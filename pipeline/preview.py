@@ -18,7 +18,7 @@ import numpy as np
 from . import atomic
 from .exports import job_dir
 from .plan import chunk_bounds
-from .store import FRAMES, CacheDir, DamagedTruth, group_names, store_path
+from .store import FRAMES, CacheDir, DamagedTruth, check_group, group_names, store_path
 
 PREVIEW = "preview.png"
 CONTACT_SHEET = "contact_sheet.png"
@@ -53,6 +53,7 @@ def collect(output: Path, name: str) -> JobPreview:
     """Stream one job's frames once: max projection, and the frame with most ground-truth rows."""
     import zarr
 
+    check_group(output, name)  # a damaged zarr.json is one line naming it
     group = zarr.open_group(store_path(output) / name, mode="r")
     attrs = dict(group.attrs)
     array = group[FRAMES]

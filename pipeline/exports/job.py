@@ -17,7 +17,7 @@ from .. import atomic
 from ..clock import now
 from ..errors import UserError
 from ..plan import Job, identity
-from ..store import file_checksum, group_names, store_path
+from ..store import check_group, file_checksum, group_names, store_path
 from .layout import (
     COMPRESSIONS, CSV, FILES, H5, JOB_JSON, MARKER, TIFF, inputs_digest, job_dir, marker_matches, read_marker,
     remove_temporaries,
@@ -164,6 +164,7 @@ def job_from_group(output: Path, name: str) -> Job:
 
     from ..config import JobConfig
 
+    check_group(Path(output), name)  # a damaged zarr.json is one line naming it
     try:
         attrs = dict(zarr.open_group(store_path(Path(output)) / name, mode="r").attrs)
     except Exception:  # noqa: BLE001 - zarr raises several types for a missing group

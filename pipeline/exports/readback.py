@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..plan import Job
-from ..store import FRAMES, CacheDir, DamagedTruth, checksum, store_path
+from ..store import FRAMES, CacheDir, DamagedTruth, check_group, checksum, store_path
 from .malloc import release_memory
 
 
@@ -37,6 +37,7 @@ def frames_array(output: Path, job: Job):
     import zarr
 
     path = store_path(output) / job.name
+    check_group(output, job.name)  # one line naming a damaged metadata file
     try:
         group = zarr.open_group(path, mode="r")
     except Exception:  # noqa: BLE001 - zarr raises several types for a missing group

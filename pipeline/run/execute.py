@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import zarr
 from distributed import as_completed
 
 from .. import atomic
@@ -24,7 +25,9 @@ from ..clock import now
 from ..config.dump import to_toml
 from ..exports import export_is_current, export_job, forget_export, job_dir, start_stream
 from ..plan import Job, Plan, chunk_bounds
-from ..store import CacheDir, consolidate, fingerprint_index, job_groups, prepare_job, stored_chunks
+from ..store import (
+    FRAMES, CacheDir, consolidate, fingerprint_index, job_groups, prepare_job, repair_root, store_path, stored_chunks,
+)
 from .cluster import ClusterSpec, connect
 from .graph import commit_tasks
 from .lock import RunLock
@@ -71,20 +74,26 @@ def _forget_stale(cache: CacheDir, job: Job, stale: dict[tuple[int, int], str], 
 
 
 def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus, echo: Callable[[str], None]) -> Work:
-    """Create or keep every job's group, and find the chunks and exports still to do."""
+    """Create or keep every job's group (rebuilding damaged metadata), and find the chunks and exports still to do."""
     atomic.write_bytes(output / "sweep.toml", to_toml(plan.sweep.model.model_dump(mode="json")).encode())
     cache = CacheDir(output)
     cache.ensure()
     (output / "jobs").mkdir(exist_ok=True)
     work = Work({}, set())
+    repaired = repair_root(output)
+    if repaired:
+        echo(repaired)
     groups = fingerprint_index(output)
     for job in plan.jobs:
         prepared = prepare_job(output, job, groups)
+        for line in prepared.rebuilt:
+            echo(line)
         if prepared.old_chunk_frames:
             _drop_entries(cache, job, prepared.old_chunk_frames)
         if prepared.moved_from:
             _move_export(output, prepared.moved_from, job.name)
-        check = check_chunks(job, cache, stored_chunks(output, job.name), resume)
+        frames = zarr.open_array(store_path(output) / job.name / FRAMES, mode="r") if prepared.unsure else None
+        check = check_chunks(job, cache, stored_chunks(output, job.name), resume, frames)
         _forget_stale(cache, job, check.stale, echo)
         work.todo[job.name] = check.todo
         js = status.jobs[job.name]
@@ -149,7 +158,9 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
             status.save()
             raise
         finally:  # also after Ctrl-C or a crash: groups may have been created, moved or rebuilt
-            consolidate(output)
+            note = consolidate(output)
+            if note:
+                echo(note)
 
 
 def cache_summary(output: Path, status: RunStatus) -> None:

@@ -14,7 +14,7 @@ from zarr.codecs import BloscCodec, BloscShuffle, BytesCodec
 from zarr.codecs.bytes import Endian
 
 from ..atomic import fsync_dir, fsync_file, write_bytes
-from .groups import FRAMES, store_path
+from .metadata import FRAMES, store_path
 
 
 def _blosc_of(array: zarr.Array) -> Blosc | None:
