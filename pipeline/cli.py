@@ -73,10 +73,12 @@ def cmd_verify(args) -> int:
     from .verification import verify
 
     result = verify(args.output)
+    if result.live is not None:
+        print(f"live: a run holds this output (pid {result.live.get('pid', '?')} on {result.live.get('host', '?')}); "
+              f"checking its finished chunks only ({result.unfinished} not finished yet), no exports")
     for line in result.problems:
         print(line)
-    print(f"verified {result.checked} chunks: {result.checked - len(result.problems)} ok, "
-          f"{len(result.problems)} with problems")
+    print(f"verified {result.checked} chunks and {result.exports} exports: {len(result.problems)} with problems")
     return 0 if result.ok else 1
 
 

@@ -439,6 +439,27 @@ def test_export_json_records_what_the_export_was_made_from(exported, tmp_path):
     assert export.export_job(out, job)["status"] == "exported"
 
 
+def test_verify_checks_a_compressed_export_page_by_page(finished_run, tmp_path):
+    import pipeline
+
+    out = copy_run(finished_run, tmp_path / "out")
+    job = jobs_of(out)[0]
+    assert export.export_job(out, job, compression="zlib")["status"] == "exported"
+    for other in jobs_of(out)[1:]:
+        export.export_job(out, other)
+    assert pipeline.verify(out).ok
+    path = out / "jobs" / job.name / "simulation.ome.tiff"
+    with tifffile.TiffFile(path) as tif:
+        position = int(tif.pages[6].dataoffsets[0]) + 40
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0x55
+    path.write_bytes(bytes(data))
+    result = pipeline.verify(out)
+    assert [p for p in result.problems if "simulation.ome.tiff" in p] == result.problems and len(result.problems) == 1
+    assert result.problems[0].startswith(f"{job.name}: simulation.ome.tiff")
+    assert not (out / "jobs" / job.name / "export.json").exists()  # the next run re-makes it
+
+
 def test_unfinished_job_is_refused(finished_run, tmp_path):
     out = copy_run(finished_run, tmp_path / "out")
     job = jobs_of(out)[0]
