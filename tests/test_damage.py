@@ -149,8 +149,8 @@ CASES = [
     Case("zarr chunk bit-flipped", flip_chunk(J1, 1), VERIFY_RUN, {J1: 1}),
     Case("zarr chunk truncated", truncate_chunk(J0, 2), RUN, {J0: 1}),
     Case("zarr chunk deleted", delete_chunk(J0, 1), RUN, {J0: 1}),
-    Case("one job's group deleted", delete_group(J1), RUN, {J1: 3}),
-    Case("whole store deleted", delete_store, RUN, {J0: 3, J1: 3}),
+    Case("one job's group deleted", delete_group(J1), VERIFY_RUN, {J1: 3}),
+    Case("whole store deleted", delete_store, VERIFY_RUN, {J0: 3, J1: 3}),
     Case("cache entry garbled", garble_entry(J0, 4), RUN, {J0: 1}),
     Case("truth .npy bit-flipped, run", flip_truth(J1, 0), RUN, {J1: 1}),
     Case("truth .npy bit-flipped, export --force", flip_truth(J1, 0), (("export --force", 1), ("run", 0)), {J1: 1}),
@@ -167,6 +167,7 @@ CASES = [
     Case("store zarr.json garbled", write("sweep.zarr/zarr.json", '{"zarr_fo'), VERIFY_RUN),
     Case("group zarr.json garbled", write(f"sweep.zarr/{J0}/zarr.json", "[]"), VERIFY_RUN),
     Case("frames zarr.json garbled", write(f"sweep.zarr/{J1}/frames/zarr.json", '{"zarr_format": 3'), VERIFY_RUN),
+    Case("coordinate zarr.json garbled", write(f"sweep.zarr/{J0}/x/zarr.json", "{}"), RUN),
 ]
 
 
@@ -248,3 +249,75 @@ def test_damage_is_repaired(case, clean, scheduler, tmp_path):
     assert computed == {J0: case.computed.get(J0, 0), J1: case.computed.get(J1, 0)}, "\n".join(log)
     code, text = command("verify", out, sweep, scheduler)
     assert code == 0, "\n".join(log) + text
+
+
+# ------------------------------------------------------------------------------------------ readers
+
+
+METADATA = {"store": "sweep.zarr/zarr.json", "group": f"sweep.zarr/{J0}/zarr.json",
+            "frames": f"sweep.zarr/{J1}/frames/zarr.json", "coordinate": f"sweep.zarr/{J1}/t/zarr.json"}
+#: exit codes: status prints the table and the damage; export fails the job (1) or, without a root, refuses (2)
+READERS = {"status": {"store": 0, "group": 0, "frames": 0, "coordinate": 0},
+           "verify": {"store": 1, "group": 1, "frames": 1, "coordinate": 1},
+           "export": {"store": 2, "group": 1, "frames": 1, "coordinate": 1},
+           "preview": {"store": 2, "group": 2, "frames": 2, "coordinate": 2}}
+
+
+@pytest.mark.parametrize("where", METADATA)
+def test_damaged_metadata_is_one_line_naming_the_file(where, clean, scheduler, tmp_path):
+    sweep, source, _ = clean
+    out = tmp_path / "out"
+    shutil.copytree(source, out, ignore=shutil.ignore_patterns("dask-spill"))
+    (out / METADATA[where]).write_text('{"zarr_fo')
+    for reader, codes in READERS.items():
+        code, text = command(reader, out, sweep, scheduler)
+        assert "Traceback" not in text, text
+        assert code == codes[where], (reader, text)
+        naming = [line for line in text.splitlines() if METADATA[where] in line]
+        assert len(naming) == 1 and "rebuilds it" in naming[0], (reader, text)
+
+
+def test_verify_on_a_live_output_checks_finished_chunks_only(clean, scheduler, tmp_path):
+    import subprocess
+    import sys
+
+    sweep, source, _ = clean
+    out = tmp_path / "out"
+    shutil.copytree(source, out, ignore=shutil.ignore_patterns("dask-spill"))
+    _entry(out, J0, 8).unlink()  # not finished yet, as far as the live run is concerned
+    flip_chunk(J1, 1)(out)  # finished and damaged
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pipeline.run.lock import RunLock; l = RunLock(sys.argv[1]); l.acquire(); "
+        "print('held', flush=True); time.sleep(120)"), str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, text = command("verify", out, sweep, scheduler)
+        assert code == 1, text
+        assert text.splitlines()[0].startswith(f"live: a run holds this output (pid {holder.pid}"), text
+        assert "no cache entry" not in text and "export.json" not in text, text
+        assert f"{J1} frames [4, 8): bytes differ" in text and "verified 5 chunks and 0 exports" in text, text
+        code, text = command("run", out, sweep, scheduler)  # verify did not take the lock
+        assert code == 2 and "in use by a live run" in text, text
+    finally:
+        holder.kill()
+        holder.wait()
+    code, text = command("verify", out, sweep, scheduler)  # the lock file is left, but nobody holds it
+    assert code == 1 and "live" not in text and f"{J0} frames [8, 12): no cache entry" in text, text
+
+
+def test_disk_preflight_counts_chunks_by_the_same_rule(clean, tmp_path, monkeypatch):
+    import pipeline.run.preflight as preflight
+    from pipeline.config import load_sweep
+    from pipeline.errors import UserError
+    from pipeline.plan import plan_sweep
+    from pipeline.store import CacheDir
+
+    sweep, source, _ = clean
+    out = tmp_path / "out"
+    shutil.copytree(source, out, ignore=shutil.ignore_patterns("dask-spill"))
+    plan = plan_sweep(load_sweep(sweep))
+    monkeypatch.setattr(preflight.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(0, 0, 0))
+    preflight.check_disk(plan, out, CacheDir(out), resume=True, force=False)  # all done: needs nothing
+    delete_chunk(J0, 1)(out)
+    with pytest.raises(UserError, match=r"needs up to 16\.0 KiB"):  # one chunk: 4 frames, store + TIFF
+        preflight.check_disk(plan, out, CacheDir(out), resume=True, force=False)
