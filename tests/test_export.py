@@ -439,6 +439,22 @@ def test_export_json_records_what_the_export_was_made_from(exported, tmp_path):
     assert export.export_job(out, job)["status"] == "exported"
 
 
+def test_export_refuses_a_job_whose_store_or_truth_changed_before_touching_it(exported, tmp_path):
+    out = copy_run(exported, tmp_path / "out")
+    shutil.copytree(exported / "jobs", out / "jobs")
+    first, second = jobs_of(out)[:2]
+    (store_path(out) / first.name / "frames" / "c" / "1" / "0" / "0").unlink()
+    cache = CacheDir(out)
+    t0, t1 = second.chunks[0]
+    cache.truth_path(second.fingerprint, t0, t1).write_bytes(b"not the rows")
+    before = {job.name: (out / "jobs" / job.name / "export.json").read_bytes() for job in (first, second)}
+    with pytest.raises(RuntimeError, match=rf"job {first.name}: frames \[5, 10\) are no longer in the store.*run the sweep"):
+        export.export_job(out, first, force=True)
+    with pytest.raises(RuntimeError, match=rf"job {second.name}: ground truth of frames \[0, 5\).*run the sweep again"):
+        export.export_job(out, second, force=True)
+    assert before == {job.name: (out / "jobs" / job.name / "export.json").read_bytes() for job in (first, second)}
+
+
 def test_verify_checks_a_compressed_export_page_by_page(finished_run, tmp_path):
     import pipeline
 

@@ -23,7 +23,7 @@ from .layout import (
     remove_temporaries,
 )
 from .malloc import tune_malloc
-from .readback import entries_of, frames_array, iter_truth
+from .readback import check_stored, entries_of, frames_array, iter_truth
 from .tiff import TiffStream, finish_stream, write_tiff
 from .truth import write_csv, write_h5
 
@@ -135,7 +135,9 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
     started = time.monotonic()
     tune_malloc()
     frames_array(output, job)
-    for _ in iter_truth(output, job, entries):  # a damaged ground truth refuses the job, the old export intact
+    # a chunk gone from the store or a damaged ground truth refuses the job, the old export intact
+    check_stored(output, job, entries)
+    for _ in iter_truth(output, job, entries):
         pass
     _clear_folder(folder, marker, job, keep=stream.path if stream is not None else None)
     software = software_versions()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..plan import Job
-from ..store import FRAMES, CacheDir, DamagedTruth, check_group, checksum, store_path
+from ..store import FRAMES, CacheDir, DamagedTruth, check_group, checksum, holds_chunk, store_path, stored_chunks
 from .malloc import release_memory
 
 
@@ -77,6 +77,18 @@ def iter_frames(output: Path, job: Job, entries: list[dict] | None = None) -> It
     for _, block in iter_chunks(output, job, entries):
         yield from block
         del block  # before the next chunk is read (and the freed memory trimmed)
+
+
+def check_stored(output: Path, job: Job, entries: list[dict]) -> None:
+    """RuntimeError when the store no longer holds a chunk as its entry recorded it (the run's cheap
+    check, :func:`~pipeline.store.holds_chunk`): refused before an export touches anything."""
+    stored = stored_chunks(output, job.name)
+    missing = [entry["frames"] for entry in entries
+               if not holds_chunk(entry, stored.get(entry["frames"][0] // job.chunk_frames))]
+    if missing:
+        shown = ", ".join(f"[{t0}, {t1})" for t0, t1 in missing[:3]) + (" ..." if len(missing) > 3 else "")
+        raise RuntimeError(f"job {job.name}: frames {shown} are no longer in the store as their cache entries "
+                           "recorded them; run the sweep again (it recomputes them)")
 
 
 def truth_rows(cache: CacheDir, job: Job, entry: dict) -> np.ndarray:

@@ -287,4 +287,5 @@ def consolidate(output: Path) -> str | None:
         damaged = [str(d.path.relative_to(output)) for d in damaged_metadata(output)]
     (store_path(output) / "zarr.json").unlink()
     _open_root(output)
-    return f"sweep.zarr: metadata not consolidated (damaged: {', '.join(damaged) or 'unknown'})"
+    return (f"sweep.zarr: metadata not consolidated, damaged metadata of groups that are no job of this run "
+            f"({', '.join(damaged) or 'unknown'}): remove them, or run the sweep they belong to")

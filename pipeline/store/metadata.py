@@ -33,7 +33,9 @@ class DamagedMetadata(UserError):
         self.problem = problem
         inside = Path(folder).relative_to(store_path(output)).parts
         self.group = inside[0] if inside else None  # the job group it belongs to (None: the root)
-        super().__init__(f"{_shown(output, self.path)}: {problem}; `run` rebuilds it")
+        # (a group's metadata can only be rebuilt by a run that knows the job: one of its sweep)
+        then = "`run` of its sweep rebuilds it" if self.group else "`run` rebuilds it"
+        super().__init__(f"{_shown(output, self.path)}: {problem}; {then}")
 
 
 def _shown(output: Path, path: Path) -> str:
