@@ -113,19 +113,21 @@ def verify(output: str | Path) -> VerifyResult:
     output = Path(output)
     cache = CacheDir(output)
     result = VerifyResult(live=live_holder(output))
-    if not store_path(output).is_dir() and cache.chunks.is_dir():
-        result.problems.append("sweep.zarr: missing; `run` recreates it and recomputes its chunks")
+    if not store_path(output).is_dir() and cache.chunks.is_dir():  # a sweep output whose store is gone
+        if result.live is None:  # (a live run creates it after its cache)
+            result.problems.append("sweep.zarr: missing; `run` recreates it and recomputes its chunks")
         return result
     require_store(output)  # a one-line error when this is no sweep output
     damaged = damaged_metadata(output)
     result.problems += [str(damage) for damage in damaged]
+    unreadable = {d.group for d in damaged}  # their exports are checked once a run has rebuilt them
     groups = job_groups(output)
     for name, group in groups.items():
         entries = _verify_chunks(output, cache, name, group, result)
-        if result.live is None and name not in {d.group for d in damaged}:  # (checked once the run rebuilt it)
+        if result.live is None and name not in unreadable:
             _verify_export(output, name, entries, result)
-    for name in _exported(output):
-        if name not in groups and name not in {d.group for d in damaged}:
+    for name in _exported(output) if result.live is None else ():  # (a live run may be renaming groups)
+        if name not in groups and name not in unreadable:
             result.problems.append(f"{name}: exported, but sweep.zarr holds no group of that name (deleted?); "
                                    "`run` recreates it and recomputes its chunks")
     return result
