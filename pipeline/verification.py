@@ -44,7 +44,7 @@ def _chunk_problem(cache: CacheDir, frames, entry: dict, size: int | None) -> st
         if checksum(frames[t0:t1]) != entry["checksum"]:
             return "bytes differ from the entry's checksum"
     except Exception as exc:  # noqa: BLE001 - a truncated or garbled chunk file fails to decode
-        return f"unreadable ({type(exc).__name__}: {exc})"
+        return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
     if not cache.truth_matches(entry):
         return "ground-truth rows missing or differ from the entry's checksum"
     return None

@@ -35,14 +35,7 @@ class DamagedMetadata(UserError):
         self.group = inside[0] if inside else None  # the job group it belongs to (None: the root)
         # (a group's metadata can only be rebuilt by a run that knows the job: one of its sweep)
         then = "`run` of its sweep rebuilds it" if self.group else "`run` rebuilds it"
-        super().__init__(f"{_shown(output, self.path)}: {problem}; {then}")
-
-
-def _shown(output: Path, path: Path) -> str:
-    try:
-        return str(Path(path).relative_to(Path(output)))
-    except ValueError:
-        return str(path)
+        super().__init__(f"{self.path.relative_to(output)}: {problem}; {then}")
 
 
 def node_problem(folder: Path, kind: str) -> str | None:
