@@ -58,12 +58,19 @@ def cmd_run(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .run import load_status, status_table
+    from .run import load_status, status_problem, status_table
+    from .store import damaged_metadata
 
-    data = load_status(Path(args.output))
+    output = Path(args.output)
+    problem = status_problem(output)
+    if problem:
+        raise UserError(f"{output / 'status.json'}: {problem}; `run` rebuilds it")
+    data = load_status(output)
     if data is None:
-        raise UserError(f"{args.output}: no readable status.json (not a sweep output folder, or never run)")
+        raise UserError(f"{args.output}: no status.json (not a sweep output folder, or never run)")
     print(status_table(data))
+    for damage in damaged_metadata(output):
+        print(f"damaged: {damage}")
     return 0
 
 
@@ -71,10 +78,12 @@ def cmd_verify(args) -> int:
     from .verification import verify
 
     result = verify(args.output)
+    if result.live is not None:
+        print(f"live: a run holds this output (pid {result.live.get('pid', '?')} on {result.live.get('host', '?')}); "
+              f"checking its finished chunks only ({result.unfinished} not finished yet), no exports")
     for line in result.problems:
         print(line)
-    print(f"verified {result.checked} chunks: {result.checked - len(result.problems)} ok, "
-          f"{len(result.problems)} with problems")
+    print(f"verified {result.checked} chunks and {result.exports} exports: {len(result.problems)} with problems")
     return 0 if result.ok else 1
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from . import atomic
 from .exports import job_dir
 from .plan import chunk_bounds
-from .store import FRAMES, CacheDir, group_names, store_path
+from .store import FRAMES, CacheDir, DamagedTruth, check_group, group_names, store_path
 
 PREVIEW = "preview.png"
 CONTACT_SHEET = "contact_sheet.png"
@@ -53,6 +53,7 @@ def collect(output: Path, name: str) -> JobPreview:
     """Stream one job's frames once: max projection, and the frame with most ground-truth rows."""
     import zarr
 
+    check_group(output, name)  # a damaged zarr.json is one line naming it
     group = zarr.open_group(store_path(output) / name, mode="r")
     attrs = dict(group.attrs)
     array = group[FRAMES]
@@ -63,21 +64,21 @@ def collect(output: Path, name: str) -> JobPreview:
     cache = CacheDir(output)
 
     # pass 1 (cheap, truth files only): the frame with most localizations
-    best, best_count, complete = None, 0, True
+    best, best_count, best_rows, complete = None, 0, None, True
     for t0, t1 in chunk_bounds(frames, step):
-        if cache.read_entry(fingerprint, t0, t1) is None:
-            complete = False
-            continue
+        entry = cache.read_entry(fingerprint, t0, t1)
         try:
-            rows = cache.read_truth(fingerprint, t0, t1)
-        except (OSError, ValueError):
+            rows = cache.read_truth(entry) if entry is not None else None
+        except DamagedTruth:  # (read through its checksum: never circles at other positions)
+            rows = None
+        if rows is None:
             complete = False
             continue
         if len(rows):
             counts = np.bincount(rows["frame"] - t0, minlength=t1 - t0)
             k = int(counts.argmax())
             if counts[k] > best_count:
-                best, best_count = t0 + k, int(counts[k])
+                best, best_count, best_rows = t0 + k, int(counts[k]), rows
 
     # pass 2: max projection, chunk by chunk, keeping the chosen frame
     projection = None
@@ -92,9 +93,7 @@ def collect(output: Path, name: str) -> JobPreview:
         projection = np.zeros(array.shape[1:], dtype=array.dtype)
     truth = None
     if best is not None:
-        t0 = best // step * step
-        rows = cache.read_truth(fingerprint, t0, min(t0 + step, frames))
-        truth = rows[rows["frame"] == best]
+        truth = best_rows[best_rows["frame"] == best]
     elif frames:
         frame = np.array(array[0])
     return JobPreview(name=name, varied=attrs.get("varied") or {}, sample_id=attrs.get("sample_id"),

@@ -114,7 +114,8 @@ def stored_movie(output, job_name):
     step = group.attrs["chunk_frames"]
     fingerprint = group.attrs["fingerprint"]
     cache = CacheDir(Path(output))
-    truth = [cache.read_truth(fingerprint, t0, min(t0 + step, frames.shape[0])) for t0 in range(0, frames.shape[0], step)]
+    truth = [cache.read_truth(cache.read_entry(fingerprint, t0, min(t0 + step, frames.shape[0])))
+             for t0 in range(0, frames.shape[0], step)]
     return frames, np.concatenate(truth)
 
 

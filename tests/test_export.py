@@ -417,6 +417,68 @@ def test_rerun_skips_force_rewrites(finished_run, tmp_path):
     assert cli("export", out, "--jobs", "nope*")[0] == 2
 
 
+def test_export_json_records_what_the_export_was_made_from(exported, tmp_path):
+    from pipeline.exports.layout import inputs_digest
+    from pipeline.store import file_checksum
+
+    out = copy_run(exported, tmp_path / "out")
+    shutil.copytree(exported / "jobs", out / "jobs")
+    job = jobs_of(out)[0]
+    folder = out / "jobs" / job.name
+    marker = json.loads((folder / "export.json").read_text())
+    entries = [CacheDir(out).read_entry(job.fingerprint, t0, t1) for t0, t1 in job.chunks]
+    assert marker["inputs"] == inputs_digest(entries)
+    assert marker["sha256"] == {name: file_checksum(folder / name) for name in ("emitters.h5", "localizations.csv")}
+    assert marker["bytes"] == {name: (folder / name).stat().st_size for name in export.FILES}
+    assert export.export_job(out, job)["status"] == "skipped"
+    # made from other entries (or by a version that did not record them): re-made, not skipped
+    for edit in ({"inputs": "sha256:" + "0" * 64}, {"inputs": None}):
+        (folder / "export.json").write_text(json.dumps({**marker, **edit}))
+        assert export.export_job(out, job)["status"] == "exported"
+    assert json.loads((folder / "export.json").read_text())["inputs"] == marker["inputs"]
+    # a file of another size than written (truncated) is not a current export either
+    (folder / "emitters.h5").write_bytes((folder / "emitters.h5").read_bytes()[:100])
+    assert not export.export_is_current(out, job, entries)
+    assert export.export_job(out, job)["status"] == "exported"
+
+
+def test_export_refuses_a_job_whose_store_or_truth_changed_before_touching_it(exported, tmp_path):
+    out = copy_run(exported, tmp_path / "out")
+    shutil.copytree(exported / "jobs", out / "jobs")
+    first, second = jobs_of(out)[:2]
+    (store_path(out) / first.name / "frames" / "c" / "1" / "0" / "0").unlink()
+    cache = CacheDir(out)
+    t0, t1 = second.chunks[0]
+    cache.truth_path(second.fingerprint, t0, t1).write_bytes(b"not the rows")
+    before = {job.name: (out / "jobs" / job.name / "export.json").read_bytes() for job in (first, second)}
+    with pytest.raises(RuntimeError, match=rf"job {first.name}: frames \[5, 10\) are no longer in the store.*run the sweep"):
+        export.export_job(out, first, force=True)
+    with pytest.raises(RuntimeError, match=rf"job {second.name}: ground truth of frames \[0, 5\).*run the sweep again"):
+        export.export_job(out, second, force=True)
+    assert before == {job.name: (out / "jobs" / job.name / "export.json").read_bytes() for job in (first, second)}
+
+
+def test_verify_checks_a_compressed_export_page_by_page(finished_run, tmp_path):
+    import pipeline
+
+    out = copy_run(finished_run, tmp_path / "out")
+    job = jobs_of(out)[0]
+    assert export.export_job(out, job, compression="zlib")["status"] == "exported"
+    for other in jobs_of(out)[1:]:
+        export.export_job(out, other)
+    assert pipeline.verify(out).ok
+    path = out / "jobs" / job.name / "simulation.ome.tiff"
+    with tifffile.TiffFile(path) as tif:
+        position = int(tif.pages[6].dataoffsets[0]) + 40
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0x55
+    path.write_bytes(bytes(data))
+    result = pipeline.verify(out)
+    assert [p for p in result.problems if "simulation.ome.tiff" in p] == result.problems and len(result.problems) == 1
+    assert result.problems[0].startswith(f"{job.name}: simulation.ome.tiff")
+    assert not (out / "jobs" / job.name / "export.json").exists()  # the next run re-makes it
+
+
 def test_unfinished_job_is_refused(finished_run, tmp_path):
     out = copy_run(finished_run, tmp_path / "out")
     job = jobs_of(out)[0]

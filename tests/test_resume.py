@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import pytest
 from conftest import TINY_SWEEP, computed_chunks, run_module, status_of, stored_movie
 from pipeline.config import load_sweep
 from pipeline.plan import plan_sweep
+from pipeline.store import CacheDir
 
 pytestmark = pytest.mark.slow
 
@@ -167,8 +169,14 @@ def test_truncated_chunk_file_is_reported(tmp_path, write_sweep):
     job = plan_sweep(load_sweep(path)).jobs[0]
     chunk = output / "sweep.zarr" / job.name / "frames" / "c" / "2" / "0" / "0"
     chunk.write_bytes(chunk.read_bytes()[:20])
+    # and one whose entry was written before chunk sizes were recorded: it fails to decode
+    entry = CacheDir(output).entry_path(job.fingerprint, 4, 8)
+    entry.write_text(json.dumps({k: v for k, v in json.loads(entry.read_text()).items() if k != "stored_bytes"}))
+    older = output / "sweep.zarr" / job.name / "frames" / "c" / "1" / "0" / "0"
+    older.write_bytes(older.read_bytes()[:20])
     proc = run_module("verify", output)
-    assert proc.returncode == 1 and "unreadable" in proc.stdout and f"{job.name} frames [8, 12)" in proc.stdout
+    assert proc.returncode == 1 and f"{job.name} frames [8, 12): chunk file has 20 bytes" in proc.stdout
+    assert f"{job.name} frames [4, 8): unreadable" in proc.stdout
 
 
 def test_concurrent_run_refused_and_stale_lock_taken_over(tmp_path, write_sweep):

@@ -8,7 +8,7 @@ import zarr
 
 from pipeline.config import load_sweep
 from pipeline.plan import plan_sweep
-from pipeline.store import FRAMES, prepare_job, store_path, write_chunk
+from pipeline.store import FRAMES, prepare_job, store_path, stored_chunks, write_chunk
 from pipeline.store.groups import CODEC
 
 
@@ -68,3 +68,17 @@ def test_last_chunk_is_padded_with_the_arrays_fill_value(tmp_path, write_sweep):
     write_chunk(tmp_path, job.name, 10, movie[10:12])
     reference[10:12] = movie[10:12]
     assert chunk_file(tmp_path, job.name, 2).read_bytes() == (tmp_path / "reference.zarr" / "c" / "2" / "0" / "0").read_bytes()
+
+
+def test_stored_chunks_lists_every_chunk_file_with_its_size(tmp_path, write_sweep):
+    job = plan_sweep(load_sweep(write_sweep())).jobs[0]
+    (tmp_path / "cache").mkdir()
+    assert stored_chunks(tmp_path, job.name) == {}  # no store, no group: nothing stored
+    prepare_job(tmp_path, job)
+    assert stored_chunks(tmp_path, job.name) == {}
+    movie = (np.random.default_rng(3).random(job.shape) * 3000).astype(job.dtype)
+    sizes = {i: write_chunk(tmp_path, job.name, t0, movie[t0:t1]) for i, (t0, t1) in enumerate(job.chunks)}
+    assert sizes == {i: chunk_file(tmp_path, job.name, i).stat().st_size for i in sizes}
+    (chunk_file(tmp_path, job.name, 1).parent / ".0.1234.tmp").write_bytes(b"left by a killed write")
+    chunk_file(tmp_path, job.name, 2).unlink()
+    assert stored_chunks(tmp_path, job.name) == {0: sizes[0], 1: sizes[1]}

@@ -17,12 +17,13 @@ from .. import atomic
 from ..clock import now
 from ..errors import UserError
 from ..plan import Job, identity
-from ..store import group_names, store_path
+from ..store import check_group, file_checksum, group_names, store_path
 from .layout import (
-    COMPRESSIONS, CSV, FILES, H5, JOB_JSON, MARKER, TIFF, job_dir, marker_matches, read_marker, remove_temporaries,
+    COMPRESSIONS, CSV, FILES, H5, JOB_JSON, MARKER, TIFF, inputs_digest, job_dir, marker_matches, read_marker,
+    remove_temporaries,
 )
 from .malloc import tune_malloc
-from .readback import entries_of, frames_array
+from .readback import check_stored, entries_of, frames_array, iter_truth
 from .tiff import TiffStream, finish_stream, write_tiff
 from .truth import write_csv, write_h5
 
@@ -106,13 +107,15 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
                streamed: frozenset[int] = frozenset()) -> dict:
     """Write ``<output>/jobs/<job>/`` (OME-TIFF, emitters.h5, localizations.csv, job.json, export.json).
 
-    Skips the job when its ``export.json`` marker matches the fingerprint (and options) and all
-    files exist, unless ``force``. ``compression`` is "none" (default, Fiji-safe) or "zlib";
-    ``bigtiff`` None = automatic (when the file may exceed 4 GiB), True/False forces it.
+    Skips the job when its ``export.json`` marker matches the fingerprint, the options and the
+    cache's current entries, and every file has the size written, unless ``force``.
+    ``compression`` is "none" (default, Fiji-safe) or "zlib"; ``bigtiff`` None = automatic (when
+    the file may exceed 4 GiB), True/False forces it.
     ``stream`` is the OME-TIFF that the run's chunk tasks filled (:func:`start_stream`); the chunks
     starting at the frames in ``streamed`` are in it, the others are read from the store.
     Raises RuntimeError when the job is not finished (a chunk without cache entry) or its data
-    do not match. Returns a summary dict (``status`` "exported" or "skipped").
+    do not match (a chunk's ground truth is checked before anything is touched).
+    Returns a summary dict (``status`` "exported" or "skipped").
     """
     output = Path(output)
     if compression not in COMPRESSIONS:
@@ -121,7 +124,9 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
     marker = read_marker(output, job.name)
     if stream is not None and not (stream.exists() and compression == "none" and bigtiff in (None, stream.bigtiff)):
         stream = None  # (a retried export task finds it renamed already) written from the store instead
-    if not force and marker_matches(marker, job, folder, compression, bigtiff):
+    entries = entries_of(output, job)  # refuses an unfinished job before anything is touched
+    inputs = inputs_digest(entries)
+    if not force and marker_matches(marker, job, folder, compression, bigtiff, inputs):
         if stream is not None:
             Path(stream.path).unlink(missing_ok=True)
         return {"job": job.name, "status": "skipped", "folder": str(folder), "files": marker["files"],
@@ -129,17 +134,24 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
 
     started = time.monotonic()
     tune_malloc()
-    entries = entries_of(output, job)  # refuses an unfinished job before anything is touched
     frames_array(output, job)
+    # a chunk gone from the store or a damaged ground truth refuses the job, the old export intact
+    check_stored(output, job, entries)
+    for _ in iter_truth(output, job, entries):
+        pass
     _clear_folder(folder, marker, job, keep=stream.path if stream is not None else None)
     software = software_versions()
     is_big, localizations = _write_files(output, folder, job, entries, compression, bigtiff, stream, streamed, software)
     seconds = round(time.monotonic() - started, 3)
     info = _job_info(job, entries, localizations, compression, is_big, seconds, software)
     atomic.write_json(folder / JOB_JSON, info)
-    atomic.write_json(folder / MARKER, {"fingerprint": job.fingerprint, "files": list(FILES), "compression": compression,
-                                        "bigtiff": is_big, "localizations": localizations,
-                                        "time": info["timings"]["exported"]})
+    atomic.write_json(folder / MARKER, {
+        "fingerprint": job.fingerprint, "files": list(FILES), "compression": compression, "bigtiff": is_big,
+        "localizations": localizations, "time": info["timings"]["exported"],
+        "inputs": inputs,  # what it was made from: an export follows its chunks' entries (layout.inputs_digest)
+        "sha256": {name: file_checksum(folder / name) for name in (H5, CSV)},  # checked by `verify`
+        "bytes": {name: (folder / name).stat().st_size for name in FILES},  # checked by every run
+    })
     return {"job": job.name, "status": "exported", "folder": str(folder), "files": list(FILES),
             "localizations": localizations, "bigtiff": is_big, "seconds": seconds}
 
@@ -154,6 +166,7 @@ def job_from_group(output: Path, name: str) -> Job:
 
     from ..config import JobConfig
 
+    check_group(Path(output), name)  # a damaged zarr.json is one line naming it
     try:
         attrs = dict(zarr.open_group(store_path(Path(output)) / name, mode="r").attrs)
     except Exception:  # noqa: BLE001 - zarr raises several types for a missing group

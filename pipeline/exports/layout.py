@@ -5,7 +5,8 @@
         emitters.h5           tables `emitters` and `localizations`, units in attributes
         localizations.csv     ThunderSTORM: "id","frame","x [nm]","y [nm]","z [nm]","intensity [photon]"
         job.json              parameters, varied values, seeds, fingerprint, timings, software
-        export.json           marker, written last: fingerprint + file names of a complete export
+        export.json           marker, written last: fingerprint, file names and sizes, what the export was
+                              made from (digest of its chunks' entries) and the ground-truth files' sha256
 
 Every file is written under a temporary name (``.<name>.<pid>.tmp``) in the same folder and renamed
 when complete, so an interrupted export never leaves a complete-looking file.
@@ -13,6 +14,7 @@ when complete, so an interrupted export never leaves a complete-looking file.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +51,54 @@ def forget_export(output: Path, job_name: str) -> None:
     (job_dir(output, job_name) / MARKER).unlink(missing_ok=True)
 
 
-def marker_matches(marker: Any, job: Job, folder: Path, compression: str, bigtiff: bool | None) -> bool:
-    if not isinstance(marker, dict) or marker.get("fingerprint") != job.fingerprint:
-        return False
-    if marker.get("compression") != compression:
-        return False
+def inputs_digest(entries: list[dict]) -> str:
+    """What an export is made from: the frame and ground-truth checksums of its chunks, in frame order.
+
+    Recorded in export.json; an export whose digest differs from the cache's current entries is
+    stale (its chunks were recomputed into other bytes, or it was made before they were repaired).
+    """
+    digest = hashlib.sha256()
+    for entry in entries:
+        t0, t1 = entry["frames"]
+        digest.update(f"{t0}:{t1}:{entry['checksum']}:{entry['truth_checksum']}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def marker_problem(marker: Any, job: Job, folder: Path, inputs: str, compression: str | None = None,
+                   bigtiff: bool | None = None) -> str | None:
+    """Why the export in ``folder`` is not a complete, current export of the job made from ``inputs``
+    (:func:`inputs_digest`) with these options (None: any), or None when it is.
+
+    Cheap: the marker and one ``stat`` per file (a truncated or missing file has another size than
+    recorded); the files' contents are checked by ``verify`` (:mod:`.check`).
+    """
+    if not isinstance(marker, dict):
+        return f"{MARKER} missing or unreadable"
+    if marker.get("fingerprint") != job.fingerprint:
+        return f"{MARKER} is of another job (fingerprint {marker.get('fingerprint')})"
+    if marker.get("inputs") is None or not isinstance(marker.get("bytes"), dict):
+        return f"{MARKER} does not record what the export was made from (an older export)"
+    if marker["inputs"] != inputs:
+        return "made from other chunks than the cache's current entries"
+    if compression is not None and marker.get("compression") != compression:
+        return f"compressed with {marker.get('compression')}, not {compression}"
     if bigtiff is not None and marker.get("bigtiff") != bool(bigtiff):
-        return False
-    files = marker.get("files")
-    return isinstance(files, list) and set(FILES) <= set(files) and all((folder / name).is_file() for name in files)
+        return "BigTIFF" if marker.get("bigtiff") else "not BigTIFF"
+    for name in FILES:
+        try:
+            size = (folder / name).stat().st_size
+        except OSError:
+            return f"{name} missing"
+        if size != marker["bytes"].get(name):
+            return f"{name} has {size} bytes, {marker['bytes'].get(name)} were written"
+    return None
 
 
-def export_is_current(output: Path, job: Job, compression: str = "none") -> bool:
-    """True when the job's export is complete and matches its fingerprint (a rerun skips it)."""
-    return marker_matches(read_marker(output, job.name), job, job_dir(output, job.name), compression, None)
+def marker_matches(marker: Any, job: Job, folder: Path, compression: str, bigtiff: bool | None, inputs: str) -> bool:
+    return marker_problem(marker, job, folder, inputs, compression, bigtiff) is None
+
+
+def export_is_current(output: Path, job: Job, entries: list[dict], compression: str = "none") -> bool:
+    """True when the job's export is complete and was made from these entries (a rerun skips it)."""
+    return marker_matches(read_marker(output, job.name), job, job_dir(output, job.name), compression, None,
+                          inputs_digest(entries))

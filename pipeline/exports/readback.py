@@ -1,6 +1,6 @@
 """Reading a finished job back, one chunk at a time: its cache entries, stored frames and ground truth.
 
-Every chunk read is checked against its cache entry (frames by checksum, truth by row count).
+Every chunk read is checked against its cache entry (frames and ground truth by checksum).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..plan import Job
-from ..store import FRAMES, CacheDir, checksum, store_path
+from ..store import FRAMES, CacheDir, DamagedTruth, check_group, checksum, holds_chunk, store_path, stored_chunks
 from .malloc import release_memory
 
 
@@ -37,6 +37,7 @@ def frames_array(output: Path, job: Job):
     import zarr
 
     path = store_path(output) / job.name
+    check_group(output, job.name)  # one line naming a damaged metadata file
     try:
         group = zarr.open_group(path, mode="r")
     except Exception:  # noqa: BLE001 - zarr raises several types for a missing group
@@ -78,27 +79,39 @@ def iter_frames(output: Path, job: Job, entries: list[dict] | None = None) -> It
         del block  # before the next chunk is read (and the freed memory trimmed)
 
 
-def truth_rows(cache: CacheDir, job: Job, t0: int, t1: int, expected: int | None) -> np.ndarray:
-    """One chunk's ground-truth rows, checked against the number its cache entry counts."""
+def check_stored(output: Path, job: Job, entries: list[dict]) -> None:
+    """RuntimeError when the store no longer holds a chunk as its entry recorded it (the run's cheap
+    check, :func:`~pipeline.store.holds_chunk`): refused before an export touches anything."""
+    stored = stored_chunks(output, job.name)
+    missing = [entry["frames"] for entry in entries
+               if not holds_chunk(entry, stored.get(entry["frames"][0] // job.chunk_frames))]
+    if missing:
+        shown = ", ".join(f"[{t0}, {t1})" for t0, t1 in missing[:3]) + (" ..." if len(missing) > 3 else "")
+        raise RuntimeError(f"job {job.name}: frames {shown} are no longer in the store as their cache entries "
+                           "recorded them; run the sweep again (it recomputes them)")
+
+
+def truth_rows(cache: CacheDir, job: Job, entry: dict) -> np.ndarray:
+    """One chunk's ground-truth rows, read through its entry's checksum (and counted as the entry counts)."""
+    t0, t1 = entry["frames"]
     try:
-        rows = cache.read_truth(job.fingerprint, t0, t1)
-    except (OSError, ValueError) as exc:
+        rows = cache.read_truth(entry)
+    except DamagedTruth as exc:
+        raise RuntimeError(f"job {job.name}: ground truth of frames [{t0}, {t1}): {exc}; "
+                           "run the sweep again (it recomputes that chunk)") from None
+    if len(rows) != entry["localizations"]:
         raise RuntimeError(
-            f"job {job.name}: ground truth of frames [{t0}, {t1}) is missing or unreadable "
-            f"({cache.truth_path(job.fingerprint, t0, t1)}: {exc}); run the sweep again (it recomputes that chunk)"
-        ) from None
-    if expected is not None and len(rows) != expected:
-        raise RuntimeError(
-            f"job {job.name}: ground truth of frames [{t0}, {t1}) has {len(rows)} rows, its cache entry says {expected}"
+            f"job {job.name}: ground truth of frames [{t0}, {t1}) has {len(rows)} rows, its cache entry says "
+            f"{entry['localizations']}"
         )
     return rows
 
 
-def iter_truth(output: Path, job: Job, entries: list[dict] | None = None) -> Iterator[np.ndarray]:
-    """Ground-truth rows (``kernels.render.TRUTH_DTYPE``) chunk by chunk."""
+def iter_truth(output: Path, job: Job, entries: list[dict]) -> Iterator[np.ndarray]:
+    """Ground-truth rows (``kernels.render.TRUTH_DTYPE``) chunk by chunk, each checked against its entry."""
     cache = CacheDir(output)
-    for i, (t0, t1) in enumerate(job.chunks):
-        rows = truth_rows(cache, job, t0, t1, None if entries is None else int(entries[i]["localizations"]))
+    for entry in entries:
+        rows = truth_rows(cache, job, entry)
         yield rows
         del rows
         release_memory()

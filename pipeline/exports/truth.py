@@ -141,26 +141,21 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: 
     return n
 
 
-def write_csv(path: Path, output: Path, job: Job, entries: list[dict] | None) -> int:
+def write_csv(path: Path, output: Path, job: Job, entries: list[dict]) -> int:
     """ThunderSTORM CSV, 1-based frames; returns the number of rows.
 
-    Concatenates the lines each chunk task formatted (``cache.csv_path``); a chunk whose lines
-    are missing or do not count its localizations is formatted here from its ground truth.
+    Concatenates the lines each chunk task formatted (``cache.csv_path``); a chunk whose lines are
+    missing or do not match their entry's checksum is formatted here from its ground truth.
     """
     cache = CacheDir(output)
     n = 0
     with open(path, "wb") as f:
         f.write(CSV_HEADER.encode() + b"\n")
-        for i, (t0, t1) in enumerate(job.chunks):
-            expected = None if entries is None else int(entries[i]["localizations"])
-            try:
-                lines = cache.csv_path(job.fingerprint, t0, t1).read_bytes()
-            except OSError:
-                lines = None
-            if lines is None or expected is None or lines.count(b"\n") != expected:
-                rows = truth_rows(cache, job, t0, t1, expected)
-                lines, expected = csv_lines(rows), len(rows)
+        for entry in entries:
+            lines = cache.read_csv_lines(entry)
+            if lines is None:
+                lines = csv_lines(truth_rows(cache, job, entry))
             f.write(lines)
-            n += expected
+            n += lines.count(b"\n")  # what was written, checked against the entries by the caller
             del lines
     return n

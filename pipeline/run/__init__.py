@@ -5,6 +5,8 @@
 
 from .api import JobResult, RunResult, run_sweep
 from .graph import job_array
-from .status import load_status, status_table
+from .lock import live_holder
+from .status import load_status, status_problem, status_table
 
-__all__ = ["JobResult", "RunResult", "job_array", "load_status", "run_sweep", "status_table"]
+__all__ = ["JobResult", "RunResult", "job_array", "live_holder", "load_status", "run_sweep", "status_problem",
+           "status_table"]

@@ -15,10 +15,12 @@ import os
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import zarr
 from distributed import as_completed
 
 from .. import atomic, signals
@@ -26,13 +28,15 @@ from ..clock import now
 from ..config.dump import to_toml
 from ..exports import export_is_current, forget_export, job_dir, start_stream
 from ..plan import Job, Plan, chunk_bounds
-from ..store import CacheDir, consolidate, fingerprint_index, job_groups, prepare_job
+from ..store import (
+    FRAMES, CacheDir, consolidate, fingerprint_index, job_groups, prepare_job, repair_root, store_path, stored_chunks,
+)
 from .cluster import ClusterSpec, connect
 from .graph import commit_tasks, export_task
 from .lock import RunLock
-from .preflight import remaining_chunks
+from .preflight import check_chunks
 from .progress import Progress
-from .status import JobStatus, RunStatus, load_status, status_table
+from .status import JobStatus, RunStatus, load_status, status_problem, status_table
 
 
 def _drop_entries(cache: CacheDir, job: Job, chunk_frames: int) -> None:
@@ -61,24 +65,43 @@ class Work:
         return sum(len(c) for c in self.todo.values())
 
 
-def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus) -> Work:
-    """Create or keep every job's group, and find the chunks and exports still to do."""
+def _forget_stale(cache: CacheDir, job: Job, stale: dict[tuple[int, int], str], echo: Callable[[str], None]) -> None:
+    """Entries whose chunk files are no longer what they say are removed (an entry ⇒ its chunk is
+    in the store), and said so: the run recomputes those chunks."""
+    for t0, t1 in stale:
+        cache.entry_path(job.fingerprint, t0, t1).unlink(missing_ok=True)
+    if stale:
+        reasons = ", ".join(f"{why}: {n}" for why, n in Counter(stale.values()).items())
+        echo(f"{job.name}: recomputing {len(stale)} finished chunk(s) whose files no longer match their "
+             f"entries ({reasons})")
+
+
+def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus, echo: Callable[[str], None]) -> Work:
+    """Create or keep every job's group (rebuilding damaged metadata), and find the chunks and exports still to do."""
     atomic.write_bytes(output / "sweep.toml", to_toml(plan.sweep.model.model_dump(mode="json")).encode())
     cache = CacheDir(output)
     cache.ensure()
     (output / "jobs").mkdir(exist_ok=True)
     work = Work({}, set())
+    repaired = repair_root(output)
+    if repaired:
+        echo(repaired)
     groups = fingerprint_index(output)
     for job in plan.jobs:
         prepared = prepare_job(output, job, groups)
+        for line in prepared.rebuilt:
+            echo(line)
         if prepared.old_chunk_frames:
             _drop_entries(cache, job, prepared.old_chunk_frames)
         if prepared.moved_from:
             _move_export(output, prepared.moved_from, job.name)
-        work.todo[job.name] = remaining_chunks(job, cache, resume)
+        frames = zarr.open_array(store_path(output) / job.name / FRAMES, mode="r") if prepared.unsure else None
+        check = check_chunks(job, cache, stored_chunks(output, job.name), resume, frames)
+        _forget_stale(cache, job, check.stale, echo)
+        work.todo[job.name] = check.todo
         js = status.jobs[job.name]
-        js.chunks_reused = js.chunks_done = len(job.chunks) - len(work.todo[job.name])
-        if work.todo[job.name] or not export_is_current(output, job):
+        js.chunks_reused = js.chunks_done = len(check.done)
+        if check.todo or not export_is_current(output, job, check.entries):
             work.to_export.add(job.name)
         js.exported = job.name not in work.to_export
         js.state = "pending" if job.name in work.to_export else "done"
@@ -98,6 +121,9 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
             echo(lock.message)
         status = RunStatus(sweep=plan.name, output=str(output), subset=plan.subset,
                            jobs={j.name: JobStatus(j.name, j.fingerprint, len(j.chunks)) for j in plan.jobs})
+        damaged = status_problem(output)
+        if damaged:
+            echo(f"status.json: {damaged}; rebuilt")
         previous = load_status(output) or {}
         failing = False
         status.others = [j for j in previous.get("jobs", [])
@@ -121,16 +147,19 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
             raise
         finally:  # also after a signal or a crash: groups may have been created, moved or rebuilt
             try:
-                consolidate(output)
+                note = consolidate(output)
             except OSError:
                 if not failing:  # (never hide why the run stopped behind a second full-disk error)
                     raise
+            else:
+                if note:
+                    echo(note)
 
 
 def _execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_jobs: set[str] | None, client,
              echo: Callable[[str], None], progress: bool, status: RunStatus) -> None:
     """The steps of a run, between taking the output's lock and releasing it."""
-    work = _prepare(plan, output, resume, status)
+    work = _prepare(plan, output, resume, status, echo)
     status.stale = [name for name in job_groups(output) if name not in (sweep_jobs or status.jobs)]
     status.save()
     total = sum(len(j.chunks) for j in plan.jobs)

@@ -84,13 +84,14 @@ def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int) -> dict:
     output = Path(target.output)
     cache = CacheDir(output)
     with naming_full_disk(output):  # (a bare ENOSPC from write() names no file)
-        write_chunk(output, target.job_name, t0, frames)
+        stored_bytes = write_chunk(output, target.job_name, t0, frames)
         if target.tiff is not None:
             target.tiff.write(t0, frames)
         truth_checksum = cache.write_truth(target.fingerprint, t0, t1, truth)
-        cache.write_csv_lines(target.fingerprint, t0, t1, csv_lines(truth))
+        csv_checksum = cache.write_csv_lines(target.fingerprint, t0, t1, csv_lines(truth))
         seconds = time.perf_counter() - start
-        cache.write_entry(target.job_name, target.fingerprint, t0, t1, frames, truth_checksum, len(truth), seconds)
+        cache.write_entry(target.job_name, target.fingerprint, t0, t1, frames, truth_checksum, len(truth), seconds,
+                          stored_bytes, csv_checksum)
     return {"job": target.job_name, "frames": [t0, t1], "seconds": seconds, "localizations": len(truth)}
 
 

@@ -4,7 +4,8 @@ The kernel releases the flock when the holding process dies, however it dies, so
 without a holder is a leftover of a run that is gone and is taken over. The file's content (pid,
 host, start time) is only for the messages. A holder writes it just after taking the flock, so a
 second run that arrives in between finds the file locked but still empty: it reads again for a
-short while (:data:`NAME_WAIT`) before it names the holder.
+short while (:data:`NAME_WAIT`) before it names the holder. :func:`live_holder` tells readers
+(``verify``) whether a run is live without taking the lock, which would make that run's own start fail.
 """
 
 from __future__ import annotations
@@ -81,3 +82,54 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _flock_held(path: Path) -> bool | None:
+    """Whether some process holds a lock on ``path``, from the kernel's lock table (Linux ``/proc/locks``);
+    None when the table cannot tell (not readable, or the inode is listed under another device number,
+    as on file systems whose ``stat`` device differs from the kernel's, e.g. btrfs subvolumes)."""
+    try:
+        table = Path("/proc/locks").read_text()
+        st = os.stat(path)
+    except OSError:
+        return None
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    # "1: FLOCK  ADVISORY  WRITE 4711 fe:00:2278508 0 EOF"; a blocked waiter has "->" before its type
+    held = [fields[5] for fields in (line.split() for line in table.splitlines())
+            if len(fields) > 5 and fields[1] != "->"]
+    if device in held:
+        return True
+    if any(node.rsplit(":", 1)[-1] == str(st.st_ino) for node in held):
+        return None
+    return False
+
+
+def live_holder(output: Path) -> dict | None:
+    """{pid, host, since} of the live run holding the output, or None — without taking the lock.
+
+    Where the kernel's lock table cannot be read, a shared lock is tried and released at once (a run
+    starting in that instant would be refused as if another run held the output).
+    """
+    path = Path(output) / "run.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: nobody holds the output
+    try:
+        held = _flock_held(path)
+        if held is None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                held = False
+            except BlockingIOError:
+                held = True
+        if not held:
+            return None
+        try:
+            holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except ValueError:
+            holder = {}
+        return holder if isinstance(holder, dict) else {}
+    finally:
+        os.close(fd)

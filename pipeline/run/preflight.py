@@ -1,4 +1,5 @@
-"""Checks a run makes before it writes anything: output folder, input files, scheduler, disk space.
+"""Checks a run makes before it writes anything: output folder, input files, scheduler, disk space;
+and the rule for which chunks are done, which the run and its disk-space check share.
 
 Each refusal is a :class:`~pipeline.errors.UserError` (one line, exit code 2).
 """
@@ -7,12 +8,13 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
 from ..plan import Job, Plan
 from ..scene import check_inputs as check_job_inputs
-from ..store import CacheDir
+from ..store import CacheDir, checksum, holds_chunk, job_groups, kept_group, stored_chunks
 from ..table import human_bytes
 
 
@@ -97,17 +99,66 @@ def check_inputs(plan: Plan) -> None:
             check_job_inputs(c)
 
 
-def remaining_chunks(job: Job, cache: CacheDir, resume: bool) -> list[tuple[int, int]]:
-    if not resume or not cache.chunks.is_dir():
-        return list(job.chunks)
-    return [(t0, t1) for t0, t1 in job.chunks if cache.read_entry(job.fingerprint, t0, t1) is None]
+@dataclass
+class ChunkCheck:
+    """Which chunks of a job are done (with their entries) and which are still to compute."""
+
+    done: dict[tuple[int, int], dict] = field(default_factory=dict)
+    todo: list[tuple[int, int]] = field(default_factory=list)
+    #: chunks whose entry exists but whose files are no longer what it says: why (the entry is stale)
+    stale: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    @property
+    def entries(self) -> list[dict]:
+        return list(self.done.values())
+
+
+def check_chunks(job: Job, cache: CacheDir, stored: dict[int, int], resume: bool = True,
+                 frames=None) -> ChunkCheck:
+    """The rule for "this chunk is done" (design §7), for the run and for its disk-space preflight.
+
+    A chunk is done when its entry is valid, the store holds its chunk file with the size the entry
+    recorded (``stored``: :func:`~pipeline.store.stored_chunks`) and its ground truth matches the
+    entry's checksum. ``frames`` (the job's zarr array): also decode each chunk and compare its
+    checksum, for a group whose metadata was rebuilt.
+    """
+    check = ChunkCheck()
+    for t0, t1 in job.chunks:
+        entry = cache.read_entry(job.fingerprint, t0, t1) if resume else None
+        why = None if entry is None else _stale(job, cache, entry, stored.get(t0 // job.chunk_frames), frames)
+        if entry is not None and why is None:
+            check.done[(t0, t1)] = entry
+            continue
+        check.todo.append((t0, t1))
+        if why:
+            check.stale[(t0, t1)] = why
+    return check
+
+
+def _stale(job: Job, cache: CacheDir, entry: dict, size: int | None, frames) -> str | None:
+    """Why an entry's chunk is not done after all, or None (cheapest checks first)."""
+    if not holds_chunk(entry, size):
+        return "chunk file missing from the store" if size is None else "chunk file of another size than recorded"
+    if not cache.truth_matches(entry):
+        return "ground truth missing or altered"
+    if frames is not None:
+        t0, t1 = entry["frames"]
+        try:
+            if checksum(frames[t0:t1]) != entry["checksum"]:
+                return "frames differ from their checksum"
+        except Exception:  # noqa: BLE001 - a chunk that no longer decodes
+            return "chunk file unreadable"
+    return None
 
 
 def bytes_to_write(plan: Plan, cache: CacheDir, resume: bool = True) -> int:
     """What the run still has to write: store + OME-TIFF of the chunks without an entry, uncompressed."""
-    need = 0
+    need, output = 0, Path(cache.output)
+    groups = job_groups(output)
     for job in plan.jobs:
-        frames = sum(t1 - t0 for t0, t1 in remaining_chunks(job, cache, resume))
+        kept = kept_group(job, groups)
+        stored = stored_chunks(output, kept) if kept else {}
+        frames = sum(t1 - t0 for t0, t1 in check_chunks(job, cache, stored, resume).todo)
         need += 2 * frames * job.nbytes // job.frames
     return need
 

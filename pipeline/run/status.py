@@ -70,7 +70,44 @@ class RunStatus:
         atomic.write_json(self.path, data, durable=False)
 
 
+#: what every reader of a job record relies on (status_table, a run keeping records of other jobs)
+_JOB_FIELDS = {"name": str, "state": str, "chunks_total": int, "chunks_done": int, "chunks_computed": int,
+               "chunks_reused": int, "seconds": (int, float)}
+
+
+def status_problem(output: Path) -> str | None:
+    """What is wrong with an output's status.json (one line), or None when it is missing or sound.
+
+    Valid JSON of another shape counts as damaged too: ``status`` reports it, ``run`` rebuilds it.
+    """
+    path = Path(output) / "status.json"
+    if not path.exists():
+        return None
+    data = atomic.read_json(path)
+    if data is None:
+        return "not valid JSON"
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    if not isinstance(data.get("jobs", []), list):
+        return "'jobs' is not a list"
+    stale = data.get("stale", [])
+    if not isinstance(stale, list) or not all(isinstance(name, str) for name in stale):
+        return "'stale' is not a list of names"
+    for i, job in enumerate(data.get("jobs", [])):
+        if not isinstance(job, dict):
+            return f"job record {i} is not an object"
+        for key, kind in _JOB_FIELDS.items():
+            if not isinstance(job.get(key), kind) or isinstance(job.get(key), bool):
+                return f"job record {i} has no valid {key!r}"
+        if not isinstance(job.get("error"), (dict, type(None))):
+            return f"job record {i} has no valid 'error'"
+    return None
+
+
 def load_status(output: Path) -> dict | None:
+    """status.json, or None when it is missing or damaged (:func:`status_problem` says how)."""
+    if status_problem(output):
+        return None
     return atomic.read_json(Path(output) / "status.json")
 
 

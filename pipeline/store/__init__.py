@@ -3,10 +3,15 @@
 Writes here are durable and atomic; an entry exists only once its chunk's bytes are in the store.
 """
 
-from .cache import CacheDir, bytes_checksum, checksum, chunk_key
-from .chunks import write_chunk
-from .groups import FRAMES, consolidate, fingerprint_index, group_names, job_groups, prepare_job, store_path
+from .cache import CacheDir, DamagedTruth, bytes_checksum, checksum, chunk_key, file_checksum, holds_chunk
+from .chunks import stored_chunks, write_chunk
+from .groups import (
+    consolidate, fingerprint_index, group_names, job_groups, kept_group, prepare_job, repair_root, require_store,
+)
+from .metadata import FRAMES, DamagedMetadata, check_group, check_root, damaged_metadata, store_path
 from .open import open_job, open_sweep
 
-__all__ = ["FRAMES", "CacheDir", "bytes_checksum", "checksum", "chunk_key", "consolidate", "fingerprint_index",
-           "group_names", "job_groups", "open_job", "open_sweep", "prepare_job", "store_path", "write_chunk"]
+__all__ = ["FRAMES", "CacheDir", "DamagedMetadata", "DamagedTruth", "bytes_checksum", "check_group", "check_root",
+           "checksum", "chunk_key", "consolidate", "damaged_metadata", "file_checksum", "fingerprint_index",
+           "group_names", "holds_chunk", "job_groups", "kept_group", "open_job", "open_sweep", "prepare_job",
+           "repair_root", "require_store", "store_path", "stored_chunks", "write_chunk"]

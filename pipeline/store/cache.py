@@ -2,7 +2,9 @@
 
 An entry is written by the task that rendered the chunk, after the chunk's frames and
 ground-truth rows are durably in place, via temp file + rename. No file is shared between tasks,
-so there is no lock. ``entry exists and matches`` ⇔ ``the chunk is done``.
+so there is no lock. An entry records what its chunk's files must be (checksums, the stored
+chunk's size): a chunk is done when its entry matches and its files still are what the entry says.
+Ground truth is only ever read through the entry's checksum (:meth:`CacheDir.read_truth`).
 """
 
 from __future__ import annotations
@@ -30,12 +32,37 @@ def bytes_checksum(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def file_checksum(path: Path) -> str:
+    """:func:`bytes_checksum` of a file's content, read in blocks (memory O(1))."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
 def checksum(frames: np.ndarray) -> str:
     """Checksum of a chunk's bytes as stored (decoded array, C order).
 
     SHA-256: hardware-accelerated on current CPUs (about twice as fast as BLAKE2 here).
     """
     return bytes_checksum(np.ascontiguousarray(frames).data)
+
+
+class DamagedTruth(ValueError):
+    """A chunk's ground-truth file is missing or does not match its entry's checksum."""
+
+
+def holds_chunk(entry: dict, size: int | None) -> bool:
+    """Whether a stored chunk file of ``size`` bytes (None: no file) is the one the entry was written after.
+
+    Entries record the size (``stored_bytes``, 0 when zarr stored no file for an all-fill chunk);
+    entries written before sizes were recorded only need the file to be there.
+    """
+    expected = entry.get("stored_bytes")
+    if isinstance(expected, int):
+        return (size or 0) == expected
+    return size is not None
 
 
 @dataclass(frozen=True)
@@ -71,16 +98,22 @@ class CacheDir:
                                      "key": "sha256(fingerprint:first_frame:last_frame)[:32]"})
 
     def read_entry(self, fingerprint: str, t0: int, t1: int) -> dict | None:
-        """The entry if it exists, parses and matches this chunk; otherwise None (= missing)."""
+        """The entry if it exists, parses and is this chunk's; otherwise None (= missing).
+
+        Whether the chunk's files are still what the entry says is for the caller to check
+        (:func:`holds_chunk`, :meth:`read_truth`).
+        """
         entry = atomic.read_json(self.entry_path(fingerprint, t0, t1))
         if not isinstance(entry, dict):
             return None
         ok = (entry.get("fingerprint") == fingerprint and entry.get("frames") == [t0, t1]
-              and isinstance(entry.get("checksum"), str) and self.truth_path(fingerprint, t0, t1).is_file())
+              and isinstance(entry.get("checksum"), str) and isinstance(entry.get("truth_checksum"), str)
+              and isinstance(entry.get("localizations"), int))
         return entry if ok else None
 
     def write_entry(self, job_name: str, fingerprint: str, t0: int, t1: int, frames: np.ndarray,
-                    truth_checksum: str, localizations: int, seconds: float) -> dict:
+                    truth_checksum: str, localizations: int, seconds: float, stored_bytes: int,
+                    csv_checksum: str) -> dict:
         from distributed import get_worker
 
         try:
@@ -94,6 +127,8 @@ class CacheDir:
             "frames": [t0, t1],
             "checksum": checksum(frames),
             "truth_checksum": truth_checksum,
+            "csv_checksum": csv_checksum,
+            "stored_bytes": int(stored_bytes),
             "min": float(frames.min()),
             "max": float(frames.max()),
             "mean": float(frames.mean(dtype=np.float64)),
@@ -114,12 +149,55 @@ class CacheDir:
         atomic.write_bytes(path, buffer.getvalue())
         return bytes_checksum(buffer.getvalue())
 
-    def write_csv_lines(self, fingerprint: str, t0: int, t1: int, lines: bytes) -> None:
-        # not fsynced: derived data; a lost or torn file is detected by its line count and re-made
-        atomic.write_bytes(self.csv_path(fingerprint, t0, t1), lines, durable=False)
+    def write_csv_lines(self, fingerprint: str, t0: int, t1: int, lines: bytes) -> str:
+        """Store a chunk's CSV lines; returns their checksum (for the entry).
 
-    def read_truth(self, fingerprint: str, t0: int, t1: int) -> np.ndarray:
-        return np.load(self.truth_path(fingerprint, t0, t1), allow_pickle=False)
+        Not fsynced: derived data; a lost, torn or altered file fails its checksum and is re-made
+        from the ``.npy`` (:meth:`read_csv_lines`).
+        """
+        atomic.write_bytes(self.csv_path(fingerprint, t0, t1), lines, durable=False)
+        return bytes_checksum(lines)
+
+    def _truth_bytes(self, entry: dict) -> bytes:
+        fingerprint, (t0, t1) = entry["fingerprint"], entry["frames"]
+        path = self.truth_path(fingerprint, t0, t1)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DamagedTruth(f"{path} is missing or unreadable ({exc.strerror})") from None
+        if bytes_checksum(data) != entry.get("truth_checksum"):
+            raise DamagedTruth(f"{path} does not match its cache entry's checksum")
+        return data
+
+    def truth_matches(self, entry: dict) -> bool:
+        """Whether the chunk's ground-truth file is the one its entry was written after."""
+        try:
+            self._truth_bytes(entry)
+        except DamagedTruth:
+            return False
+        return True
+
+    def read_truth(self, entry: dict) -> np.ndarray:
+        """The ground-truth rows of the entry's chunk, read through the entry's checksum.
+
+        Raises :class:`DamagedTruth` when the file is missing or altered (never returns other rows).
+        """
+        return np.load(io.BytesIO(self._truth_bytes(entry)), allow_pickle=False)
+
+    def read_csv_lines(self, entry: dict) -> bytes | None:
+        """The chunk's CSV lines if they are the ones its entry was written after, else None.
+
+        Entries written before the lines had a checksum: the lines must count the entry's localizations.
+        """
+        fingerprint, (t0, t1) = entry["fingerprint"], entry["frames"]
+        try:
+            lines = self.csv_path(fingerprint, t0, t1).read_bytes()
+        except OSError:
+            return None
+        expected = entry.get("csv_checksum")
+        if isinstance(expected, str):
+            return lines if bytes_checksum(lines) == expected else None
+        return lines if lines.count(b"\n") == entry["localizations"] else None
 
     def write_summary(self, counts: dict) -> None:
         atomic.write_json(self.root / "summary.json", counts)

@@ -23,15 +23,11 @@ from zarr.codecs import BloscCodec
 
 from ..errors import UserError
 from ..plan import Job
+from .metadata import FRAMES, check_root, damaged_metadata, group_folders, node_problem, store_path
 
-FRAMES = "frames"
 #: LZ4 with byte shuffle: the fastest Blosc codec that still halves noisy uint16 frames; level 1
 #: compresses them as well as level 5 (ratio 1.99 on a background-100 frame) in 60 % of the time
 CODEC = BloscCodec(cname="lz4", clevel=1, shuffle="shuffle", typesize=2)
-
-
-def store_path(output: Path) -> Path:
-    return Path(output) / "sweep.zarr"
 
 
 def job_attrs(job: Job) -> dict:
@@ -79,9 +75,12 @@ def coordinates(job: Job) -> dict[str, np.ndarray]:
 
 
 def _matches(group: zarr.Group, job: Job) -> bool:
-    if group.attrs.get("fingerprint") != job.fingerprint or FRAMES not in group:
+    try:
+        if group.attrs.get("fingerprint") != job.fingerprint or FRAMES not in group:
+            return False
+        frames = group[FRAMES]
+    except Exception:  # noqa: BLE001 - damaged array metadata: not a group whose chunks can be kept as they are
         return False
-    frames = group[FRAMES]
     return frames.shape == job.shape and frames.chunks[0] == job.chunk_frames and frames.dtype == job.dtype
 
 
@@ -92,10 +91,13 @@ def _open_root(output: Path) -> zarr.Group:
 
 @dataclass(frozen=True)
 class Prepared:
-    """What :func:`prepare_job` did besides keeping the job's chunks: the group's former name, a replaced layout."""
+    """What :func:`prepare_job` did besides keeping the job's chunks: the group's former name, a replaced
+    layout, metadata it rebuilt."""
 
     moved_from: str | None = None
     old_chunk_frames: int | None = None  # the same job stored with another chunk layout
+    rebuilt: tuple[str, ...] = ()  # one line per damaged metadata file rebuilt
+    unsure: bool = False  # the group's or the frames' metadata was rebuilt: its chunks must prove their checksums
 
 
 def _aside(folder: Path, name: str, fingerprint: str) -> Path:
@@ -107,8 +109,86 @@ def _aside(folder: Path, name: str, fingerprint: str) -> Path:
 
 
 def fingerprint_index(output: Path) -> dict[str, str]:
-    """Fingerprint → name of every job group in the store: read once per run for :func:`prepare_job`."""
+    """Fingerprint → name of every (readable) job group in the store: read once per run for :func:`prepare_job`."""
     return {group.attrs.get("fingerprint"): name for name, group in job_groups(output).items()}
+
+
+def kept_group(job: Job, groups: dict[str, zarr.Group]) -> str | None:
+    """The group whose chunks :func:`prepare_job` will keep for the job (its own, or the group of its
+    fingerprint under an earlier name), or None when every chunk starts from an empty group.
+
+    ``groups``: :func:`job_groups`. For the disk-space preflight, before anything is written (a
+    group with damaged metadata counts as empty here, although the run may keep some of its chunks).
+    """
+    if job.name in groups and _matches(groups[job.name], job):
+        return job.name
+    return next((name for name, group in groups.items() if _matches(group, job)), None)
+
+
+def repair_root(output: Path) -> str | None:
+    """Rebuild the store's root metadata if it is damaged; returns a line saying so, or None.
+
+    The root holds nothing but the consolidated metadata, which every run rewrites at its end.
+    """
+    folder = store_path(output)
+    problem = node_problem(folder, "group") if folder.is_dir() else None
+    if problem is None:
+        return None
+    (folder / "zarr.json").unlink(missing_ok=True)
+    _open_root(output)  # writes fresh root metadata beside the job groups, which stay as they are
+    return f"sweep.zarr/zarr.json: {problem}; rebuilt"
+
+
+def _create_frames(group: zarr.Group, job: Job) -> None:
+    height, width = job.config.camera.roi_shape
+    group.create_array(
+        FRAMES, shape=job.shape, chunks=(job.chunk_frames, height, width), dtype=job.dtype,
+        compressors=CODEC, fill_value=0, dimension_names=("t", "y", "x"),
+        attributes={"units": "ADU", "long_name": "camera counts"},
+    )
+
+
+def _create_coordinate(group: zarr.Group, job: Job, name: str) -> None:
+    group.create_array(name, data=coordinates(job)[name], dimension_names=(name,),
+                       attributes={"units": "s" if name == "t" else "um"}, overwrite=True)
+
+
+def _rebuild_metadata(output: Path, job: Job, listed: bool) -> Prepared:
+    """Rebuild the damaged metadata files of the group under the job's name, keeping its chunk files.
+
+    A damaged group document is rewritten with this job's attributes (whose group it was cannot be
+    read any more), the frames' document from the job's layout; in both cases the chunk files are
+    kept but count only where their checksums match this job's entries (``unsure``). Coordinates
+    are derived data and are rewritten whole. A readable group of another job is left alone.
+    ``listed``: :func:`job_groups` has just opened this job's group and frames (only the
+    coordinates are left to check).
+    """
+    folder = store_path(output) / job.name
+    if not folder.is_dir():
+        return Prepared()
+    rebuilt, unsure = [], False
+    problem = None if listed else node_problem(folder, "group")
+    if problem:
+        (folder / "zarr.json").unlink(missing_ok=True)
+        zarr.create_group(folder, attributes=job_attrs(job), zarr_format=3)
+        rebuilt.append(f"sweep.zarr/{job.name}/zarr.json: {problem}; rebuilt (chunks kept where their checksums match)")
+        unsure = True
+    group = zarr.open_group(folder, mode="r+", use_consolidated=False)
+    if group.attrs.get("fingerprint") != job.fingerprint:
+        return Prepared(rebuilt=tuple(rebuilt), unsure=unsure)
+    problem = None if listed else node_problem(folder / FRAMES, "array")
+    if problem:
+        (folder / FRAMES / "zarr.json").unlink(missing_ok=True)
+        _create_frames(group, job)  # zarr writes the new array's document only: the chunk files stay
+        rebuilt.append(f"sweep.zarr/{job.name}/{FRAMES}/zarr.json: {problem}; rebuilt "
+                       "(chunks kept where their checksums match)")
+        unsure = True
+    for name in coordinates(job):
+        problem = node_problem(folder / name, "array")
+        if problem:
+            _create_coordinate(group, job, name)
+            rebuilt.append(f"sweep.zarr/{job.name}/{name}/zarr.json: {problem}; rebuilt")
+    return Prepared(rebuilt=tuple(rebuilt), unsure=unsure)
 
 
 def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None) -> Prepared:
@@ -121,6 +201,7 @@ def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None) ->
     for every new job; without it the store is listed.
     """
     groups = fingerprint_index(output) if groups is None else groups
+    repaired = _rebuild_metadata(output, job, listed=groups.get(job.fingerprint) == job.name)
     root = _open_root(output)
     folder = store_path(output)
     moved_from = old_chunk_frames = None
@@ -137,28 +218,32 @@ def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None) ->
         root, moved_from = _open_root(output), name
     if job.name in root and _matches(root[job.name], job):
         root[job.name].attrs.update(job_attrs(job))
-        return Prepared(moved_from=moved_from)
+        return Prepared(moved_from=moved_from, rebuilt=repaired.rebuilt, unsure=repaired.unsure)
     if job.name in root:  # the same job with another chunk layout: its chunks are recomputed
         old_chunk_frames = int(root[job.name].attrs.get("chunk_frames") or 0) or None
         shutil.rmtree(folder / job.name)
     group = root.create_group(job.name, attributes=job_attrs(job))
-    height, width = job.config.camera.roi_shape
-    group.create_array(
-        FRAMES, shape=job.shape, chunks=(job.chunk_frames, height, width), dtype=job.dtype,
-        compressors=CODEC, fill_value=0, dimension_names=("t", "y", "x"),
-        attributes={"units": "ADU", "long_name": "camera counts"},
-    )
-    for name, values in coordinates(job).items():
-        group.create_array(name, data=values, dimension_names=(name,),
-                           attributes={"units": "s" if name == "t" else "um"})
-    return Prepared(old_chunk_frames=old_chunk_frames)
+    _create_frames(group, job)
+    for name in coordinates(job):
+        _create_coordinate(group, job, name)
+    return Prepared(old_chunk_frames=old_chunk_frames, rebuilt=repaired.rebuilt)
+
+
+def require_store(output: Path) -> None:
+    """UserError when the folder holds no store at all (not a sweep output, or never run)."""
+    if not store_path(output).is_dir():
+        raise UserError(f"{output}: no sweep.zarr (not a sweep output folder, or never run)")
 
 
 def group_names(output: Path, pattern: str | None = None) -> list[str]:
-    """Names of the job groups of an output folder (those matching a shell pattern, if given)."""
-    if not (store_path(output) / "zarr.json").is_file():
-        raise UserError(f"{output}: no sweep.zarr (not a sweep output folder, or never run)")
-    names = list(job_groups(output))
+    """Names of the job groups of an output folder (those matching a shell pattern, if given).
+
+    One line (:class:`~.metadata.DamagedMetadata`) when the store's root metadata is damaged;
+    groups with damaged metadata are listed (their readers say what is wrong with them).
+    """
+    require_store(output)
+    check_root(output)
+    names = group_folders(output)
     if pattern:
         names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
         if not names:
@@ -167,19 +252,40 @@ def group_names(output: Path, pattern: str | None = None) -> list[str]:
 
 
 def job_groups(output: Path) -> dict[str, zarr.Group]:
-    """Every job group in the store (live view, not the consolidated one)."""
-    if not store_path(output).exists():
-        return {}
-    root = zarr.open_group(store_path(output), mode="r", use_consolidated=False)
-    return {name: group for name, group in sorted(root.groups()) if FRAMES in group}
+    """Every job group in the store whose metadata is intact (live view, not the consolidated one).
+
+    Groups are opened one by one, not through the root, so a damaged root or group hides only itself
+    (:func:`~.metadata.damaged_metadata` lists what is skipped).
+    """
+    groups = {}
+    for name in group_folders(output):
+        try:
+            group = zarr.open_group(store_path(output) / name, mode="r", use_consolidated=False)
+            group[FRAMES]  # (its metadata must be readable too; coordinates are not needed to list it)
+        except Exception:  # noqa: BLE001 - zarr raises many types for a damaged document
+            continue
+        groups[name] = group
+    return groups
 
 
-def consolidate(output: Path) -> None:
-    """Consolidated metadata, so xarray opens any group in one read and without a warning."""
+def consolidate(output: Path) -> str | None:
+    """Consolidated metadata, so xarray opens any group in one read and without a warning.
+
+    With a damaged node in the store (a group that is no job of the run) nothing is consolidated and
+    the root keeps no consolidated copy that could be stale; returns a line saying so, else None.
+    """
     import warnings
 
-    if not (store_path(output) / "zarr.json").is_file():
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "consolidated metadata is not part of the v3 spec (yet)"
-        zarr.consolidate_metadata(store_path(output))
+    if node_problem(store_path(output), "group"):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "consolidated metadata is not part of the v3 spec (yet)"
+            zarr.consolidate_metadata(store_path(output))
+        return None
+    except Exception:  # noqa: BLE001 - zarr raises many types for a damaged document
+        damaged = [str(d.path.relative_to(output)) for d in damaged_metadata(output)]
+    (store_path(output) / "zarr.json").unlink()
+    _open_root(output)
+    return (f"sweep.zarr: metadata not consolidated, damaged metadata of groups that are no job of this run "
+            f"({', '.join(damaged) or 'unknown'}): remove them, or run the sweep they belong to")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import xarray as xr
 
 from ..config.reference import unit_of
-from .groups import FRAMES, job_groups, store_path
+from .groups import job_groups
+from .metadata import FRAMES, damaged_metadata, store_path
 
 
 def open_job(output: str | Path, job: str) -> xr.Dataset:
@@ -30,6 +32,8 @@ def open_sweep(output: str | Path, stack: bool = False) -> xr.DataTree | xr.Data
     output = Path(output)
     if not store_path(output).exists():
         raise FileNotFoundError(f"no sweep.zarr in {output}")
+    for damage in damaged_metadata(output):  # such a group is left out, not silently
+        warnings.warn(f"open_sweep: {damage}{'; that job is left out' if damage.group else ''}", stacklevel=2)
     jobs = {name: open_job(output, name) for name in job_groups(output)}
     if not stack:
         return xr.DataTree.from_dict({f"/{name}": ds for name, ds in jobs.items()})
