@@ -49,10 +49,11 @@ def slow_export(*args, **kwargs):
         time.sleep(EXPORT_SECONDS)
         return lines
     job.write_csv = slow_csv
-    return job.export_job(*args, **kwargs)
+    from pipeline.run import graph
+    return graph.export_task(*args, **kwargs)
 
 pipeline.run.graph.commit_chunk = slow_chunk
-pipeline.run.execute.export_job = slow_export
+pipeline.run.execute.export_task = slow_export
 sys.argv = ["pipeline", *sys.argv[3:]]
 runpy.run_module("pipeline", run_name="__main__")
 """
