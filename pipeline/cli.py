@@ -235,8 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = output_verb("export", "(re)write OME-TIFF, ground truth and job.json of finished jobs", cmd_export)
     p.add_argument("--jobs", metavar="GLOB", help="only the jobs whose names match this shell pattern")
     p.add_argument("--force", action="store_true", help="rewrite the files even when an export is up to date")
-    p.add_argument("--compression", choices=("none", "zlib"), default="none",
-                   help="OME-TIFF compression (default none: readable everywhere, e.g. Fiji)")
+    p.add_argument("--compression", choices=("none", "zlib"), default=None,
+                   help="OME-TIFF compression, kept for later runs and exports of this output "
+                        "(default: as set before; at first none: readable everywhere, e.g. Fiji)")
     p = output_verb("preview", "write PNG previews of every job and a sweep contact sheet", cmd_preview)
     p.add_argument("--jobs", metavar="GLOB", help="only the jobs whose names match this shell pattern")
 

@@ -87,6 +87,16 @@ def test_export_compression_and_force(finished, tmp_path):
     assert "skipped" in proc.stdout and tiff.stat().st_ino == inode
     proc = run_module("export", out, "--jobs", name, "--compression", "zlib", "--force")
     assert "exported" in proc.stdout and tiff.stat().st_ino != inode
+    # the setting is kept: a later run re-exports the other job compressed too, and keeps this one
+    proc = run_module("run", out / "sweep.toml", "--output", out, "--workers", 1)
+    assert proc.returncode == 0 and "1 exports" in proc.stdout, proc.stdout
+    for job in ("job_0000_num_emitters_20", "job_0001_num_emitters_40"):
+        with tifffile.TiffFile(out / "jobs" / job / "simulation.ome.tiff") as tif:
+            assert tif.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE, job
+    proc = run_module("export", out, "--compression", "none")
+    assert proc.stdout.count("exported") == 2
+    with tifffile.TiffFile(tiff) as tif:
+        assert tif.pages[0].compression == tifffile.COMPRESSION.NONE and np.array_equal(tif.asarray(), pixels)
 
 
 def test_verify_checks_the_ground_truth(finished, tmp_path):

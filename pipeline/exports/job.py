@@ -19,8 +19,8 @@ from ..errors import UserError
 from ..plan import Job, identity
 from ..store import check_group, file_checksum, group_names, store_path
 from .layout import (
-    COMPRESSIONS, CSV, FILES, H5, JOB_JSON, MARKER, TIFF, inputs_digest, job_dir, marker_matches, read_marker,
-    remove_temporaries,
+    COMPRESSIONS, CSV, FILES, H5, JOB_JSON, MARKER, TIFF, export_compression, inputs_digest, job_dir, marker_matches,
+    read_marker, remove_temporaries, set_export_compression,
 )
 from .malloc import tune_malloc
 from .readback import check_stored, entries_of, frames_array, iter_truth
@@ -194,16 +194,23 @@ def _seed_of(output: Path) -> int:
         raise RuntimeError(f"{output / 'sweep.toml'} is missing or has no sweep.seed: cannot recover the seeds") from None
 
 
-def export_sweep(output: Path, jobs: str | None = None, force: bool = False, compression: str = "none") -> list[dict]:
+def export_sweep(output: Path, jobs: str | None = None, force: bool = False, compression: str | None = None) -> list[dict]:
     """Export every job (matching the shell pattern ``jobs``) of an output folder.
 
-    One job's failure does not stop the others: its result has ``status`` "failed" and ``error``.
+    ``compression`` (OME-TIFF: "none" or "zlib") is kept in the output: later runs and exports use it
+    until another is given; None = the output's current setting. One job's failure does not stop
+    the others: its result has ``status`` "failed" and ``error``.
     """
     output = Path(output)
-    if compression not in COMPRESSIONS:
+    if compression is not None and compression not in COMPRESSIONS:
         raise UserError(f"--compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
+    names = group_names(output, jobs)  # (a one-line refusal before the setting is written)
+    if compression is None:
+        compression = export_compression(output)
+    elif compression != export_compression(output):
+        set_export_compression(output, compression)
     results = []
-    for name in group_names(output, jobs):
+    for name in names:
         try:
             results.append(export_job(output, job_from_group(output, name), force=force, compression=compression))
         except Exception as exc:  # noqa: BLE001 - one job's failure must not stop the others

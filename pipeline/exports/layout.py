@@ -102,3 +102,19 @@ def export_is_current(output: Path, job: Job, entries: list[dict], compression: 
     """True when the job's export is complete and was made from these entries (a rerun skips it)."""
     return marker_matches(read_marker(output, job.name), job, job_dir(output, job.name), compression, None,
                           inputs_digest(entries))
+
+
+#: ``<output>/export_settings.json``: how the output's OME-TIFFs are written ({"compression": ...}),
+#: set by ``export --compression`` and kept by every later run and export until changed
+SETTINGS = "export_settings.json"
+
+
+def export_compression(output: Path) -> str:
+    """The output's OME-TIFF compression ("none" unless ``export --compression`` set another)."""
+    settings = atomic.read_json(Path(output) / SETTINGS)
+    value = settings.get("compression") if isinstance(settings, dict) else None
+    return value if value in COMPRESSIONS else "none"
+
+
+def set_export_compression(output: Path, compression: str) -> None:
+    atomic.write_json(Path(output) / SETTINGS, {"compression": compression})

@@ -26,7 +26,7 @@ from distributed import as_completed
 from .. import atomic, signals
 from ..clock import now
 from ..config.dump import to_toml
-from ..exports import export_is_current, forget_export, job_dir, start_stream
+from ..exports import export_compression, export_is_current, forget_export, job_dir, start_stream
 from ..plan import Job, Plan, chunk_bounds
 from ..store import (
     FRAMES, CacheDir, consolidate, fingerprint_index, job_groups, prepare_job, repair_root, store_path, stored_chunks,
@@ -79,6 +79,7 @@ def _forget_stale(cache: CacheDir, job: Job, stale: dict[tuple[int, int], str], 
 def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus, echo: Callable[[str], None]) -> Work:
     """Create or keep every job's group (rebuilding damaged metadata), and find the chunks and exports still to do."""
     atomic.write_bytes(output / "sweep.toml", to_toml(plan.sweep.model.model_dump(mode="json")).encode())
+    compression = export_compression(output)
     cache = CacheDir(output)
     cache.ensure()
     (output / "jobs").mkdir(exist_ok=True)
@@ -101,7 +102,7 @@ def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus, echo: Ca
         work.todo[job.name] = check.todo
         js = status.jobs[job.name]
         js.chunks_reused = js.chunks_done = len(check.done)
-        if check.todo or not export_is_current(output, job, check.entries):
+        if check.todo or not export_is_current(output, job, check.entries, compression):
             work.to_export.add(job.name)
         js.exported = job.name not in work.to_export
         js.state = "pending" if job.name in work.to_export else "done"
@@ -193,8 +194,11 @@ class _Run:
         self.client, self.output, self.work = client, output, work
         self.jobs = {j.name: j for j in plan.jobs}
         self.token = uuid.uuid4().hex[:6]
+        # chunk tasks fill the job's OME-TIFF as they go only when it is uncompressed (its pixels then
+        # lie at fixed offsets); a compressed one is written from the store by the export task
+        self.compression = export_compression(output)
         self.streams = {name: start_stream(output, self.jobs[name], self.token)
-                        for name, chunks in work.todo.items() if chunks}
+                        for name, chunks in work.todo.items() if chunks and self.compression == "none"}
         tasks, self.owner = [], {}
         for name, chunks in work.todo.items():
             for task, (t0, t1) in zip(commit_tasks(self.jobs[name], output, chunks, self.token,
@@ -209,7 +213,8 @@ class _Run:
         """Submit a job's export (after its last chunk)."""
         streamed = frozenset(t0 for t0, _ in self.work.todo[name])
         future = self.client.submit(export_task, self.output, self.jobs[name], stream=self.streams.get(name),
-                                    streamed=streamed, pure=False, key=f"export-{name}-{self.token}")
+                                    streamed=streamed, compression=self.compression, pure=False,
+                                    key=f"export-{name}-{self.token}")
         self.exports[future.key] = name
         self.pending.add(future)
 
