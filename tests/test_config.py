@@ -323,7 +323,8 @@ def test_units_of_the_varied_keys():
 def test_an_added_key_at_its_default_leaves_the_fingerprint_alone():
     from pydantic import BaseModel
 
-    from pipeline.plan.identity import _without_added_defaults, added_field
+    from pipeline.config.models import added_field
+    from pipeline.plan.identity import _without_added_defaults
 
     class Section(BaseModel):
         old: float = 1.0

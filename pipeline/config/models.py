@@ -57,6 +57,13 @@ PATTERN_HELP = {
 }
 
 
+
+def added_field(default, **kwargs):
+    """A ``Field`` added to the schema after fingerprints were first published: the fingerprint hashes it
+    only when it differs from ``default`` (:mod:`pipeline.plan.identity`), so that every existing sweep
+    keeps its fingerprint and its bytes."""
+    return Field(default, json_schema_extra={"added": True}, **kwargs)
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -209,6 +216,8 @@ class RenderSection(_Section):
     )
     oversample: Integer = Field(4, ge=1, le=16, description="oversampled mode: sub-pixels per pixel side")
     chunk_frames: Count = Field(10, ge=1, description="frames per chunk: the unit of work, of memory and of caching")
+    crlb: Flag = added_field(False, description="ground truth gains each localization's Cramér–Rao bounds "
+                                                "(crlb_x_nm, crlb_y_nm, crlb_z_nm, crlb_photons); costs render time")
 
 
 class JobConfig(_Section):

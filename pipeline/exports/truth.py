@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from kernels.photophysics import Emitters, Events, total_photons
+from kernels.crlb import CRLB_DTYPE
 from kernels.render import TRUTH_DTYPE
 
 from ..plan import Job
@@ -56,6 +57,14 @@ LOCALIZATION_DESCRIPTIONS = {
                "over the whole plane (the rendered patch is truncated at optics.psf_radius_px)",
     "on_fraction": "fraction of the frame during which the emitter is on",
 }
+#: with render.crlb: the Cramér–Rao bounds of each row (kernels.crlb.truth_crlb)
+CRLB_UNITS = {"crlb_x_nm": "nm", "crlb_y_nm": "nm", "crlb_z_nm": "nm", "crlb_photons": "photon"}
+CRLB_DESCRIPTIONS = {
+    name: f"square root of the Cramér–Rao bound of {what} for this emitter alone on its rendered patch, with "
+          "the frame's expected photons, the background and the camera's noise" + (" (NaN: the Gaussian model "
+          "carries no z information)" if name == "crlb_z_nm" else "")
+    for name, what in (("crlb_x_nm", "x"), ("crlb_y_nm", "y"), ("crlb_z_nm", "z"), ("crlb_photons", "the photons"))
+}
 CONVENTIONS = (
     "x to the right, y down; origin at the top-left corner of pixel (0, 0); the centre of pixel "
     "(row i, column j) is at ((j+0.5)*p, (i+0.5)*p) nm. z = 0 is the focal plane, z > 0 away from the "
@@ -88,11 +97,18 @@ def _json_attr(obj: Any) -> str:
 
 
 def _set_column_attrs(dataset, units: dict[str, str], descriptions: dict[str, str]) -> None:
+    units = {name: units[name] for name in dataset.dtype.names}
+    descriptions = {name: descriptions[name] for name in dataset.dtype.names}
     dataset.attrs["columns"] = _json_attr(list(dataset.dtype.names))
     dataset.attrs["units"] = _json_attr(units)
     dataset.attrs["descriptions"] = _json_attr(descriptions)
     for name in dataset.dtype.names:
         dataset.attrs[f"{name}_units"] = units[name]
+
+
+def truth_dtype(job: Job) -> np.dtype:
+    """The columns of the job's ground-truth rows (and of emitters.h5's ``localizations``)."""
+    return np.dtype(TRUTH_DTYPE.descr + CRLB_DTYPE.descr) if job.config.render.crlb else TRUTH_DTYPE
 
 
 def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: dict[str, str]) -> int:
@@ -128,15 +144,16 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: 
         # contiguous and exactly as long as the entries count (a chunked, resizable table of 65536-row
         # chunks took 3.6 MB for 501 rows); filled chunk by chunk
         total = sum(int(e["localizations"]) for e in entries)
-        locs = f.create_dataset("localizations", shape=(total,), dtype=TRUTH_DTYPE)
-        _set_column_attrs(locs, LOCALIZATION_UNITS, LOCALIZATION_DESCRIPTIONS)
+        dtype = truth_dtype(job)
+        locs = f.create_dataset("localizations", shape=(total,), dtype=dtype)
+        _set_column_attrs(locs, {**LOCALIZATION_UNITS, **CRLB_UNITS}, {**LOCALIZATION_DESCRIPTIONS, **CRLB_DESCRIPTIONS})
         locs.attrs["description"] = "one row per emitter per frame in which it emits (sorted by frame, then id)"
         n = 0
         for rows in iter_truth(output, job, entries):
             if n + len(rows) > total:
                 raise RuntimeError(f"job {job.name}: the ground truth has more rows than its cache entries count ({total})")
             if len(rows):
-                locs[n:n + len(rows)] = rows.astype(TRUTH_DTYPE, copy=False)
+                locs[n:n + len(rows)] = rows.astype(dtype, copy=False)
                 n += len(rows)
     return n
 

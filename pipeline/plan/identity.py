@@ -44,14 +44,6 @@ def _input_digests(config: JobConfig) -> tuple[dict[str, str], list[str]]:
     return digests, missing
 
 
-def added_field(default, **kwargs):
-    """A ``Field`` added to the schema after fingerprints were first published: hashed only when it differs
-    from ``default``, so that every existing sweep keeps its fingerprint (and its bytes)."""
-    from pydantic import Field
-
-    return Field(default, json_schema_extra={"added": True}, **kwargs)
-
-
 def _without_added_defaults(tree: dict, model) -> dict:
     """``tree`` (a section's dump) without the added fields that are at their default."""
     out = {}

@@ -17,6 +17,7 @@ from pathlib import Path
 import dask
 import numpy as np
 
+from kernels.crlb import truth_crlb
 from kernels.render import render_chunk
 
 from ..errors import naming_full_disk
@@ -43,6 +44,7 @@ class ChunkTarget:
     job_name: str
     fingerprint: str
     tiff: TiffStream | None = None  # the job's OME-TIFF being exported while it runs
+    crlb: bool = False  # ground truth with each row's Cramér–Rao bounds (render.crlb)
 
 
 def _tag(job: Job, token: str) -> str:
@@ -74,6 +76,16 @@ def job_array(job: Job, scene=None) -> dask.array.Array:
     return da.concatenate(blocks, axis=0)
 
 
+def with_crlb(truth: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The ground-truth rows with the bound columns appended."""
+    out = np.empty(len(truth), dtype=np.dtype(truth.dtype.descr + bounds.dtype.descr))
+    for name in truth.dtype.names:
+        out[name] = truth[name]
+    for name in bounds.dtype.names:
+        out[name] = bounds[name]
+    return out
+
+
 def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int) -> dict:
     """Render frames [t0, t1), store them, then their ground truth, then the cache entry."""
     start = time.perf_counter()
@@ -81,6 +93,8 @@ def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int) -> dict:
     if pattern and fnmatch.fnmatchcase(target.job_name, pattern):
         raise InjectedFault(f"injected fault in {target.job_name} frames [{t0}, {t1}) (${FAULT_ENV}={pattern})")
     frames, truth = render_chunk(scene, t0, t1)
+    if target.crlb:
+        truth = with_crlb(truth, truth_crlb(scene, truth))
     output = Path(target.output)
     cache = CacheDir(output)
     with naming_full_disk(output):  # (a bare ENOSPC from write() names no file)
@@ -105,7 +119,7 @@ def commit_tasks(job: Job, output: Path, chunks: list[tuple[int, int]], token: s
     if not chunks:
         return []
     scene = scene_task(job, token)
-    target = ChunkTarget(str(output), job.name, job.fingerprint, tiff)
+    target = ChunkTarget(str(output), job.name, job.fingerprint, tiff, job.config.render.crlb)
     index = {c: i for i, c in enumerate(job.chunks)}
     return [
         dask.delayed(commit_chunk, pure=False)(scene, target, t0, t1,

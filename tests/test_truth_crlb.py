@@ -1,0 +1,72 @@
+"""render.crlb: the ground truth carries each localization's Cramér–Rao bounds (kernels.crlb.truth_crlb)."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from kernels.crlb import truth_crlb
+from kernels.render import render_chunk
+from pipeline.config import load_sweep
+from pipeline.plan import plan_sweep
+from pipeline.scene import build_scene
+from conftest import run_module
+
+ONE = """
+[cluster]
+workers = 1
+[base.emitters]
+frames = 3
+lifetime_avg = 1000.0
+intensity_mu = {photons}
+intensity_sigma = 0.0
+positions_file = "one.csv"
+[base.optics]
+psf = "gaussian"
+gaussian_sigma_nm = 130.0
+psf_radius_px = 7
+[base.camera]
+roi_size = 32
+type = "ideal"
+background = {background}
+[base.render]
+chunk_frames = 3
+crlb = true
+"""
+
+
+@pytest.mark.parametrize("photons, background, expected", [(1000, 10, 5.626), (5000, 50, 2.516), (1000, 0, 4.211)])
+def test_the_gaussian_bounds_are_physics_md_check_values(tmp_path, write_sweep, photons, background, expected):
+    """15x15 px of 100 nm, sigma 130 nm, the emitter at a pixel centre (physics.md, 'Localization precision')."""
+    (tmp_path / "one.csv").write_text("x_nm,y_nm,z_nm\n1650,1650,0\n")
+    job = plan_sweep(load_sweep(write_sweep(ONE.format(photons=photons, background=background)))).jobs[0]
+    scene = build_scene(job)
+    _, truth = render_chunk(scene, 0, 3)
+    full = truth[truth["on_fraction"] == 1.0]  # a fully-on frame: the row's photons are the flux
+    bounds = truth_crlb(scene, full)
+    np.testing.assert_allclose(bounds["crlb_x_nm"], expected, atol=1e-3)
+    np.testing.assert_allclose(bounds["crlb_y_nm"], expected, atol=1e-3)
+    assert np.isnan(bounds["crlb_z_nm"]).all()
+
+
+@pytest.mark.slow
+def test_a_run_writes_the_bounds_into_emitters_h5(tmp_path, write_sweep):
+    path = write_sweep(ONE.format(photons=2000, background=20).replace('positions_file = "one.csv"', "num_emitters = 12")
+                       .replace('type = "ideal"', 'type = "emccd"'))
+    proc = run_module("run", path, "--output", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    with h5py.File(tmp_path / "out" / "jobs" / "job_0000" / "emitters.h5") as f:
+        rows = f["localizations"][()]
+        assert f["localizations"].attrs["crlb_x_nm_units"] == "nm"
+    job = plan_sweep(load_sweep(path)).jobs[0]
+    scene = build_scene(job)
+    _, truth = render_chunk(scene, 0, 3)
+    expected = truth_crlb(scene, truth)
+    for name in ("crlb_x_nm", "crlb_y_nm", "crlb_photons"):
+        np.testing.assert_array_equal(rows[name], expected[name])
+    # EMCCD: the excess-noise factor 2 doubles the variance of the ideal camera's bound
+    ideal = truth_crlb(build_scene(plan_sweep(load_sweep(write_sweep(
+        ONE.format(photons=2000, background=20).replace('positions_file = "one.csv"', "num_emitters = 12"),
+        name="ideal.toml"))).jobs[0]), truth)
+    assert np.all(rows["crlb_x_nm"] > ideal["crlb_x_nm"])
