@@ -44,9 +44,18 @@ def _input_digests(config: JobConfig) -> tuple[dict[str, str], list[str]]:
     return digests, missing
 
 
+#: keys added after fingerprints were first published, and the value that leaves them out of the
+#: identity: a sweep that does not use them keeps its fingerprint
+LATER_KEYS = {"optics.psf_file": "", "optics.psf_clamp_z": False}
+
+
 def physical_parameters(config: JobConfig, digests: dict[str, str]) -> dict:
     """Everything physical about a job, canonical: input files by content, ROI as [height, width]."""
     tree = config.model_dump(mode="json", exclude={"render"})
+    for dotted, absent in LATER_KEYS.items():
+        section, key = dotted.split(".")
+        if tree[section][key] == absent:
+            del tree[section][key]
     for dotted, digest in digests.items():
         section, key = dotted.split(".")
         tree[section][key] = digest
