@@ -286,19 +286,23 @@ class SplinePSF:
                              f"radius_px={self.radius_px}")
         if not np.isfinite(c).all():
             raise ValueError("coeffs must be finite")
+        k = int(self.oversample)
+        nz, ny, nx, _ = c.shape
+        if ny % k or nx % k:
+            raise ValueError(f"lateral voxels ({ny}, {nx}) must be multiples of oversample = {k}")
         st = object.__setattr__
-        nz = c.shape[0]
-        # one extra all-zero row: what every pixel outside the calibrated window gathers; the
-        # coefficients are a view of the table (one copy in memory)
-        table = np.zeros((c[..., 0].size + 1, N_COEFFS), dtype=np.float32)
-        table[:-1] = c.reshape(-1, N_COEFFS)
-        st(self, "_table", table)
-        st(self, "coeffs", table[:-1].reshape(c.shape))
+        st(self, "coeffs", np.asarray(c, dtype=np.float32))
         st(self, "centre_yx", (float(self.centre_yx[0]), float(self.centre_yx[1])))
-        st(self, "oversample", int(self.oversample))
+        st(self, "oversample", k)
+        # The table holds voxel (z, iy, ix) at [z, iy % k, ix % k, iy // k, ix // k]: a patch's
+        # pixel centres are k voxels apart, so one patch reads one phase, whose rows of voxels
+        # are adjacent in memory. One extra all-zero row: what pixels outside the window gather.
+        table = np.zeros((nz * ny * nx + 1, N_COEFFS), dtype=np.float32)
+        table[:-1] = self.coeffs.reshape(nz, ny // k, k, nx // k, k, N_COEFFS).transpose(0, 2, 4, 1, 3, 5).reshape(-1, N_COEFFS)
+        table.setflags(write=False)
+        st(self, "_table", table)
         # S(z) per z voxel: sum over the window's pixel-spaced nodes (u = v = 0) of the z polynomial
         # (with oversampling: the nodes of one pixel phase, that of the centre)
-        k = self.oversample
         oy, ox = (int(math.floor(v)) % k for v in self.centre_yx)
         st(self, "_norm", c[:, oy::k, ox::k][..., [0, 16, 32, 48]].astype(np.float64).sum(axis=(1, 2)).reshape(nz, 4))
 
@@ -354,19 +358,24 @@ class SplinePSF:
         k, w = self._z_voxel(z)
         return np.einsum("nq,nq->n", self._norm[k], _powers(w))
 
+    def _rows(self, kz, iy, ix) -> np.ndarray:
+        """Table rows of voxels (kz, iy, ix) (broadcast); the zero row where (iy, ix) is outside the window."""
+        _, ny, nx = self.shape
+        k = self.oversample
+        inside = (iy >= 0) & (iy < ny) & (ix >= 0) & (ix < nx)
+        flat = (((kz * k + iy % k) * k + ix % k) * (ny // k) + iy // k) * (nx // k) + ix // k
+        return np.where(inside, flat, self._table.shape[0] - 1)
+
     def evaluate(self, y, x, z_nm) -> np.ndarray:
         """The raw spline ``f`` at spline coordinates (voxel units) y, x and at z (nm); 0 outside the window."""
         y, x = np.broadcast_arrays(np.asarray(y, dtype=np.float64), np.asarray(x, dtype=np.float64))
         z = np.broadcast_to(np.asarray(z_nm, dtype=np.float64), y.shape)
         shape = y.shape
         y, x, z = y.ravel(), x.ravel(), z.ravel()
-        k, w = self._z_voxel(z)
-        _, ny, nx = self.shape
+        kz, w = self._z_voxel(z)
         iy, ix = np.floor(y).astype(np.int64), np.floor(x).astype(np.int64)
-        inside = (iy >= 0) & (iy < ny) & (ix >= 0) & (ix < nx)
-        flat = np.where(inside, (k * ny + iy) * nx + ix, self._table.shape[0] - 1)
         m = monomials(x - ix, y - iy, w)
-        return np.einsum("np,np->n", self._table[flat].astype(np.float64), m).reshape(shape)
+        return np.einsum("np,np->n", self._table[self._rows(kz, iy, ix)].astype(np.float64), m).reshape(shape)
 
     # -- render ---------------------------------------------------------------------------------
     def render(self, x_px, y_px, z_nm=None, coeffs_nm=None, batch: int | None = None) -> Patches:
@@ -383,35 +392,50 @@ class SplinePSF:
         batch : int, optional
             Emitters per gather; default: :data:`SPLINE_BATCH_BYTES` of gathered rows (~70 emitters
             for 15x15 patches, ~26 for 25x25).
+
+        Notes
+        -----
+        A patch that lies inside the window (the usual case: the window is larger) is gathered as
+        P rows of P adjacent table rows through a strided view; one that leaves it, row by row
+        with the zero row outside. Both compute the same sums.
         """
         x, y, z = _as_positions(x_px, y_px, z_nm)
         size = self.size
         row0, col0 = patch_origin(x, y, self.radius_px)
-        k, w = self._z_voxel(z)
+        kz, w = self._z_voxel(z)
         cy, cx = self.centre_yx
-        over = self.oversample
+        k = self.oversample
         # spline coordinates of the patch's first pixel centre; every pixel shares the fractions
-        sy, sx = cy + over * (row0 + 0.5 - y), cx + over * (col0 + 0.5 - x)
+        sy, sx = cy + k * (row0 + 0.5 - y), cx + k * (col0 + 0.5 - x)
         iy0, ix0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
         m = monomials(sx - ix0, sy - iy0, w).astype(np.float32)
-        scale = 1.0 / np.einsum("nq,nq->n", self._norm[k], _powers(w))
-        _, ny, nx = self.shape
-        steps = over * np.arange(size)
-        zero_row = self._table.shape[0] - 1
+        scale = (1.0 / np.einsum("nq,nq->n", self._norm[kz], _powers(w))).astype(np.float32)
+        nz, ny, nx = self.shape
+        nyk, nxk = ny // k, nx // k
+        steps = np.arange(size)
+        inside = (iy0 >= 0) & (iy0 + k * (size - 1) < ny) & (ix0 >= 0) & (ix0 + k * (size - 1) < nx)
+        view = None
+        if nxk >= size:
+            t6 = self._table[:-1].reshape(nz, k, k, nyk, nxk, N_COEFFS)
+            view = np.lib.stride_tricks.as_strided(t6, shape=(nz, k, k, nyk, nxk - size + 1, size, N_COEFFS),
+                                                   strides=(*t6.strides[:5], t6.strides[4], t6.strides[5]),
+                                                   writeable=False)
         out = np.empty((x.size, size, size), dtype=np.float32)
         batch = _batch(size * size) if batch is None else max(int(batch), 1)
         for s in range(0, x.size, batch):
-            sl = slice(s, s + batch)
-            iy = iy0[sl, None] + steps  # (b, P)
-            ix = ix0[sl, None] + steps
-            rows = np.where((iy >= 0) & (iy < ny), k[sl, None] * ny + iy, -1)
-            cols = np.where((ix >= 0) & (ix < nx), ix, -1)
-            flat = rows[:, :, None] * nx + cols[:, None, :]
-            flat[(rows < 0)[:, :, None] | (cols < 0)[:, None, :]] = zero_row
-            gathered = np.take(self._table, flat.reshape(flat.shape[0], -1), axis=0)  # (b, P*P, 64)
-            values = np.matmul(gathered, m[sl, :, None])[..., 0].reshape(-1, size, size)
-            values *= scale[sl, None, None].astype(np.float32)
-            np.maximum(values, 0.0, out=out[sl])
+            for sel in (np.flatnonzero(inside[s:s + batch]) + s, np.flatnonzero(~inside[s:s + batch]) + s):
+                if not sel.size:
+                    continue
+                if view is not None and inside[sel[0]]:
+                    py, px = iy0[sel] % k, ix0[sel] % k
+                    gathered = view[kz[sel, None], py[:, None], px[:, None], iy0[sel, None] // k + steps, ix0[sel, None] // k]
+                else:
+                    iy = iy0[sel, None, None] + k * steps[None, :, None]
+                    ix = ix0[sel, None, None] + k * steps[None, None, :]
+                    gathered = np.take(self._table, self._rows(kz[sel, None, None], iy, ix), axis=0)
+                values = np.matmul(gathered.reshape(sel.size, size * size, N_COEFFS), m[sel, :, None])
+                values = values.reshape(sel.size, size, size) * scale[sel, None, None]
+                out[sel] = np.maximum(values, 0.0)
         return Patches(out, row0, col0)
 
 

@@ -112,16 +112,19 @@ def test_nodes_are_interpolated():
         np.testing.assert_allclose(psf.evaluate(yy, xx, 20.0 * k), nodes[k, :15, :15], atol=1e-6)
 
 
-def test_render_is_the_spline_at_pixel_centres_over_the_plane_sum():
+@pytest.mark.parametrize("radius, oversample", [(5, 1), (7, 1), (9, 1), (6, 2), (8, 2)])
+def test_render_is_the_spline_at_pixel_centres_over_the_plane_sum(radius, oversample):
+    """Patches inside the 15 px window (strided gather), partly outside (row gather) and beyond it."""
     nodes, c = _blob_nodes(lobe=0.3)
-    psf = SplinePSF(coefficients_from_nodes(nodes), 20.0, -80.0, (c, c), radius_px=5)
+    k = oversample
+    psf = SplinePSF(coefficients_from_nodes(nodes, oversample=k), 20.0, -80.0, (k * c, k * c), radius_px=radius, oversample=k)
     rng = np.random.default_rng(4)
     x, y, z = rng.uniform(10, 20, 20), rng.uniform(10, 20, 20), rng.uniform(-80, 80, 20)
     p = psf.render(x, y, z)
-    steps = np.arange(11) + 0.5
+    steps = np.arange(2 * radius + 1) + 0.5
     for i in range(20):
-        sy = c + (p.row0[i] + steps - y[i])
-        sx = c + (p.col0[i] + steps - x[i])
+        sy = k * c + k * (p.row0[i] + steps - y[i])
+        sx = k * c + k * (p.col0[i] + steps - x[i])
         want = psf.evaluate(sy[:, None], sx[None, :], z[i]) / psf.plane_sum(z[i])[0]
         np.testing.assert_allclose(p.values[i], np.maximum(want, 0), rtol=0, atol=1e-6 * want.max())
 
