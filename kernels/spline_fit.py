@@ -176,6 +176,8 @@ def _smooth_z(a: np.ndarray, sigma: float) -> np.ndarray:
     for i, kv in enumerate(k):
         shift = i - r
         lo, hi = max(0, -shift), min(a.shape[0], a.shape[0] - shift)
+        if hi <= lo:
+            continue  # a tap farther than the stack is long
         out[lo:hi] += kv * a[lo + shift: hi + shift]
         weight[lo:hi] += kv
     return out / weight[:, None, None]  # renormalized at the ends (no padding)

@@ -208,7 +208,7 @@ def cmd_psf_spline(args) -> int:
 
     fit_stack(args.stack, args.out, args.dz_nm, args.pixel_size_nm, roi=args.roi, beads=args.bead,
               background=args.background, smooth_z=args.smooth_z, focus_plane=args.focus_plane,
-              oversample=args.oversample, compact=args.compact)
+              oversample=args.oversample, compact=args.compact, reverse=args.reverse)
     return 0
 
 
@@ -325,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--smooth-z", dest="smooth_z", type=_non_negative, default=0.0,
                    help="Gaussian smoothing along z, sigma in planes (default 0: none)")
     s.add_argument("--focus-plane", dest="focus_plane", type=_non_negative, default=None,
-                   help="plane index at z = 0 (default: the middle plane)")
+                   help="plane index (in the file's order) at z = 0 (default: the middle plane)")
+    s.add_argument("--reverse", action="store_true",
+                   help="the planes go down in z (default: plane k + 1 is dz above plane k)")
     s.add_argument("--oversample", type=_factor, default=2, help="lateral spline voxels per pixel (default 2)")
     s.add_argument("--compact", action="store_true",
                    help="store the averaged bead only; readers rebuild the spline (a much smaller file)")

@@ -266,3 +266,20 @@ def test_crowded_and_edge_beads_are_left_out_with_a_reason():
     beads, why = find_beads(stack, 15)
     assert beads.tolist() == [[45.5, 40.5]]
     assert sum("another bead within one ROI" in w for w in why) == 2 and sum("frame edge" in w for w in why) == 1
+
+
+def test_z_smoothing_and_the_focus_plane():
+    from kernels.spline_fit import _smooth_z
+
+    a = np.zeros((21, 1, 1))
+    a[10] = 1.0
+    sm = _smooth_z(a, 2.0)[:, 0, 0]
+    taps = np.exp(-0.5 * (np.arange(-8, 9) / 2.0) ** 2)  # the kernel: +-4 sigma
+    # planes whose whole kernel lies inside the stack (8 .. 12) see the plain normalized kernel
+    np.testing.assert_allclose(sm[8:13], taps[6:11] / taps.sum(), atol=1e-12)
+    assert sm[0] == sm[1] == 0.0
+    np.testing.assert_allclose(_smooth_z(np.ones((9, 2, 2)), 3.0), 1.0, atol=1e-12)  # renormalized at the ends
+    model = GaussianPSF(sigma_nm=130.0, radius_px=8)
+    stack = _stack(model, [20.5], [20.5], 41, np.zeros(7)) + 1.0
+    assert fit_bead_stack(stack, 30.0, roi=15, focus_plane=2).z_first_nm == -60.0
+    assert fit_bead_stack(stack, 30.0, roi=15).z_first_nm == -90.0

@@ -34,13 +34,22 @@ def _check_out(path: Path) -> None:
 
 def fit_stack(stack_path, out, dz_nm: float, pixel_size_nm: float, roi: int = 31, beads=None, background=None,
               smooth_z: float = 0.0, focus_plane: float | None = None, oversample: int = 2, compact: bool = False,
-              print_fn=print) -> Path:
-    """``psf spline``: fit a bead stack TIFF and write this project's HDF5 (returns the path)."""
+              reverse: bool = False, print_fn=print) -> Path:
+    """``psf spline``: fit a bead stack TIFF and write this project's HDF5 (returns the path).
+
+    The TIFF's planes go up in z (plane k at ``(k - focus_plane) dz``), or down with ``reverse``;
+    ``focus_plane`` counts in the file's order either way.
+    """
     out = Path(out)
     if output_kind(out) != "h5":
         raise UserError(f"{out}: psf spline writes this project's HDF5 (.h5); convert with psf export-spline for SMAP")
     _check_out(out)
     stack = read_bead_stack(stack_path)
+    if focus_plane is not None and focus_plane > stack.shape[0] - 1:
+        raise UserError(f"--focus-plane {focus_plane:g}: {stack_path} has planes 0 .. {stack.shape[0] - 1}")
+    if reverse:
+        stack = stack[::-1]
+        focus_plane = None if focus_plane is None else stack.shape[0] - 1 - focus_plane
     try:
         fit = fit_bead_stack(stack, dz_nm, roi=roi, beads=beads, background=background, smooth_z=smooth_z,
                              focus_plane=focus_plane, oversample=oversample)
@@ -51,7 +60,7 @@ def fit_stack(stack_path, out, dz_nm: float, pixel_size_nm: float, roi: int = 31
     where = ", ".join(f"({x:.2f}, {y:.2f})" for x, y in fit.beads[:6]) + (" ..." if len(fit.beads) > 6 else "")
     description = (f"psf spline of {Path(stack_path).name}: {len(fit.beads)} bead(s) at (x, y) px {where}; roi {roi} px, "
                    f"dz {dz_nm:g} nm, background {'given' if background is not None else 'estimated'}, "
-                   f"smooth_z {smooth_z:g} planes, oversample {oversample}")
+                   f"smooth_z {smooth_z:g} planes, oversample {oversample}{', planes reversed' if reverse else ''}")
     write_spline_h5(out, part, pixel_size_nm, description, nodes=fit.nodes, compact=compact)
     lo, hi = part.z_range_nm
     print_fn(f"wrote {out}: {len(fit.beads)} bead(s) at (x, y) px {where}; window {roi}x{roi} px ({oversample} voxel(s) "
