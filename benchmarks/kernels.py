@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 from kernels.camera import Camera, expose  # noqa: E402
 from kernels.psf import ZERNIKE_BATCH, AstigmaticPSF, GaussianPSF, ZernikePSF  # noqa: E402
 from kernels.rng import generator, key_words  # noqa: E402
-from kernels.spline import SplinePSF, spline_from_model  # noqa: E402
+from kernels.spline import SPLINE_BATCH, SplinePSF, spline_from_model  # noqa: E402
 
 
 def median_seconds(fn, repeat: int) -> float:
@@ -173,7 +173,7 @@ def main() -> None:
           f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     if args.only in (None, "psf"):
-        print(f"\nPSF render, default batches (erf 256, Zernike {ZERNIKE_BATCH})")
+        print(f"\nPSF render, default batches (erf 256, Zernike {ZERNIKE_BATCH}, spline {SPLINE_BATCH})")
         print("\n".join(psf_table(args.emitters, args.repeat)))
     if args.only in (None, "camera"):
         print(f"\ncamera expose, {args.size}x{args.size} frame (lam = background + sparse spots)")

@@ -45,14 +45,15 @@ from .psf import Patches, _as_positions, patch_origin
 __all__ = [
     "N_COEFFS", "REFINE", "SplinePSF", "RegionalSplinePSF", "monomials", "coefficients_from_refined",
     "coefficients_from_nodes", "refine_fourier", "refine_spline", "fourier_shift", "flip_axis", "swap_xy",
-    "spline_from_model", "spline_batch_bytes", "SPLINE_BATCH_BYTES",
+    "spline_from_model", "spline_batch_bytes", "SPLINE_BATCH",
 ]
 
 N_COEFFS = 64
 #: sub-samples per voxel side used to build the per-voxel tricubic (SMAP's factor)
 REFINE = 3
-#: gathered coefficient bytes per render batch (batch = this / (patch pixels * 256 B), >= 1)
-SPLINE_BATCH_BYTES = 4 << 20
+#: emitters per render batch: their gathered coefficient rows (0.9 MB for 15x15 patches, 2.6 MB
+#: for 25x25) stay in cache between the gather and the product (measured best of 4..72)
+SPLINE_BATCH = 16
 
 
 def _powers(t: np.ndarray) -> np.ndarray:
@@ -227,16 +228,11 @@ def swap_xy(coeffs: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------- renderer
-def spline_batch_bytes(radius_px: int, batch: int | None = None) -> int:
-    """Working memory of one render batch: gathered coefficient rows (float32) and their int64 index."""
+def spline_batch_bytes(radius_px: int, batch: int = SPLINE_BATCH) -> int:
+    """Working memory of one render batch: gathered coefficient rows (float32), their int64 index
+    and float32 temporaries."""
     pixels = (2 * int(radius_px) + 1) ** 2
-    if batch is None:
-        batch = _batch(pixels)
     return batch * pixels * (N_COEFFS * 4 + 8 + 4 * 4)
-
-
-def _batch(pixels: int) -> int:
-    return max(1, SPLINE_BATCH_BYTES // (pixels * N_COEFFS * 4))
 
 
 @dataclass(frozen=True, eq=False)
@@ -390,8 +386,7 @@ class SplinePSF:
         coeffs_nm : ignored
             (the spline has no per-emitter aberrations; the argument keeps the PSF call uniform)
         batch : int, optional
-            Emitters per gather; default: :data:`SPLINE_BATCH_BYTES` of gathered rows (~70 emitters
-            for 15x15 patches, ~26 for 25x25).
+            Emitters per gather (default :data:`SPLINE_BATCH`).
 
         Notes
         -----
@@ -421,7 +416,7 @@ class SplinePSF:
                                                    strides=(*t6.strides[:5], t6.strides[4], t6.strides[5]),
                                                    writeable=False)
         out = np.empty((x.size, size, size), dtype=np.float32)
-        batch = _batch(size * size) if batch is None else max(int(batch), 1)
+        batch = SPLINE_BATCH if batch is None else max(int(batch), 1)
         for s in range(0, x.size, batch):
             for sel in (np.flatnonzero(inside[s:s + batch]) + s, np.flatnonzero(~inside[s:s + batch]) + s):
                 if not sel.size:
