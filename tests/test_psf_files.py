@@ -455,7 +455,7 @@ def test_plan_counts_the_spline_in_memory(tmp_path):
                  print_fn=lambda *a: None)
     job = plan_sweep(load_sweep(spline_job(tmp_path, "a.h5"))).jobs[0]
     coeff_bytes = 30 * 21 * 21 * 64 * 4
-    assert job.scene_bytes >= 4 * coeff_bytes
+    assert job.scene_bytes >= 8 * coeff_bytes
     assert job.chunk_working_set >= spline_batch_bytes(8)
 
 
