@@ -283,3 +283,15 @@ def test_z_smoothing_and_the_focus_plane():
     stack = _stack(model, [20.5], [20.5], 41, np.zeros(7)) + 1.0
     assert fit_bead_stack(stack, 30.0, roi=15, focus_plane=2).z_first_nm == -60.0
     assert fit_bead_stack(stack, 30.0, roi=15).z_first_nm == -90.0
+
+
+def test_a_patch_does_not_depend_on_its_batch_or_neighbours():
+    """Chunk independence (physics §8): an emitter's patch is the same bytes whatever else is rendered with it."""
+    nodes, c = _blob_nodes(lobe=0.3)
+    psf = SplinePSF(coefficients_from_nodes(nodes), 20.0, -80.0, (c, c), radius_px=8)  # some patches leave the window
+    rng = np.random.default_rng(7)
+    x, y, z = rng.uniform(10, 20, 40), rng.uniform(10, 20, 40), rng.uniform(-80, 80, 40)
+    whole = psf.render(x, y, z).values
+    for batch in (1, 3, 64):
+        np.testing.assert_array_equal(psf.render(x, y, z, batch=batch).values, whole)
+    np.testing.assert_array_equal(psf.render(x[::-1], y[::-1], z[::-1]).values, whole[::-1])
