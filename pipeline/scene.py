@@ -1,6 +1,6 @@
 """Build a job's :class:`kernels.render.Scene` from its configuration and input files.
 
-This is where files are read (zmap, sCMOS maps, positions) and where the job's random streams
+This is where files are read (zmap, sCMOS maps, positions, spline PSF) and where the job's random streams
 are keyed; the kernels then only see arrays. :func:`build_sample` is the part that the ground
 truth needs (emitters and their on-events); :func:`build_scene` adds the optics and the camera.
 """
