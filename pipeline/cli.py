@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline {plan,run,status,verify,export,preview,score,zmap}`` (docs/design.md §8).
+"""Command line: ``python -m pipeline {plan,run,status,verify,export,preview,score,zmap,psf}`` (docs/design.md §8).
 
 Every verb's arguments are declared here; each verb is a thin call into the Python API.
 Exit codes: 0 done; 1 some job failed, or the environment stopped the run (a full disk: one line
@@ -199,6 +199,106 @@ def cmd_zmap_show(args) -> int:
     return 0
 
 
+def _number(text: str, low: float = 0.0, strict: bool = True) -> float:
+    """A finite number above ``low`` (argparse type: a bad value is one line, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < low or (strict and value == low):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number {'>' if strict else '>='} {low:g}")
+    return value
+
+
+def _positive(text: str) -> float:
+    return _number(text)
+
+
+def _non_negative(text: str) -> float:
+    return _number(text, strict=False)
+
+
+def _finite(text: str) -> float:
+    return _number(text, -math.inf)
+
+
+def _odd_side(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 5 or value % 2 == 0 or value > 301:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an odd number of pixels from 5 to 301")
+    return value
+
+
+def _factor(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 8:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer from 1 to 8")
+    return value
+
+
+def _xy(text: str) -> tuple[float, float]:
+    parts = str(text).replace(" ", "").split(",")
+    try:
+        x, y = (float(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y (pixels, e.g. 20.4,31.7)") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y with finite numbers")
+    return x, y
+
+
+def cmd_psf_spline(args) -> int:
+    from .inputs.spline_tools import fit_stack
+
+    fit_stack(args.stack, args.out, args.dz_nm, args.pixel_size_nm, roi=args.roi, beads=args.bead,
+              background=args.background, smooth_z=args.smooth_z, focus_plane=args.focus_plane,
+              oversample=args.oversample, compact=args.compact, reverse=args.reverse)
+    return 0
+
+
+def cmd_psf_show(args) -> int:
+    from .inputs.spline_tools import show_spline
+
+    show_spline(args.path, out_dir=args.out)
+    return 0
+
+
+def cmd_psf_export(args) -> int:
+    from .config import load_sweep
+    from .inputs.spline_tools import export_model
+    from .plan import plan_sweep
+    from .plan.spline_check import emitter_z_range_nm
+    from .scene import psf_model
+
+    plan = plan_sweep(load_sweep(args.sweep)).select(args.job)
+    if len(plan.jobs) > 1:
+        names = ", ".join(j.name for j in plan.jobs[:4]) + (" ..." if len(plan.jobs) > 4 else "")
+        raise UserError(f"psf export-spline: {plan.sweep.path.name} has {len(plan.jobs)} jobs ({names}); "
+                        "choose one with --job")
+    config = plan.jobs[0].config
+    # the model's patch must cover the window (and the sub-pixel phases)
+    optics = config.optics.model_copy(update={"psf_radius_px": args.size // 2 + 2})
+    model = psf_model(config.model_copy(update={"optics": optics}))
+    if args.z_range_nm:
+        lo, hi = args.z_range_nm
+    else:
+        lo, hi = emitter_z_range_nm(config)
+        if hi - lo < args.dz_nm:
+            lo, hi = (lo + hi) / 2 - args.dz_nm, (lo + hi) / 2 + args.dz_nm
+    if config.optics.psf == "zernike" and config.optics.zmap_path:
+        print(f"note: {config.optics.zmap_path} (field-dependent aberrations) is left out: "
+              "the spline holds the global optics.zernike aberrations only")
+    description = f"psf export-spline of {plan.sweep.path.name} job {plan.jobs[0].name}: optics.psf = {config.optics.psf!r}"
+    export_model(model, args.out, (lo, hi), args.dz_nm, args.size, args.oversample, description)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------- parser
 
 
@@ -289,6 +389,52 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", metavar="PATH", help="zmap HDF5 file")
     s.add_argument("--out", default=None, metavar="DIR", help="folder for the PNGs (default: next to the file)")
     s.set_defaults(func=cmd_zmap_show)
+
+    psf = sub.add_parser("psf", help="make, show or export a measured (cubic-spline) PSF",
+                         description="Cubic-spline PSFs for optics.psf = \"spline\" (README: Using your own PSF).")
+    verbs = psf.add_subparsers(dest="psf_command", metavar="{spline,show,export-spline}", required=True, parser_class=_Parser)
+    s = verbs.add_parser("spline", help="fit a spline PSF to a bead z-stack TIFF",
+                         description="Fit a cubic-spline PSF to a bead z-stack (planes in order of increasing z) and "
+                                     "write this project's HDF5 calibration.")
+    s.add_argument("stack", metavar="STACK.tif", help="bead z-stack TIFF (one or several beads)")
+    s.add_argument("--dz-nm", dest="dz_nm", type=_positive, required=True, help="plane spacing, nm")
+    s.add_argument("--pixel-size-nm", dest="pixel_size_nm", type=_positive, required=True,
+                   help="camera pixel in the sample plane, nm (must equal optics.pixel_size_nm where it is used)")
+    s.add_argument("--out", required=True, metavar="FILE.h5", help="calibration to write")
+    s.add_argument("--roi", type=_odd_side, default=31, help="bead ROI side, odd, pixels (default 31)")
+    s.add_argument("--bead", type=_xy, action="append", metavar="X,Y",
+                   help="a bead's position in pixels (repeat for several); default: found and centred on its centroid")
+    s.add_argument("--background", type=_finite, default=None,
+                   help="background per pixel to subtract (default: estimated from pixels away from the beads)")
+    s.add_argument("--smooth-z", dest="smooth_z", type=_non_negative, default=0.0,
+                   help="Gaussian smoothing along z, sigma in planes (default 0: none)")
+    s.add_argument("--focus-plane", dest="focus_plane", type=_non_negative, default=None,
+                   help="plane index (in the file's order) at z = 0 (default: the middle plane)")
+    s.add_argument("--reverse", action="store_true",
+                   help="the planes go down in z (default: plane k + 1 is dz above plane k)")
+    s.add_argument("--oversample", type=_factor, default=2, help="lateral spline voxels per pixel (default 2)")
+    s.add_argument("--compact", action="store_true",
+                   help="store the averaged bead only; readers rebuild the spline (a much smaller file)")
+    s.set_defaults(func=cmd_psf_spline)
+    s = verbs.add_parser("show", help="print a spline calibration and write a PNG of its sections",
+                         description="Print a calibration (size, voxel, z range, centre) and write <stem>_psf.png.")
+    s.add_argument("path", metavar="FILE", help="SMAP _3dcal.mat, uiPSF .h5 or this project's HDF5")
+    s.add_argument("--out", default=None, metavar="DIR", help="folder for the PNG (default: next to the file)")
+    s.set_defaults(func=cmd_psf_show)
+    s = verbs.add_parser("export-spline", help="write the spline of a sweep's PSF model (HDF5 or SMAP _3dcal.mat)",
+                         description="Write the PSF model of a sweep's job as a cubic spline: .h5 (this project's "
+                                     "layout) or .mat (SMAP _3dcal.mat, read by SMAP and DECODE).")
+    s.add_argument("sweep", help="sweep file whose [base] optics define the model")
+    s.add_argument("--out", required=True, action="append", metavar="FILE",
+                   help="output .h5 or .mat (repeat to write the same spline to several)")
+    s.add_argument("--job", metavar="GLOB", help="the job whose model to export, when the sweep has several")
+    s.add_argument("--z-range-nm", dest="z_range_nm", type=_finite, nargs=2, metavar=("LO", "HI"),
+                   help="calibrated z range (default: the job's emitter z range)")
+    s.add_argument("--dz-nm", dest="dz_nm", type=_positive, default=20.0, help="plane spacing, nm (default 20)")
+    s.add_argument("--size", type=_odd_side, default=31, help="window side, odd, pixels (default 31)")
+    s.add_argument("--oversample", type=_factor, default=1,
+                   help="lateral voxels per pixel (default 1; a .mat needs 1)")
+    s.set_defaults(func=cmd_psf_export)
     return parser
 
 

@@ -1,6 +1,6 @@
 """Build a job's :class:`kernels.render.Scene` from its configuration and input files.
 
-This is where files are read (zmap, sCMOS maps, positions) and where the job's random streams
+This is where files are read (zmap, sCMOS maps, positions, spline PSF) and where the job's random streams
 are keyed; the kernels then only see arrays. :func:`build_sample` is the part that the ground
 truth needs (emitters and their on-events); :func:`build_scene` adds the optics and the camera.
 """
@@ -18,13 +18,16 @@ from kernels.render import Scene
 from kernels.rng import generator, key_words
 
 from .config import JobConfig
-from .inputs import ZMap, load_camera_maps, load_positions, load_zmap
+from .inputs import ZMap, load_camera_maps, load_positions, load_spline, load_zmap
 from .plan import Job
+from .plan.spline_check import check_spline
 
 
 def psf_model(config: JobConfig, noll: tuple[int, ...] = ()):
     """The PSF model named by ``optics.psf``; ``noll`` = modes of per-emitter coefficients."""
     optics, render = config.optics, config.render
+    if optics.psf == "spline":
+        return load_spline(optics.psf_file).model(optics.psf_radius_px, optics.psf_clamp_z, optics.pixel_size_nm)
     common = dict(pixel_size_nm=optics.pixel_size_nm, radius_px=optics.psf_radius_px)
     if optics.psf == "gaussian":
         return GaussianPSF(sigma_nm=optics.sigma_nm, **common)
@@ -60,6 +63,8 @@ def _positions(config: JobConfig) -> np.ndarray | None:
 def check_inputs(config: JobConfig) -> None:
     """Read and validate every input file of a job (raises InputFileError with a one-line reason)."""
     _zmap(config), _maps(config), _positions(config)
+    if config.optics.psf == "spline":
+        check_spline(config)
 
 
 @dataclass(frozen=True, eq=False)

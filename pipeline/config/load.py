@@ -21,7 +21,7 @@ from .models import PATTERN_HELP, JobConfig, SweepFile
 from .reference import allowed_at, leaf_keys, model_of
 
 #: keys of [base] whose values are paths, resolved relative to the sweep file's folder
-PATH_KEYS = ("optics.zmap_path", "camera.maps_path", "emitters.positions_file")
+PATH_KEYS = ("optics.zmap_path", "camera.maps_path", "emitters.positions_file", "optics.psf_file")
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ ZernikeNm = Annotated[Number, Field(ge=-10000, le=10000)]
 
 
 class OpticsSection(_Section):
-    psf: Literal["gaussian", "astigmatic", "zernike"] = Field("zernike", description="PSF model")
+    psf: Literal["gaussian", "astigmatic", "zernike", "spline"] = Field("zernike", description="PSF model")
     # near UV to short-wave infrared: the range of fluorophores and of glass optics
     wavelength_nm: Number = Field(670.0, ge=200, le=2000, description="emission wavelength, nm")
     # the best oil/TIRF objectives reach 1.7
@@ -160,6 +160,8 @@ class OpticsSection(_Section):
         default_factory=lambda: {5: 0.0, 6: 70.0}, description="global aberrations: Noll index -> RMS wavefront, nm"
     )
     zmap_path: str = Field("", description="field-dependent aberrations (HDF5, design §5), added to the global ones")
+    psf_file: str = added_field("", description="spline: the calibration (SMAP *_3dcal.mat, uiPSF .h5 or this project's HDF5; README \"Using your own PSF\")")
+    psf_clamp_z: Flag = added_field(False, description="spline: emitters beyond the calibrated z range take its nearest end (default: plan refuses them)")
     psf_radius_px: Integer = Field(12, ge=1, le=1000, description="the rendered patch is (2r+1)^2 pixels")
 
     @field_validator("zernike")
@@ -173,6 +175,13 @@ class OpticsSection(_Section):
             raise ValueError(
                 f"na = {self.na} must be smaller than immersion_index = {self.immersion_index}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _spline_has_file(self) -> OpticsSection:
+        if self.psf == "spline" and not self.psf_file:
+            raise ValueError('psf = "spline" needs psf_file: a calibration (SMAP *_3dcal.mat, uiPSF .h5 or this '
+                             "project's HDF5, e.g. from python -m pipeline psf spline)")
         return self
 
     @property

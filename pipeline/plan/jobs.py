@@ -20,6 +20,7 @@ from .identity import identity
 from ..inputs.positions import positions_rows
 from .memory import chunk_working_set, scene_bytes
 from .names import check_name_length, job_name
+from .spline_check import check_spline
 
 
 def chunk_bounds(frames: int, chunk_frames: int) -> list[tuple[int, int]]:
@@ -169,6 +170,7 @@ def plan_sweep(sweep: LoadedSweep) -> Plan:
         if samples and samples.frames_per_sample:
             overrides["emitters.frames"] = samples.frames_per_sample
         config = job_config(model.base, overrides, sweep.path.name, what)
+        check_spline(config, sweep.path.name, what)
         for sample_id in sample_ids:
             suffix = samples.naming.format(sample_id=sample_id) if samples else None
             seed_digest, fingerprint, missing = identity(config, sample_id, model.sweep.seed)

@@ -6,8 +6,11 @@ job, after parsing the positions file) and renders ``threads_per_worker`` chunks
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kernels.psf import zernike_working_bytes
 from kernels.render import TRUTH_DTYPE
+from kernels.spline import spline_batch_bytes
 
 from ..config import JobConfig
 from ..errors import UserError
@@ -49,12 +52,28 @@ def emitter_load(config: JobConfig, n_emitters: int) -> tuple[int, float, float]
     return events, per_frame, per_chunk
 
 
+#: a spline calibration on a worker, in units of its float32 coefficients: the calibration read
+#: (kept for the worker's next job) and the renderer's table, or the float64 arrays of splining a
+#: node volume when it is read (uiPSF, compact files: a measured peak of 8x)
+SPLINE_COPIES = 8
+
+
+def spline_bytes(config: JobConfig) -> int:
+    """Bytes a spline PSF holds on a worker (0 for other models, or while the file is missing)."""
+    optics = config.optics
+    if optics.psf != "spline" or not Path(optics.psf_file).is_file():
+        return 0
+    from ..inputs import load_spline
+
+    return SPLINE_COPIES * load_spline(optics.psf_file).nbytes
+
+
 def scene_bytes(config: JobConfig, n_emitters: int, positions: tuple[int, str] | None = None) -> int:
-    """Bytes of a job's scene on a worker (and of reading its positions file)."""
+    """Bytes of a job's scene on a worker (and of reading its positions file and its spline PSF)."""
     events, _, _ = emitter_load(config, n_emitters)
     coeffs = 8 * ZMAP_MODES if config.optics.zmap_path else 0
     read = positions[0] * POSITIONS_BYTES_PER_ROW[positions[1]] if positions else 0
-    return n_emitters * (EMITTER_BYTES + coeffs) + events * EVENT_BYTES + read
+    return n_emitters * (EMITTER_BYTES + coeffs) + events * EVENT_BYTES + read + spline_bytes(config)
 
 
 def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None = None) -> int:
@@ -65,7 +84,8 @@ def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None =
     temporaries (the Poisson draw needs float64 rates and int64 counts: ~20 bytes per pixel), the
     PSF patches of every emitter on in the chunk (float32) and one frame's weighted spots, the
     chunk's photophysics and ground-truth rows, and one PSF batch (Zernike:
-    :func:`kernels.psf.zernike_working_bytes`; otherwise 256 float32 patches and two temporaries).
+    :func:`kernels.psf.zernike_working_bytes`; spline: :func:`kernels.spline.spline_batch_bytes`;
+    otherwise 256 float32 patches and two temporaries).
     """
     height, width = config.camera.roi_shape
     frames = min(config.render.chunk_frames, config.emitters.frames)
@@ -75,6 +95,8 @@ def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None =
     patch = (2 * radius + 1) ** 2
     if config.optics.psf == "zernike":
         psf_batch = zernike_working_bytes(radius, config.render.mode, config.render.oversample)
+    elif config.optics.psf == "spline":
+        psf_batch = spline_batch_bytes(radius)
     else:
         psf_batch = 256 * patch * 4 * 3
     n = config.emitters.num_emitters if n_emitters is None else n_emitters
