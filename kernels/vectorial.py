@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -133,8 +134,13 @@ def _dipole_coefficients(p: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------- power
 
+@lru_cache(maxsize=64)
+def _leggauss(n: int):
+    return np.polynomial.legendre.leggauss(n)  # O(n^3): cached
+
+
 def _gl(n: int, a: float, b: float):
-    x, w = np.polynomial.legendre.leggauss(int(n))
+    x, w = _leggauss(int(n))
     return (x + 1.0) / 2.0 * (b - a) + a, w / 2.0 * (b - a)
 
 
@@ -521,10 +527,13 @@ class VectorialPSF:
         p = self.pupil(z_nm, c, depth_nm=dep, polar_rad=pol, azimuth_rad=azi)[0]
         ax = dft_matrix(k, np.asarray(xs_px, dtype=np.float64) - x0_px)
         ay = dft_matrix(k, np.asarray(ys_px, dtype=np.float64) - y0_px)
-        e = ay[None] @ p @ ax.T[None]
+        out = np.zeros((ay.shape[0], ax.shape[0]))
+        for field in p:  # 2-D products (a stacked complex matmul is far slower in numpy)
+            e = ay @ field @ ax.T
+            out += e.real**2 + e.imag**2
         w = self._grid.weight.ravel()
         energy = np.sum(np.abs(p.reshape(p.shape[0], -1)) ** 2 / np.where(w > 0, w, 1.0))
-        return (e.real**2 + e.imag**2).sum(axis=0) * (self._grid.dk_px**2 / energy)
+        return out * (self._grid.dk_px**2 / energy)
 
     def render(self, x_px, y_px, z_nm=None, coeffs_nm=None, batch: int = VECTORIAL_BATCH, *, depth_nm=None,
                polar_rad=None, azimuth_rad=None) -> Patches:
