@@ -15,6 +15,11 @@ Override with e.g. ``OPENBLAS_NUM_THREADS=4 python benchmarks/kernels.py``.
 Reference (physics.md, 2-core machine): exact matrix-DFT PSF, 64^2 pupil, 15x15 px, 3x3 GL,
 complex64, batched: ~0.22 ms per emitter.
 
+The vectorial (dipole) PSF is timed on the same patches, pupil and pixel rule as "zernike direct
+q=3", with matched indices and with a water sample (n_s 1.33 < NA: supercritical pupil cells,
+complex Fresnel factors), free and fixed dipoles; the lines after the table give its time per
+emitter over the scalar one (issue 14 target: <= 3x).
+
 Run:  python benchmarks/kernels.py [--emitters 1024] [--size 1200] [--repeat 5] [--only psf|camera]
 """
 
@@ -39,6 +44,7 @@ import numpy as np  # noqa: E402
 
 from kernels.camera import Camera, expose  # noqa: E402
 from kernels.psf import ZERNIKE_BATCH, AstigmaticPSF, GaussianPSF, ZernikePSF  # noqa: E402
+from kernels.vectorial import VECTORIAL_BATCH, VectorialPSF  # noqa: E402
 from kernels.rng import generator, key_words  # noqa: E402
 
 
@@ -58,6 +64,7 @@ def median_seconds(fn, repeat: int) -> float:
 def psf_models(radius: int) -> dict:
     common = dict(wavelength_nm=600.0, na=1.4, immersion_index=1.518, pixel_size_nm=100.0,
                   global_coeffs_nm=((6, 40.0), (11, 20.0)))
+    water = dict(sample_index=1.33, focus_depth_nm=500.0)
     return {
         "gaussian (erf)": GaussianPSF(sigma_nm=90.0, radius_px=radius),
         "astigmatic (erf)": AstigmaticPSF(sigma0_nm=120.0, radius_px=radius),
@@ -65,6 +72,12 @@ def psf_models(radius: int) -> dict:
         "zernike direct q=3 +5 per-emitter modes": ZernikePSF(radius_px=radius, noll=(5, 6, 7, 8, 11), **common),
         "zernike direct q=3, pupil 128": ZernikePSF(radius_px=radius, pupil_size=128, **common),
         "zernike oversampled s=4": ZernikePSF(radius_px=radius, mode="oversampled", oversample=4, **common),
+        "vectorial free direct q=3": VectorialPSF(radius_px=radius, **common),
+        "vectorial fixed direct q=3": VectorialPSF(radius_px=radius, dipole="fixed", **common),
+        "vectorial free, water sample": VectorialPSF(radius_px=radius, **water, **common),
+        "vectorial fixed, water sample": VectorialPSF(radius_px=radius, dipole="fixed", **water, **common),
+        "vectorial fixed + wobble, water sample": VectorialPSF(radius_px=radius, dipole="fixed", wobble_rad=0.5,
+                                                               **water, **common),
     }
 
 
@@ -73,19 +86,31 @@ def psf_us_per_emitter(psf, n: int, repeat: int) -> float:
     x, y = rng.uniform(0, 1000, n), rng.uniform(0, 1000, n)
     z = rng.uniform(-500, 500, n)
     coeffs = rng.normal(0, 20, (n, len(psf.noll))) if getattr(psf, "noll", ()) else None
-    return median_seconds(lambda: psf.render(x, y, z, coeffs), repeat) / n * 1e6
+    kw = {}
+    if isinstance(psf, VectorialPSF) and psf.dipole == "fixed":
+        kw = dict(polar_rad=rng.uniform(0, np.pi / 2, n), azimuth_rad=rng.uniform(0, 2 * np.pi, n))
+    return median_seconds(lambda: psf.render(x, y, z, coeffs, **kw), repeat) / n * 1e6
 
 
 def psf_table(n: int, repeat: int) -> list[str]:
-    rows = []
+    rows, ratios = [], []
     for radius in (7, 12):
         patch = f"{2 * radius + 1}x{2 * radius + 1}"
+        times = {}
         for name, psf in psf_models(radius).items():
             # the 128^2 pupil is ~4x slower: fewer emitters keep the run short
             m = max(n // 4, 256) if isinstance(psf, ZernikePSF) and psf.pupil_size > 64 else n
-            rows.append(f"{name:<42} {patch:>7} {m:>8} {psf_us_per_emitter(psf, m, repeat):11.1f}")
+            times[name] = psf_us_per_emitter(psf, m, repeat)
+            rows.append(f"{name:<42} {patch:>7} {m:>8} {times[name]:11.1f}")
+        scalar = times["zernike direct q=3"]
+        for name, t in times.items():
+            if name.startswith("vectorial"):
+                ratios.append(f"{patch} {name:<40} {t / scalar:5.2f}x zernike direct q=3"
+                              + ("  (target <= 3x: " + ("met" if t <= 3 * scalar else "NOT met") + ")"
+                                 if "wobble" not in name else ""))
     head = f"{'model':<42} {'patch':>7} {'emitters':>8} {'us/emitter':>11}"
-    return [head, "-" * len(head), *rows]
+    return [head, "-" * len(head), *rows, "", "vectorial / scalar time per emitter, same patch, pupil and pixel rule:",
+            *ratios]
 
 
 # ------------------------------------------------------------------------------------------ camera
@@ -146,7 +171,7 @@ def main() -> None:
           f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     if args.only in (None, "psf"):
-        print(f"\nPSF render, default batches (erf 256, Zernike {ZERNIKE_BATCH})")
+        print(f"\nPSF render, default batches (erf 256, Zernike {ZERNIKE_BATCH}, vectorial {VECTORIAL_BATCH})")
         print("\n".join(psf_table(args.emitters, args.repeat)))
     if args.only in (None, "camera"):
         print(f"\ncamera expose, {args.size}x{args.size} frame (lam = background + sparse spots)")

@@ -74,7 +74,7 @@ __all__ = ["VectorialPSF", "VECTORIAL_BATCH", "wobble_gamma", "dipole_powers", "
            "vectorial_working_bytes"]
 
 #: Emitters per vectorial render batch (5 pupil fields each for a free dipole)
-VECTORIAL_BATCH = 16
+VECTORIAL_BATCH = 8
 DIPOLES = ("free", "fixed")
 
 # The pupil-function basis in render order: even in k_x first, then odd.
@@ -82,6 +82,8 @@ DIPOLES = ("free", "fixed")
 _N_EVEN = 3
 #: weights of the five basis fields in the free-dipole intensity (1/6, 1/6, 1/3 | 1/6, 1/3)
 _FREE_WEIGHTS = np.sqrt(np.array([1 / 6, 1 / 6, 1 / 3, 1 / 6, 1 / 3]))
+#: parities (in k_x, in k_y) of the five basis fields
+_FREE_PARITY = ((1, 1), (1, 1), (1, -1), (-1, -1), (-1, 1))
 
 
 def wobble_gamma(half_angle_rad: float) -> float:
@@ -255,7 +257,11 @@ def dipole_powers(depth_nm, wavelength_nm: float, na: float, immersion_index: fl
 
 
 def vectorial_batch_bytes(pupil_size: int, samples_per_side: int, fields: int, batch: int = VECTORIAL_BATCH) -> int:
-    """Working memory of one vectorial render batch: phases, folded pupils, the two DFT stages."""
+    """Working memory of one vectorial render batch: phases, folded pupils, the two DFT stages.
+
+    An upper bound (float32 arrays per emitter: 12 N^2 + F (2 N^2 + 4 N M + 3 M^2)); the peak
+    measured by tracemalloc is 50-100 % of it (free, fixed and wobbling dipoles, 15x15 and 25x25).
+    """
     n, m = pupil_size, samples_per_side
     per_emitter = 12 * n * n + fields * (2 * n * n + 4 * n * m + 3 * m * m)
     return batch * per_emitter * 4
@@ -265,7 +271,7 @@ def vectorial_working_bytes(radius_px: int, mode: str = "direct", oversample: in
                             pupil_size: int = PUPIL_SIZE, dipole: str = "free", wobble_rad: float = 0.0) -> int:
     """:func:`vectorial_batch_bytes` of a :class:`VectorialPSF` with these settings (without building it)."""
     nodes, _ = sample_nodes(mode, quadrature, oversample)
-    fields = 5 if dipole == "free" else (2 if wobble_rad == 0 else 6)
+    fields = 5 if dipole == "free" else (2 if wobble_rad == 0 else 7)  # a wobble: rigid 2 + isotropic 5
     return vectorial_batch_bytes(pupil_size, (2 * int(radius_px) + 1) * nodes.size, fields)
 
 
@@ -426,6 +432,8 @@ class VectorialPSF:
         st(self, "_w2", right(w2))
         st(self, "_w1s", right(np.concatenate([-sin_m, cos_m])))
         st(self, "_w2s", right(np.concatenate([sin_m, cos_m])))
+        st(self, "_free_w_re", np.stack([self._w1 if sx > 0 else self._w1s for sx, _ in _FREE_PARITY]))
+        st(self, "_free_w_im", np.stack([self._w2 if sx > 0 else self._w2s for sx, _ in _FREE_PARITY]))
         size = self.size
         q = sp.samples_per_px
         st(self, "_bin", np.pad(np.kron(np.eye(size, dtype=f32), np.ones((q, 1), f32)), ((0, pad), (0, 0))))
@@ -548,8 +556,8 @@ class VectorialPSF:
         coeffs_nm : (n, len(noll)) float, optional
             Per-emitter RMS wavefront coefficients (added to ``global_coeffs_nm``).
         batch : int
-            Emitters per batch; working memory :func:`vectorial_batch_bytes` (~6 MB for 16 free
-            dipoles, N = 64, 15x15 px, q = 3).
+            Emitters per batch; working memory at most :func:`vectorial_batch_bytes` (5.7 MB for
+            8 free dipoles, N = 64, 15x15 px, q = 3; 2.8 MB measured). Small batches stay in cache.
         depth_nm : (n,) float, optional
             Depth above the interface; default ``focus_depth_nm + z_nm`` (then the focus is
             ``depth - z`` per emitter).
@@ -565,7 +573,7 @@ class VectorialPSF:
         x, y, z = _as_positions(x_px, y_px, z_nm)
         c = self._check_coeffs(coeffs_nm, x.size)
         d = self.depth(z, depth_nm) if x.size else np.zeros(0)
-        coef = self._field_coefficients(x.size, polar_rad, azimuth_rad)
+        coef = self._render_coefficients(x.size, polar_rad, azimuth_rad)
         row0, col0 = patch_origin(x, y, self.radius_px)
         dx, dy = x - col0, y - row0  # emitter position inside its patch, in [r, r+1)
         out = np.empty((x.size, self.size, self.size), dtype=np.float32)
@@ -673,40 +681,81 @@ class VectorialPSF:
         np.negative(qb[:, :, h:], out=qb[:, :, h:])
         return qa, qb
 
+    def _render_coefficients(self, n: int, polar_rad, azimuth_rad) -> np.ndarray:
+        """Render path: (n, F, 5) coefficients of the per-emitter fields (fixed: the rigid dipole's
+        E_x, E_y scaled by sqrt(gamma); a wobble's isotropic share 1 - gamma goes through the
+        free-dipole fields, :attr:`_free_share`); free: the static weights."""
+        pol, azi = self._angles(n, polar_rad, azimuth_rad)
+        if pol is None:
+            return np.broadcast_to(np.diag(_FREE_WEIGHTS), (n, 5, 5))
+        p = np.stack([np.sin(pol) * np.cos(azi), np.sin(pol) * np.sin(azi), np.cos(pol)], axis=1)
+        return _dipole_coefficients(p) * math.sqrt(wobble_gamma(self.wobble_rad))
+
+    @property
+    def _free_share(self) -> float:
+        """Weight of the free-dipole intensity in the render: 1 (free), 1 - gamma (fixed)."""
+        return 1.0 if self.dipole == "free" else 1.0 - wobble_gamma(self.wobble_rad)
+
     def _render_batch(self, dx, dy, z, c, d, coef) -> np.ndarray:
         qa, qb = self._folded_phase(dx, dy, z, c, d)
-        if self.dipole == "free":
-            er, ei = self._free_stage1(qa, qb)
-        else:
-            er, ei = self._combined_stage1(qa, qb, coef)
-        intensity = self._stage2_pixels(er, ei, dx.size)  # (nb, y, x), unnormalized
-        scale = (self._grid.dk_px**2 / self._energy(d, coef)).astype(np.float32)
+        nb = dx.size
+        intensity, energy = 0.0, 0.0
+        if self.dipole == "fixed":
+            y1, y2 = self._fold_rows(*self._combined_stage1(qa, qb, coef))
+            intensity = self._stage2_pixels(y1, y2, nb)  # (nb, y, x), unnormalized
+            energy = self._energy(d, coef)
+        share = self._free_share
+        if share > 1e-12:  # free dipole, or the isotropic part of a wobbling one
+            y1, y2 = self._free_stage1(qa, qb)
+            free = self._stage2_pixels(y1, y2, nb)
+            free_energy = self._energy(d, np.broadcast_to(np.diag(_FREE_WEIGHTS), (nb, 5, 5)))
+            if self.dipole == "free":
+                intensity, energy = free, free_energy
+            else:
+                intensity = intensity + np.float32(share) * free
+                energy = energy + share * free_energy
+        scale = (self._grid.dk_px**2 / energy).astype(np.float32)
         return intensity * scale[:, None, None]
 
     def _free_stage1(self, qa, qb):
-        """Stage 1 of the five static fields: (field, k_y, emitter x sample) real and imaginary parts.
+        """Stage 1 of the five static fields, already folded in k_y for stage 2.
 
-        For every field T1 = G_re A + G_im B, T2 = G_re B - G_im A are the folded [even | odd]
-        inputs of an even field; an odd field has its halves swapped, which the swapped DFT
-        matrices absorb: even fields Er = T1 W1, Ei = T2 W2; odd ones Er = T2 W1s, Ei = T1 W2s.
+        Stage 2 needs, per field, ``[Re He | Im Ho]`` and ``[Im He | Re Ho]`` with
+        ``He, Ho = H(k_y) +- H(-k_y)``, H the stage-1 field. Stage 1 is linear in the rows, and a
+        static field of k_y parity s has ``G(-k_y) = s G(k_y)``, so the fold is applied to the
+        phase factors instead (``q(k_y) +- s q(-k_y)``, once per emitter) and the GEMMs write
+        the folded rows directly. In k_x, an even field has inputs ``T1 = G_re A + G_im B``
+        (-> real part, W1) and ``T2 = G_re B - G_im A`` (-> imaginary part, W2); an odd field has
+        its folded halves swapped, which the swapped matrices W1s, W2s absorb (T2 -> real, T1 -> imaginary).
+        Returns y1, y2 of shape (5, k_y, emitter x sample).
         """
         n, nb, _ = qa.shape
-        e, m1 = _N_EVEN, self._w1.shape[1]
-        br = self._free_re
-        t1 = br * qa  # (field, k_y, nb, k_x)
-        t2 = br * qb
-        if self._complex:  # supercritical cells (whole arrays: faster than slicing out the annulus)
-            bi = self._free_im
-            t1 += bi * qb
-            t2 -= bi * qa
-        er = np.empty((5, n, nb * m1), dtype=np.float32)
-        ei = np.empty((5, n, nb * m1), dtype=np.float32)
-        rows = (slice(0, e), slice(e, 5))
-        for sl, x_re, x_im, w_re, w_im in ((rows[0], t1, t2, self._w1, self._w2), (rows[1], t2, t1, self._w1s, self._w2s)):
-            k = sl.stop - sl.start
-            np.matmul(x_re[sl].reshape(-1, n), w_re, out=er[sl].reshape(k * n * nb, m1))
-            np.matmul(x_im[sl].reshape(-1, n), w_im, out=ei[sl].reshape(k * n * nb, m1))
-        return er, ei
+        h, m1 = n // 2, self._w1.shape[1]
+        fold = {}
+        for name, q in (("a", qa), ("b", qb)):
+            fold[name, 1] = q[h:] + q[h - 1::-1]   # (k_y > 0, nb, k_x)
+            fold[name, -1] = q[h:] - q[h - 1::-1]
+        gr, gi = self._free_re[:, h:], self._free_im[:, h:]  # (field, k_y > 0, 1, k_x)
+        # inputs of the four products: rows [0:h] of y1 (Re He), y1 [h:] (Im Ho), y2 [0:h] (Im He), y2 [h:] (Re Ho)
+        u = np.empty((4, 5, h, nb, n), dtype=np.float32)
+        for f, (sx, sy) in enumerate(_FREE_PARITY):
+            # T1 and T2 with the + and - fold of parity sy: T1(+-) = G_re qa(+-s) + G_im qb(+-s), ...
+            t1p, t2p, t1m, t2m = (("a", "b", sy, 1), ("b", "a", sy, -1), ("a", "b", -sy, 1), ("b", "a", -sy, -1))
+            roles = (t1p, t2m, t2p, t1m) if sx > 0 else (t2p, t1m, t1p, t2m)
+            for k, (main, other, s, sign) in enumerate(roles):
+                np.multiply(gr[f], fold[main, s], out=u[k, f])
+                if self._complex:
+                    if sign > 0:
+                        u[k, f] += gi[f] * fold[other, s]
+                    else:
+                        u[k, f] -= gi[f] * fold[other, s]
+        y1 = np.empty((5, n, nb * m1), dtype=np.float32)
+        y2 = np.empty((5, n, nb * m1), dtype=np.float32)
+        w_re, w_im = self._free_w_re, self._free_w_im  # (field, N, m1): W1 / W1s, W2 / W2s by k_x parity
+        for k, (out, rows, w) in enumerate(((y1, slice(0, h), w_re), (y1, slice(h, n), w_im),
+                                             (y2, slice(0, h), w_im), (y2, slice(h, n), w_re))):
+            np.matmul(u[k].reshape(5, h * nb, n), w, out=out[:, rows].reshape(5, h * nb, m1))
+        return y1, y2
 
     @staticmethod
     def _swap(x: np.ndarray) -> np.ndarray:
@@ -745,13 +794,11 @@ class VectorialPSF:
         ei = (x2.reshape(-1, n) @ self._w2).reshape(1, n, nf * nb * m1)
         return er, ei
 
-    def _stage2_pixels(self, er, ei, nb: int) -> np.ndarray:
-        """Stage 2 (along k_y, folded likewise) and pixel sums of sum_F |E|^2; (nb, y, x) float32.
-
-        ``er, ei``: (groups, k_y, rows) with rows = (fields per group, emitter, x sample).
-        """
+    @staticmethod
+    def _fold_rows(er, ei):
+        """``[Re He | Im Ho]``, ``[Im He | Re Ho]`` of stage-1 results (groups, k_y, rows)."""
         g, n, r = er.shape
-        h, m1, size, q = n // 2, self._w1.shape[1], self.size, self._sp.samples_per_px
+        h = n // 2
         # k_y is the leading axis of each group: the fold works on contiguous blocks
         y1 = np.empty((g, n, r), dtype=np.float32)
         y2 = np.empty((g, n, r), dtype=np.float32)
@@ -761,6 +808,16 @@ class VectorialPSF:
         np.subtract(top_i, bot_i, out=y1[:, h:])
         np.add(top_i, bot_i, out=y2[:, :h])
         np.subtract(top_r, bot_r, out=y2[:, h:])
+        return y1, y2
+
+    def _stage2_pixels(self, y1, y2, nb: int) -> np.ndarray:
+        """Stage 2 (along k_y) and pixel sums of sum_F |E|^2; (nb, y, x) float32.
+
+        ``y1, y2``: the folded stage-1 fields (groups, k_y, rows), rows = (fields per group,
+        emitter, x sample); E_re = W1^T y1, E_im = W2^T y2.
+        """
+        g = y1.shape[0]
+        m1, size, q = self._w1.shape[1], self.size, self._sp.samples_per_px
         fr = np.matmul(self._w1t, y1)  # (groups, M_y, rows) real part
         fi = np.matmul(self._w2t, y2)
         fr *= fr
@@ -771,4 +828,3 @@ class VectorialPSF:
         total = fr.reshape(g, m_y, -1, nb, m1).sum(axis=(0, 2))  # (M_y, nb, m1)
         pix = (total.reshape(-1, m1) @ self._bin).reshape(size, q, nb, size).sum(axis=1)  # (y, nb, x)
         return pix.transpose(1, 0, 2)
-
