@@ -18,6 +18,11 @@ Override with e.g. ``OPENBLAS_NUM_THREADS=4 python benchmarks/kernels.py``.
 Reference (physics.md, 2-core machine): exact matrix-DFT PSF, 64^2 pupil, 15x15 px, 3x3 GL,
 complex64, batched: ~0.22 ms per emitter.
 
+The vectorial (dipole) PSF is timed on the same patches, pupil and pixel rule as "zernike direct
+q=3", with matched indices and with a water sample (n_s 1.33 < NA: supercritical pupil cells,
+complex Fresnel factors), free and fixed dipoles; the lines after the table give its time per
+emitter over the scalar one (issue 14 target: <= 3x).
+
 Run:  python benchmarks/kernels.py [--emitters 1024] [--size 1200] [--repeat 5] [--only psf|camera]
 """
 
@@ -43,6 +48,7 @@ import numpy as np  # noqa: E402
 
 from kernels.camera import Camera, expose  # noqa: E402
 from kernels.psf import ZERNIKE_BATCH, AstigmaticPSF, GaussianPSF, ZernikePSF  # noqa: E402
+from kernels.vectorial import VECTORIAL_BATCH, VectorialPSF  # noqa: E402
 from kernels.rng import generator, key_words  # noqa: E402
 from kernels.spline import SPLINE_BATCH, SplinePSF, spline_from_model  # noqa: E402
 
@@ -77,6 +83,7 @@ def zernike_spline(oversample: int) -> SplinePSF:
 
 def psf_models(radius: int) -> dict:
     common = ZERNIKE
+    water = dict(sample_index=1.33, focus_depth_nm=500.0)
     return {
         "gaussian (erf)": GaussianPSF(sigma_nm=90.0, radius_px=radius),
         "astigmatic (erf)": AstigmaticPSF(sigma0_nm=120.0, radius_px=radius),
@@ -86,6 +93,12 @@ def psf_models(radius: int) -> dict:
         "zernike oversampled s=4": ZernikePSF(radius_px=radius, mode="oversampled", oversample=4, **common),
         "spline of zernike q=3 (1 voxel/px)": zernike_spline(1).with_radius(radius),
         "spline of zernike q=3 (2 voxels/px)": zernike_spline(2).with_radius(radius),
+        "vectorial free direct q=3": VectorialPSF(radius_px=radius, **common),
+        "vectorial fixed direct q=3": VectorialPSF(radius_px=radius, dipole="fixed", **common),
+        "vectorial free, water sample": VectorialPSF(radius_px=radius, **water, **common),
+        "vectorial fixed, water sample": VectorialPSF(radius_px=radius, dipole="fixed", **water, **common),
+        "vectorial fixed + wobble, water sample": VectorialPSF(radius_px=radius, dipole="fixed", wobble_rad=0.5,
+                                                               **water, **common),
     }
 
 
@@ -94,11 +107,14 @@ def psf_us_per_emitter(psf, n: int, repeat: int) -> float:
     x, y = rng.uniform(0, 1000, n), rng.uniform(0, 1000, n)
     z = rng.uniform(-500, 500, n)  # (the spline's calibrated range)
     coeffs = rng.normal(0, 20, (n, len(psf.noll))) if getattr(psf, "noll", ()) else None
-    return median_seconds(lambda: psf.render(x, y, z, coeffs), repeat) / n * 1e6
+    kw = {}
+    if isinstance(psf, VectorialPSF) and psf.dipole == "fixed":
+        kw = dict(polar_rad=rng.uniform(0, np.pi / 2, n), azimuth_rad=rng.uniform(0, 2 * np.pi, n))
+    return median_seconds(lambda: psf.render(x, y, z, coeffs, **kw), repeat) / n * 1e6
 
 
 def psf_table(n: int, repeat: int) -> list[str]:
-    rows = []
+    rows, ratios = [], []
     for radius in (7, 12):
         patch = f"{2 * radius + 1}x{2 * radius + 1}"
         times = {}
@@ -111,8 +127,15 @@ def psf_table(n: int, repeat: int) -> list[str]:
         for name in [k for k in times if k.startswith("spline")]:
             rows.append(f"  {name}: {zernike / times[name]:.1f}x faster than zernike direct q=3 on {patch} "
                         f"(target >= 3x: {'met' if zernike / times[name] >= 3 else 'NOT met'})")
+        scalar = zernike
+        for name, t in times.items():
+            if name.startswith("vectorial"):
+                ratios.append(f"{patch} {name:<40} {t / scalar:5.2f}x zernike direct q=3"
+                              + ("  (target <= 3x: " + ("met" if t <= 3 * scalar else "NOT met") + ")"
+                                 if "wobble" not in name else ""))
     head = f"{'model':<42} {'patch':>7} {'emitters':>8} {'us/emitter':>11}"
-    return [head, "-" * len(head), *rows]
+    return [head, "-" * len(head), *rows, "", "vectorial / scalar time per emitter, same patch, pupil and pixel rule:",
+            *ratios]
 
 
 # ------------------------------------------------------------------------------------------ camera
@@ -173,7 +196,8 @@ def main() -> None:
           f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     if args.only in (None, "psf"):
-        print(f"\nPSF render, default batches (erf 256, Zernike {ZERNIKE_BATCH}, spline {SPLINE_BATCH})")
+        print(f"\nPSF render, default batches (erf 256, Zernike {ZERNIKE_BATCH}, spline {SPLINE_BATCH}, "
+              f"vectorial {VECTORIAL_BATCH})")
         print("\n".join(psf_table(args.emitters, args.repeat)))
     if args.only in (None, "camera"):
         print(f"\ncamera expose, {args.size}x{args.size} frame (lam = background + sparse spots)")

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._pupil import dft_matrix, make_pupil_grid, sample_nodes
-from .zernike import zernike_basis
+from ._pupil import dft_matrix, pupil_sampling, sample_nodes
 
 __all__ = ["Patches", "GaussianPSF", "AstigmaticPSF", "ZernikePSF", "patch_origin", "gaussian_pixel_weights"]
 
@@ -264,58 +263,31 @@ class ZernikePSF:
 
     # -- precomputation -------------------------------------------------------------------------
     def _precompute(self):
-        lam, n_imm = self.wavelength_nm, self.immersion_index
-        grid = make_pupil_grid(self.pupil_size, self.na, lam, self.pixel_size_nm)
-        rho, theta, w = grid.rho.ravel(), grid.theta.ravel(), grid.weight.ravel()
-        sin_t = rho * self.na / n_imm  # sine of the ray angle in the immersion medium
-        cos_t = np.sqrt(1.0 - sin_t**2)
-        amp = 1.0 / np.sqrt(cos_t) if self.aplanatic else np.ones_like(rho)
+        sp = pupil_sampling(self.pupil_size, self.na, self.wavelength_nm, self.immersion_index,
+                            self.pixel_size_nm, self.radius_px, self.global_coeffs_nm, self.noll,
+                            self.mode, self.quadrature, self.oversample)
+        grid = sp.grid
+        w = grid.weight.ravel()
+        amp = 1.0 / np.sqrt(sp.cos_t) if self.aplanatic else np.ones_like(w)
         inside = w > 0
-        wave = 2.0 * np.pi / lam  # radians per nm of wavefront
-        w_global = np.zeros_like(rho)
-        if self.global_coeffs_nm:
-            js, cs = zip(*self.global_coeffs_nm)
-            w_global = np.tensordot(np.asarray(cs), zernike_basis(js, rho, theta), axes=1)
-        # k_z - n/lambda (cycles per nm) from the centroid's ray angle: <= 0, zero on axis.
-        kz_rel = (n_imm / lam) * (cos_t - 1.0)
-        basis = zernike_basis(self.noll, rho, theta) * wave if self.noll else np.zeros((0, rho.size))
-        nodes, weights = sample_nodes(self.mode, self.quadrature, self.oversample)
         size = 2 * int(self.radius_px) + 1
-        # sample positions relative to the patch centre (r + 1/2): the emitter's offset from it,
-        # which becomes a pupil phase ramp, stays within half a pixel (small float32 phases)
-        pos = (np.arange(size)[:, None] + nodes[None, :]).ravel() - (self.radius_px + 0.5)
-        sqw = np.tile(np.sqrt(weights), size)
         st = object.__setattr__
+        st(self, "_sp", sp)
         st(self, "_grid", grid)
-        st(self, "_inside", np.flatnonzero(inside))
+        st(self, "_inside", sp.inside)
         st(self, "_amp", (w * amp)[inside].astype(np.float32))
-        st(self, "_phase0", (wave * w_global)[inside].astype(np.float32))
-        st(self, "_kz_phase", (2.0 * np.pi * kz_rel)[inside].astype(np.float32))
-        st(self, "_basis", basis[:, inside].astype(np.float32))
         # Unit-energy normalization by int |P|^2 d^2k, taken as the same cell sum dk^2 sum w A^2 as
         # the field (for A = 1 it equals pi K^2 to 2e-7). Using the same rule for field and norm
         # cancels the rim-cell bias of the aplanatic 1/cos(theta), which a closed-form norm would
         # not (measured at focus: 1.7e-4 vs 5.6e-4 of peak).  I = dk^2 |sum P e|^2 / sum w A^2.
         st(self, "_scale", float(grid.dk_px**2 / np.sum(w * amp**2)))
         # (N, M): the one DFT matrix of every emitter, transposed for right-multiplication
-        st(self, "_base_t", np.ascontiguousarray(dft_matrix(grid.k_px, pos, sqw).T.astype(np.complex64)))
-        rows, cols = np.divmod(np.flatnonzero(inside), self.pupil_size)
-        st(self, "_kx_in", (-2.0 * np.pi * grid.k_px[cols]).astype(np.float32))  # ramp phase per pixel of shift
-        st(self, "_ky_in", (-2.0 * np.pi * grid.k_px[rows]).astype(np.float32))
-        st(self, "_samples_per_px", nodes.size)
-        # Inside cells of each pupil row are one contiguous run: scattering the compact phase
-        # arrays row by row (slice copies) is ~10x faster than fancy indexing.
-        mask = inside.reshape(self.pupil_size, self.pupil_size)
-        runs, offset = [], 0
-        for u in range(self.pupil_size):
-            v = np.flatnonzero(mask[u])
-            if v.size:
-                runs.append((u, int(v[0]), int(v[-1]) + 1, offset))
-                offset += v.size
-        st(self, "_row_runs", tuple(runs))
+        st(self, "_base_t", np.ascontiguousarray(
+            dft_matrix(grid.k_px, sp.positions, sp.sqrt_weights).T.astype(np.complex64)))
+        st(self, "_samples_per_px", sp.samples_per_px)
         # Binning matrix: sums the q samples of a pixel along x and the real^2 + imag^2 parts
         # of the interleaved complex64 field in one float32 matmul.
-        st(self, "_bin_x", np.kron(np.eye(size, dtype=np.float32), np.ones((2 * nodes.size, 1), np.float32)))
+        st(self, "_bin_x", np.kron(np.eye(size, dtype=np.float32), np.ones((2 * sp.samples_per_px, 1), np.float32)))
 
     # -- public ---------------------------------------------------------------------------------
     @property
@@ -414,12 +386,7 @@ class ZernikePSF:
 
     def _phases(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Pupil phase (radians) at the inside cells, shape (n, cells); dtype follows ``z``."""
-        dt = z.dtype
-        phase = np.multiply.outer(z, self._kz_phase.astype(dt, copy=False))
-        phase += self._phase0.astype(dt, copy=False)
-        if c.shape[1]:
-            phase += c @ self._basis.astype(dt, copy=False)
-        return phase
+        return self._sp.phases(z, c)
 
     def _render_batch(self, dx, dy, z, c) -> np.ndarray:
         nb, n_cells, size = dx.size, self.pupil_size, self.size
@@ -427,8 +394,7 @@ class ZernikePSF:
         # emitter shares one DFT matrix and both DFT products are single large GEMMs.
         centre = self.radius_px + 0.5
         phase = self._phases(z.astype(np.float32), c.astype(np.float32))
-        phase += np.multiply.outer((dx - centre).astype(np.float32), self._kx_in)
-        phase += np.multiply.outer((dy - centre).astype(np.float32), self._ky_in)
+        self._sp.add_shift(phase, dx, dy, centre)
         # float32 sin/cos on contiguous arrays are SIMD-vectorized in numpy: far faster than a
         # complex exp (and than writing them straight into the strided real/imag views)
         re = np.cos(phase)
@@ -436,10 +402,8 @@ class ZernikePSF:
         im = np.sin(phase)
         im *= self._amp
         pupil = np.zeros((nb, n_cells, n_cells), dtype=np.complex64)
-        p_re, p_im = pupil.real, pupil.imag
-        for u, lo, hi, off in self._row_runs:
-            p_re[:, u, lo:hi] = re[:, off:off + hi - lo]
-            p_im[:, u, lo:hi] = im[:, off:off + hi - lo]
+        self._sp.scatter(re, pupil.real)
+        self._sp.scatter(im, pupil.imag)
         base_t = self._base_t
         m = base_t.shape[1]
         half = (pupil.reshape(nb * n_cells, n_cells) @ base_t).reshape(nb, n_cells, m)  # (ky, x samples)
