@@ -54,6 +54,8 @@ class Scene:
     camera : Camera
     coeffs_nm : ndarray (n_emitters, len(psf.noll)) or None
         Per-emitter (field-dependent) Zernike coefficients, nm.
+    psf_params : dict of (n_emitters,) arrays, optional
+        Further per-emitter arguments of ``psf.render`` (a fixed dipole's ``polar_rad``, ``azimuth_rad``).
     """
 
     key: tuple[int, ...]
@@ -65,6 +67,7 @@ class Scene:
     psf: PSF
     camera: Camera
     coeffs_nm: np.ndarray | None = None
+    psf_params: dict[str, np.ndarray] | None = None  # per-emitter keyword arrays of psf.render (dipole angles)
 
 
 def _footprint(row0: np.ndarray, col0: np.ndarray, size: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +98,9 @@ def _painter(scene: Scene, t0: int, t1: int):
     em = scene.emitters
     ids, inverse = np.unique(rows.emitter, return_inverse=True)
     coeffs = None if scene.coeffs_nm is None else scene.coeffs_nm[ids]
+    extra = {name: values[ids] for name, values in (scene.psf_params or {}).items()}
     patches = scene.psf.render(em.x_nm[ids] / scene.pixel_size_nm, em.y_nm[ids] / scene.pixel_size_nm,
-                               em.z_nm[ids], coeffs)
+                               em.z_nm[ids], coeffs, **extra)
     bounds = np.searchsorted(rows.frame, np.arange(t0, t1 + 1))
     background = np.float32(scene.background_photons)
 

@@ -256,6 +256,26 @@ def dipole_powers(depth_nm, wavelength_nm: float, na: float, immersion_index: fl
     return out[0], out[1], out[2], out[3]
 
 
+def orientation_weights(polar_rad, wobble_rad: float, n: int):
+    """Weights of the parallel and perpendicular dipole powers: free (``polar_rad`` None) 2/3, 1/3;
+    fixed sin², cos², mixed with the free weights by the wobble cone's γ."""
+    if polar_rad is None:
+        return np.full(n, 2.0 / 3.0), np.full(n, 1.0 / 3.0)
+    pol = np.broadcast_to(np.asarray(polar_rad, dtype=np.float64), (n,))
+    g = wobble_gamma(wobble_rad)
+    return g * np.sin(pol) ** 2 + (1 - g) * 2.0 / 3.0, g * np.cos(pol) ** 2 + (1 - g) / 3.0
+
+
+def collection_efficiency(depth_nm, wavelength_nm: float, na: float, immersion_index: float, sample_index: float,
+                          polar_rad=None, wobble_rad: float = 0.0) -> np.ndarray:
+    """Collected / emitted power per emitter (what :meth:`VectorialPSF.collection_efficiency` gives),
+    without building a PSF: the ground truth needs it, not the pupil."""
+    d = np.atleast_1d(np.asarray(depth_nm, dtype=np.float64))
+    c_par, c_perp, t_par, t_perp = dipole_powers(d, wavelength_nm, na, immersion_index, sample_index)
+    w_par, w_perp = orientation_weights(polar_rad, wobble_rad, d.size)
+    return (w_par * c_par + w_perp * c_perp) / (w_par * t_par + w_perp * t_perp)
+
+
 def vectorial_batch_bytes(pupil_size: int, samples_per_side: int, fields: int, batch: int = VECTORIAL_BATCH) -> int:
     """Working memory of one vectorial render batch: phases, folded pupils, the two DFT stages.
 
@@ -609,10 +629,7 @@ class VectorialPSF:
     def _orientation_weights(self, n: int, polar_rad):
         """Weights of the parallel and perpendicular powers: free 2/3, 1/3; fixed sin^2, cos^2."""
         pol, _ = self._angles(n, polar_rad, None, need_azimuth=False)
-        if pol is None:
-            return np.full(n, 2.0 / 3.0), np.full(n, 1.0 / 3.0)
-        g = wobble_gamma(self.wobble_rad)
-        return g * np.sin(pol) ** 2 + (1 - g) * 2.0 / 3.0, g * np.cos(pol) ** 2 + (1 - g) / 3.0
+        return orientation_weights(pol, self.wobble_rad, n)
 
     def _field_coefficients(self, n: int, polar_rad, azimuth_rad) -> np.ndarray:
         """(n, F, 5) coefficients of each pupil field on the basis (free: the weighted basis)."""

@@ -14,6 +14,7 @@ import numpy as np
 from kernels.camera import Camera
 from kernels.photophysics import Emitters, Events, markov_events, place_emitters, single_events
 from kernels.psf import AstigmaticPSF, GaussianPSF, ZernikePSF
+from kernels.vectorial import VectorialPSF
 from kernels.render import Scene
 from kernels.rng import generator, key_words
 
@@ -34,9 +35,13 @@ def psf_model(config: JobConfig, noll: tuple[int, ...] = ()):
     if optics.psf == "astigmatic":
         return AstigmaticPSF(sigma0_nm=optics.sigma_nm, focal_offset_nm=optics.astig_d_nm,
                              depth_nm=optics.astig_depth_nm, **common)
-    return ZernikePSF(wavelength_nm=optics.wavelength_nm, na=optics.na, immersion_index=optics.immersion_index,
-                      global_coeffs_nm=tuple(optics.zernike.items()), noll=noll, mode=render.mode,
-                      oversample=render.oversample, **common)
+    pupil = dict(wavelength_nm=optics.wavelength_nm, na=optics.na, immersion_index=optics.immersion_index,
+                 global_coeffs_nm=tuple(optics.zernike.items()), noll=noll, mode=render.mode,
+                 oversample=render.oversample, **common)
+    if optics.psf == "vectorial":
+        return VectorialPSF(sample_index=optics.sample_index, focus_depth_nm=optics.focus_depth_nm,
+                            dipole=optics.dipole, wobble_rad=np.deg2rad(optics.dipole_wobble_deg), **pupil)
+    return ZernikePSF(**pupil)
 
 
 def camera_model(config: JobConfig, maps: dict[str, np.ndarray] | None = None) -> Camera:
@@ -47,7 +52,7 @@ def camera_model(config: JobConfig, maps: dict[str, np.ndarray] | None = None) -
 
 
 def _zmap(config: JobConfig) -> ZMap | None:
-    if config.optics.zmap_path and config.optics.psf == "zernike":
+    if config.optics.zmap_path and config.optics.psf in ("zernike", "vectorial"):
         return load_zmap(config.optics.zmap_path, config.camera.roi_shape)
     return None
 
@@ -74,6 +79,7 @@ class Sample:
     key: tuple[int, ...]
     emitters: Emitters
     events: Events
+    dipoles: dict[str, np.ndarray] | None = None  # fixed dipoles: polar_rad, azimuth_rad per emitter
 
 
 def build_sample(job: Job) -> Sample:
@@ -90,7 +96,16 @@ def build_sample(job: Job) -> Sample:
         events = single_events(blinking, len(emitters), em.frames, em.lifetime_avg)
     else:
         events = markov_events(blinking, len(emitters), em.frames, em.lifetime_avg, em.off_time_avg, em.bleach_prob)
-    return Sample(key, emitters, events)
+    return Sample(key, emitters, events, _dipoles(config, key, len(emitters)))
+
+
+def _dipoles(config: JobConfig, key: tuple[int, ...], n: int) -> dict[str, np.ndarray] | None:
+    """Fixed dipoles' orientations, uniform on the sphere (an axial vector: polar angle in [0, pi/2]),
+    from a stream of their own (the other streams, and so every other job's bytes, are untouched)."""
+    if config.optics.psf != "vectorial" or config.optics.dipole != "fixed":
+        return None
+    rng = generator(key, "dipoles")
+    return {"polar_rad": np.arccos(rng.random(n)), "azimuth_rad": 2.0 * np.pi * rng.random(n)}
 
 
 def build_scene(job: Job) -> Scene:
@@ -105,4 +120,5 @@ def build_scene(job: Job) -> Scene:
         key=sample.key, roi_shape=config.camera.roi_shape, pixel_size_nm=pixel_nm,
         background_photons=config.camera.background, emitters=sample.emitters, events=sample.events,
         psf=psf_model(config, zmap.noll if zmap else ()), camera=camera_model(config, _maps(config)), coeffs_nm=coeffs,
+        psf_params=sample.dipoles,
     )

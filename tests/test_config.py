@@ -38,7 +38,7 @@ BAD_SWEEPS = {
     "bit depth high": (_edit("roi_size = 32", "roi_size = 32\nbit_depth = 20"),
                        ["camera.bit_depth = 20", "less than or equal to 16"]),
     "bit depth low": (_edit("roi_size = 32", "roi_size = 32\nbit_depth = 4"), ["camera.bit_depth = 4"]),
-    "unknown psf": (_edit('psf = "gaussian"', 'psf = "vectorial"'), ["optics.psf = 'vectorial'", "'gaussian'", "'zernike'"]),
+    "unknown psf": (_edit('psf = "gaussian"', 'psf = "airy"'), ["optics.psf = 'airy'", "'gaussian'", "'vectorial'"]),
     "unknown camera": (_edit("roi_size = 32", 'roi_size = 32\ntype = "ccd"'), ["camera.type = 'ccd'", "'emccd'"]),
     "bleach_prob > 1": (_edit("intensity_mu = 3000.0", "intensity_mu = 3000.0\nbleach_prob = 1.5"),
                         ["emitters.bleach_prob = 1.5", "less than or equal to 1"]),

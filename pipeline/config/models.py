@@ -144,7 +144,7 @@ ZernikeNm = Annotated[Number, Field(ge=-10000, le=10000)]
 
 
 class OpticsSection(_Section):
-    psf: Literal["gaussian", "astigmatic", "zernike", "spline"] = Field("zernike", description="PSF model")
+    psf: Literal["gaussian", "astigmatic", "zernike", "spline", "vectorial"] = Field("zernike", description="PSF model")
     # near UV to short-wave infrared: the range of fluorophores and of glass optics
     wavelength_nm: Number = Field(670.0, ge=200, le=2000, description="emission wavelength, nm")
     # the best oil/TIRF objectives reach 1.7
@@ -163,11 +163,28 @@ class OpticsSection(_Section):
     psf_file: str = added_field("", description="spline: the calibration (SMAP *_3dcal.mat, uiPSF .h5 or this project's HDF5; README \"Using your own PSF\")")
     psf_clamp_z: Flag = added_field(False, description="spline: emitters beyond the calibrated z range take its nearest end (default: plan refuses them)")
     psf_radius_px: Integer = Field(12, ge=1, le=1000, description="the rendered patch is (2r+1)^2 pixels")
+    sample_index: Number | None = added_field(None, ge=1.0, le=2.5, description="vectorial: refractive index of the "
+                                              "sample (default: immersion_index, no interface)")
+    focus_depth_nm: Number = added_field(0.0, ge=0, le=1e6, description="vectorial: nominal focus above the coverslip, "
+                                         "nm; an emitter's depth is focus_depth_nm + z")
+    dipole: Literal["free", "fixed"] = added_field("free", description='vectorial: "free" (rotating) or "fixed" dipoles '
+                                                   "(orientations uniform on the sphere, drawn per emitter)")
+    dipole_wobble_deg: Number = added_field(0.0, ge=0, le=90, description="vectorial, fixed: half-angle of the cone a "
+                                            "dipole wobbles in, degrees")
 
     @field_validator("zernike")
     @classmethod
     def _sorted(cls, value: dict[int, float]) -> dict[int, float]:
         return dict(sorted(value.items()))
+
+    @model_validator(mode="after")
+    def _vectorial_keys(self) -> OpticsSection:
+        if self.psf != "vectorial" and (self.sample_index is not None or self.focus_depth_nm or self.dipole != "free"
+                                         or self.dipole_wobble_deg):
+            raise ValueError('sample_index, focus_depth_nm, dipole and dipole_wobble_deg apply to psf = "vectorial" only')
+        if self.dipole_wobble_deg and self.dipole != "fixed":
+            raise ValueError('dipole_wobble_deg needs dipole = "fixed"')
+        return self
 
     @model_validator(mode="after")
     def _na_below_index(self) -> OpticsSection:
@@ -236,6 +253,17 @@ class JobConfig(_Section):
     optics: OpticsSection = OpticsSection()
     camera: CameraSection = CameraSection()
     render: RenderSection = RenderSection()
+
+    @model_validator(mode="after")
+    def _emitters_above_the_coverslip(self) -> JobConfig:
+        optics = self.optics
+        if optics.psf == "vectorial" and optics.sample_index not in (None, optics.immersion_index):
+            lowest = optics.focus_depth_nm - 500.0 * self.emitters.z_range_um  # z is uniform in ±z_range/2
+            if lowest < 0:
+                raise ValueError(f"with sample_index {optics.sample_index} the emitters lie above the coverslip: "
+                                 f"focus_depth_nm = {optics.focus_depth_nm:g} must be >= z_range_um/2 = "
+                                 f"{500.0 * self.emitters.z_range_um:g} nm")
+        return self
 
     @model_validator(mode="after")
     def _roi_holds_patch(self) -> JobConfig:

@@ -72,11 +72,44 @@ CONVENTIONS = (
 )
 
 
-def emitter_table(emitters: Emitters, events: Events, frames: int) -> np.ndarray:
-    """Ground-truth table ``emitters`` (design §6): one row per emitter."""
+#: with psf = "vectorial": each emitter's depth and collection efficiency (and a fixed dipole's angles)
+VECTORIAL_UNITS = {"depth_nm": "nm", "collection_efficiency": "1", "polar_deg": "degree", "azimuth_deg": "degree"}
+VECTORIAL_DESCRIPTIONS = {
+    "depth_nm": "height above the coverslip: optics.focus_depth_nm + z_nm",
+    "collection_efficiency": "fraction of the photons the dipole emits that the objective collects (flux_photons and "
+                             "photons are the collected ones: divide by this for the emitted photons)",
+    "polar_deg": "fixed dipole: angle from +z (into the sample), 0..90 degrees",
+    "azimuth_deg": "fixed dipole: angle from +x toward +y, 0..360 degrees",
+}
+
+
+def vectorial_columns(job: Job, sample) -> dict[str, np.ndarray]:
+    """The emitter table's columns of a vectorial job (no PSF is built: the powers are closed integrals)."""
+    from kernels.vectorial import collection_efficiency
+
+    optics = job.config.optics
+    if optics.psf != "vectorial":
+        return {}
+    depth = optics.focus_depth_nm + sample.emitters.z_nm
+    polar = None if sample.dipoles is None else sample.dipoles["polar_rad"]
+    columns = {"depth_nm": depth, "collection_efficiency": collection_efficiency(
+        depth, optics.wavelength_nm, optics.na, optics.immersion_index, optics.sample_index or optics.immersion_index,
+        polar, np.deg2rad(optics.dipole_wobble_deg))}
+    if sample.dipoles is not None:
+        columns["polar_deg"] = np.rad2deg(sample.dipoles["polar_rad"])
+        columns["azimuth_deg"] = np.rad2deg(sample.dipoles["azimuth_rad"])
+    return columns
+
+
+def emitter_table(emitters: Emitters, events: Events, frames: int, extra: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Ground-truth table ``emitters`` (design §6): one row per emitter (and ``extra`` columns)."""
     n = len(emitters)
+    extra = extra or {}
     table = np.zeros(n, dtype=[("id", "<i8"), ("x_nm", "<f8"), ("y_nm", "<f8"), ("z_nm", "<f8"),
-                               ("flux_photons", "<f8"), ("t_on", "<f8"), ("t_off", "<f8"), ("total_photons", "<f8")])
+                               ("flux_photons", "<f8"), ("t_on", "<f8"), ("t_off", "<f8"), ("total_photons", "<f8")]
+                     + [(name, "<f8") for name in extra])
+    for name, values in extra.items():
+        table[name] = values
     table["id"] = np.arange(n)
     table["x_nm"], table["y_nm"], table["z_nm"] = emitters.x_nm, emitters.y_nm, emitters.z_nm
     table["flux_photons"] = emitters.flux_photons
@@ -116,7 +149,7 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: 
     import h5py
 
     sample = build_sample(job)
-    emitters = emitter_table(sample.emitters, sample.events, job.frames)
+    emitters = emitter_table(sample.emitters, sample.events, job.frames, vectorial_columns(job, sample))
     config = job.config
     with h5py.File(path, "w") as f:
         root = f.attrs
@@ -138,7 +171,7 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: 
         # uncompressed: gzip halves float tables but costs ~1.5 us per row, serially at the end of
         # the run; plain (chunked) datasets are also what every HDF5 reader opens without filters
         table = f.create_dataset("emitters", data=emitters)
-        _set_column_attrs(table, EMITTER_UNITS, EMITTER_DESCRIPTIONS)
+        _set_column_attrs(table, {**EMITTER_UNITS, **VECTORIAL_UNITS}, {**EMITTER_DESCRIPTIONS, **VECTORIAL_DESCRIPTIONS})
         table.attrs["description"] = "one row per emitter"
 
         # contiguous and exactly as long as the entries count (a chunked, resizable table of 65536-row

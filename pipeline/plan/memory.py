@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kernels.psf import zernike_working_bytes
+from kernels.vectorial import vectorial_working_bytes
 from kernels.render import TRUTH_DTYPE
 from kernels.spline import spline_batch_bytes
 
@@ -95,6 +96,9 @@ def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None =
     patch = (2 * radius + 1) ** 2
     if config.optics.psf == "zernike":
         psf_batch = zernike_working_bytes(radius, config.render.mode, config.render.oversample)
+    elif config.optics.psf == "vectorial":
+        psf_batch = vectorial_working_bytes(radius, config.render.mode, config.render.oversample,
+                                            dipole=config.optics.dipole, wobble_rad=float(config.optics.dipole_wobble_deg))  # (0 or not: fields)
     elif config.optics.psf == "spline":
         psf_batch = spline_batch_bytes(radius)
     else:
