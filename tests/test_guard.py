@@ -153,3 +153,18 @@ def test_a_full_disk_is_one_line_and_the_run_resumes(tmp_path, write_sweep, smal
         assert (tifffile.imread(files[0] / "simulation.ome.tiff").tobytes()
                 == tifffile.imread(files[1] / "simulation.ome.tiff").tobytes())
         assert (files[0] / "localizations.csv").read_bytes() == (files[1] / "localizations.csv").read_bytes()
+
+
+@pytest.mark.slow
+def test_a_taken_dashboard_port_is_said_in_our_own_line(tmp_path, write_sweep):
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        path = write_sweep(TINY_SWEEP.replace("workers = 2", f'workers = 1\ndashboard_address = "127.0.0.1:{port}"'))
+        proc = _run(path, tmp_path / "out")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("dashboard:"))
+    assert f":{port}/" not in line and line.endswith(f"(port {port} was taken)")

@@ -169,7 +169,7 @@ def _execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_jo
          f"{len(work.to_export)} exports -> {output}")
     if work.to_export:
         with connect(spec, client) as c:
-            echo(f"dashboard: {c.dashboard_link}")
+            echo(f"dashboard: {c.dashboard_link}{_moved(spec, c.dashboard_link)}")
             _compute(c, plan, output, work, status, progress)
     failed = any(j.state == "failed" for j in status.jobs.values())
     status.state = "failed" if failed else "done"
@@ -177,6 +177,17 @@ def _execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_jo
     status.save()
     cache_summary(output, status)
     echo(status_table(atomic.read_json(status.path)))
+
+
+def _moved(spec: ClusterSpec, link: str) -> str:
+    """Say so when the local dashboard took another port than the configured (taken) one."""
+    from urllib.parse import urlparse
+
+    wanted = spec.dashboard_address.rpartition(":")[2]
+    port = urlparse(link).port
+    if spec.address or wanted in ("", "0") or port is None or str(port) == wanted:
+        return ""
+    return f" (port {wanted} was taken)"
 
 
 def cache_summary(output: Path, status: RunStatus) -> None:
