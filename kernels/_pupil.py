@@ -244,3 +244,16 @@ def pupil_sampling(pupil_size: int, na: float, wavelength_nm: float, immersion_i
         ky_ramp=(-2.0 * np.pi * grid.k_px[rows]).astype(np.float32),
         positions=pos, sqrt_weights=sqw, samples_per_px=int(nodes.size), row_runs=tuple(runs),
     )
+
+
+def per_emitter_coeffs(coeffs_nm, n: int, noll: tuple[int, ...]) -> np.ndarray:
+    """Per-emitter Zernike coefficients as an (n, len(noll)) float64 array (zeros when None)."""
+    k = len(noll)
+    if coeffs_nm is None:
+        return np.zeros((n, k))
+    c = np.asarray(coeffs_nm, dtype=np.float64)
+    if c.ndim == 1 and n == 1:
+        c = c[None, :]
+    if c.shape != (n, k):
+        raise ValueError(f"coeffs_nm must have shape ({n}, {k}) for noll={noll}, got {c.shape}")
+    return c

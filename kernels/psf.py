@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._pupil import dft_matrix, pupil_sampling, sample_nodes
+from ._pupil import dft_matrix, per_emitter_coeffs, pupil_sampling, sample_nodes
 
 __all__ = ["Patches", "GaussianPSF", "AstigmaticPSF", "ZernikePSF", "patch_origin", "gaussian_pixel_weights"]
 
@@ -374,15 +374,7 @@ class ZernikePSF:
 
     # -- internals ------------------------------------------------------------------------------
     def _check_coeffs(self, coeffs_nm, n: int) -> np.ndarray:
-        k = len(self.noll)
-        if coeffs_nm is None:
-            return np.zeros((n, k))
-        c = np.asarray(coeffs_nm, dtype=np.float64)
-        if c.ndim == 1 and n == 1:
-            c = c[None, :]
-        if c.shape != (n, k):
-            raise ValueError(f"coeffs_nm must have shape ({n}, {k}) for noll={self.noll}, got {c.shape}")
-        return c
+        return per_emitter_coeffs(coeffs_nm, n, self.noll)
 
     def _phases(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Pupil phase (radians) at the inside cells, shape (n, cells); dtype follows ``z``."""

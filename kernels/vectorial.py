@@ -67,7 +67,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._pupil import dft_matrix, pupil_sampling, sample_nodes
+from ._pupil import dft_matrix, per_emitter_coeffs, pupil_sampling, sample_nodes
 from .psf import PUPIL_SIZE, QUADRATURE, Patches, _as_positions, _coeff_tuple, patch_origin
 
 __all__ = ["VectorialPSF", "VECTORIAL_BATCH", "wobble_gamma", "dipole_powers", "vectorial_batch_bytes",
@@ -605,15 +605,7 @@ class VectorialPSF:
 
     # -- internals ------------------------------------------------------------------------------
     def _check_coeffs(self, coeffs_nm, n: int) -> np.ndarray:
-        k = len(self.noll)
-        if coeffs_nm is None:
-            return np.zeros((n, k))
-        c = np.asarray(coeffs_nm, dtype=np.float64)
-        if c.ndim == 1 and n == 1:
-            c = c[None, :]
-        if c.shape != (n, k):
-            raise ValueError(f"coeffs_nm must have shape ({n}, {k}) for noll={self.noll}, got {c.shape}")
-        return c
+        return per_emitter_coeffs(coeffs_nm, n, self.noll)
 
     def _angles(self, n: int, polar_rad, azimuth_rad, need_azimuth: bool = True):
         if self.dipole == "free":
