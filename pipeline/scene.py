@@ -100,12 +100,16 @@ def build_sample(job: Job) -> Sample:
 
 
 def _dipoles(config: JobConfig, key: tuple[int, ...], n: int) -> dict[str, np.ndarray] | None:
-    """Fixed dipoles' orientations, uniform on the sphere (an axial vector: polar angle in [0, pi/2]),
-    from a stream of their own (the other streams, and so every other job's bytes, are untouched)."""
-    if config.optics.psf != "vectorial" or config.optics.dipole != "fixed":
+    """Fixed dipoles' orientations, from a stream of their own (the other streams, and so every other
+    job's bytes, are untouched): uniform on the sphere (an axial vector: polar angle in [0, pi/2]), or
+    at ``dipole_polar_deg`` from the axis with uniform azimuths."""
+    optics = config.optics
+    if optics.psf != "vectorial" or optics.dipole != "fixed":
         return None
     rng = generator(key, "dipoles")
-    return {"polar_rad": np.arccos(rng.random(n)), "azimuth_rad": 2.0 * np.pi * rng.random(n)}
+    cos_polar = rng.random(n)
+    polar = np.arccos(cos_polar) if optics.dipole_polar_deg is None else np.full(n, np.deg2rad(optics.dipole_polar_deg))
+    return {"polar_rad": polar, "azimuth_rad": 2.0 * np.pi * rng.random(n)}
 
 
 def build_scene(job: Job) -> Scene:

@@ -61,12 +61,16 @@ def test_the_keys_reach_the_psf_and_fixed_dipoles_have_their_own_stream(write_sw
     assert np.array_equal(scene.psf_params["polar_rad"], polar) and np.array_equal(scene.psf_params["azimuth_rad"], azimuth)
     free = build_scene(job_of(write_sweep, dipole="free", wobble=0.0, name="free.toml"))
     assert free.psf.dipole == "free" and free.psf_params is None
+    tilted = plan_sweep(load_sweep(write_sweep(SWEEP.format(dipole="fixed", wobble=0.0, chunk=3).replace(
+        'dipole = "fixed"', 'dipole = "fixed"\ndipole_polar_deg = 30.0'), name="tilted.toml"))).jobs[0]
+    params = build_scene(tilted).psf_params
+    assert np.all(params["polar_rad"] == np.deg2rad(30.0)) and np.ptp(params["azimuth_rad"]) > 1.0
 
 
 @pytest.mark.parametrize("text, message", [
     (SWEEP.format(dipole="free", wobble=0.0, chunk=3).replace('psf = "vectorial"', 'psf = "zernike"'),
      'apply to psf = "vectorial" only'),
-    (SWEEP.format(dipole="free", wobble=10.0, chunk=3), 'dipole_wobble_deg needs dipole = "fixed"'),
+    (SWEEP.format(dipole="free", wobble=10.0, chunk=3), 'dipole_wobble_deg and dipole_polar_deg need dipole = "fixed"'),
     (SWEEP.format(dipole="free", wobble=0.0, chunk=3).replace("focus_depth_nm = 300.0", "focus_depth_nm = 100.0"),
      "focus_depth_nm = 100 must be >= z_range_um/2 = 200 nm"),
 ])
@@ -77,12 +81,17 @@ def test_refusals(write_sweep, text, message):
 
 @pytest.mark.slow
 def test_a_run_stores_the_kernels_frames_and_the_dipole_ground_truth(write_sweep, tmp_path):
-    job = job_of(write_sweep)
+    from pipeline.inputs import synth_zmap
+
+    synth_zmap(tmp_path / "zmap.h5", grid=(2, 2), modes=(5, 7, 11), rms_nm=30.0, roi_shape=(24, 24))
+    text = SWEEP.replace("psf_radius_px = 4", 'psf_radius_px = 4\nzmap_path = "zmap.h5"')
+    job = plan_sweep(load_sweep(write_sweep(text.format(dipole="fixed", wobble=20.0, chunk=3), name="z.toml"))).jobs[0]
     scene = build_scene(job)
+    assert scene.psf.noll == (5, 7, 11) and scene.coeffs_nm.shape == (16, 3)  # the field-dependent aberrations
     expected, truth = render_chunk(scene, 0, job.frames)
     outputs = {}
     for chunk in (2, 3):  # the chunk layout never changes the bytes
-        path = write_sweep(SWEEP.format(dipole="fixed", wobble=20.0, chunk=chunk), name=f"c{chunk}.toml")
+        path = write_sweep(text.format(dipole="fixed", wobble=20.0, chunk=chunk), name=f"c{chunk}.toml")
         out = tmp_path / f"out{chunk}"
         proc = run_module("run", path, "--output", out)
         assert proc.returncode == 0, proc.stderr

@@ -171,6 +171,9 @@ class OpticsSection(_Section):
                                                    "(orientations uniform on the sphere, drawn per emitter)")
     dipole_wobble_deg: Number = added_field(0.0, ge=0, le=90, description="vectorial, fixed: half-angle of the cone a "
                                             "dipole wobbles in, degrees")
+    dipole_polar_deg: Number | None = added_field(None, ge=0, le=90, description="vectorial, fixed: every dipole's angle "
+                                                  "from the optical axis, degrees (azimuths uniform); default: "
+                                                  "orientations uniform on the sphere")
 
     @field_validator("zernike")
     @classmethod
@@ -180,10 +183,10 @@ class OpticsSection(_Section):
     @model_validator(mode="after")
     def _vectorial_keys(self) -> OpticsSection:
         if self.psf != "vectorial" and (self.sample_index is not None or self.focus_depth_nm or self.dipole != "free"
-                                         or self.dipole_wobble_deg):
-            raise ValueError('sample_index, focus_depth_nm, dipole and dipole_wobble_deg apply to psf = "vectorial" only')
-        if self.dipole_wobble_deg and self.dipole != "fixed":
-            raise ValueError('dipole_wobble_deg needs dipole = "fixed"')
+                                         or self.dipole_wobble_deg or self.dipole_polar_deg is not None):
+            raise ValueError('sample_index, focus_depth_nm and the dipole keys apply to psf = "vectorial" only')
+        if (self.dipole_wobble_deg or self.dipole_polar_deg is not None) and self.dipole != "fixed":
+            raise ValueError('dipole_wobble_deg and dipole_polar_deg need dipole = "fixed"')
         return self
 
     @model_validator(mode="after")
