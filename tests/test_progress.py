@@ -50,3 +50,17 @@ def test_a_terminal_gets_a_bar():
     bar.close()
     text = out.getvalue()
     assert "4/4" in text and "chunk" in text and "progress:" not in text
+
+
+def test_a_notebook_gets_a_bar_too(monkeypatch):
+    """A Jupyter kernel's stdout is no terminal; the run still shows tqdm's bar there (tqdm.auto)."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    out = io.StringIO()
+    bar = P.Progress(chunks=2, frames=20, stream=out)
+    assert bar._bar is not None
+    bar.update(chunks=2, frames=20)
+    bar.close()
+    assert "progress:" not in out.getvalue()
