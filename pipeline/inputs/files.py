@@ -101,3 +101,17 @@ def roi_tuple(roi) -> tuple[int, int]:
     if len(t) != 2:
         raise ValueError(f"expected an int or (height, width); got {roi!r}")
     return t
+
+
+def output_folder(out_dir, source, verb: str):
+    """The folder a ``show`` tool writes its PNGs to: ``out_dir``, else the input file's folder (created)."""
+    from pathlib import Path
+
+    from ..errors import UserError
+
+    out = Path(out_dir) if out_dir is not None else Path(source).parent
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{verb}: cannot create output folder {out}: {e.strerror or e}") from None
+    return out

@@ -12,6 +12,7 @@ from kernels.spline import spline_from_model
 from kernels.spline_fit import fit_bead_stack
 
 from ..errors import InputFileError, UserError
+from .files import output_folder
 from .spline_files import SplinePart, load_spline, read_bead_stack, write_smap_mat, write_spline_h5
 
 __all__ = ["export_model", "fit_stack", "output_kind", "show_spline"]
@@ -120,11 +121,7 @@ def show_spline(path, out_dir=None, print_fn=print) -> Path:
 
     cal = load_spline(path)
     src = Path(cal.path)
-    out = Path(out_dir) if out_dir is not None else src.parent
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"psf show: cannot create output folder {out}: {e.strerror or e}") from None
+    out = output_folder(out_dir, src, "psf show")
     lo, hi = cal.z_range_nm
     part = cal.parts[0]
     ny, nx = part.window_px

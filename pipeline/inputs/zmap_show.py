@@ -8,7 +8,7 @@ import numpy as np
 
 from kernels.zernike import noll_to_nm
 
-from ..errors import UserError
+from .files import output_folder
 from .zmap import load_zmap
 
 _NAMES = {
@@ -55,11 +55,7 @@ def show_zmap(path, out_dir=None, print_fn=print) -> list[Path]:
 
     zm = load_zmap(path)
     src = Path(zm.path)
-    out = Path(out_dir) if out_dir is not None else src.parent
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"zmap show: cannot create output folder {out}: {e.strerror or e}") from None
+    out = output_folder(out_dir, src, "zmap show")
     ny, nx, nm = zm.coeffs_nm.shape
     lines = [
         f"{src}: {ny}x{nx} patches, {nm} modes, units nm (RMS wavefront), sha256 {zm.content_hash[:16]}",
