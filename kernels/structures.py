@@ -248,7 +248,8 @@ def _lattice_centres(count: int, x0: float, x1: float, y0: float, y1: float) -> 
 
     For every number of columns ``nx`` the pitch is ``min(W / nx, H / ceil(count / nx))`` (each
     node owns a pitch × pitch cell inside the box); the largest pitch wins (ties: fewest
-    columns). The lattice is centred on the box and filled row by row (y, then x), so only
+    columns). The lattice is centred on the box and filled row by row (along x, rows in
+    increasing y), so only
     the last row may be incomplete. Returns (count, 2) positions in nm.
     """
     if count == 0:
@@ -485,7 +486,7 @@ def _vmf_kappa(mean_cos: float) -> float:
 
 
 def _perpendicular_frame(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two unit vectors u, v with (t, u, v) orthonormal, for unit vectors t of shape (..., 3)."""
+    """Two unit vectors u, v with (t, u, v) orthonormal, for unit vectors t of shape (n, 3)."""
     # Cross with the coordinate axis least aligned with t: never (near-)parallel.
     e = np.zeros_like(t)
     e[np.arange(t.shape[0]), np.argmin(np.abs(t), axis=-1)] = 1.0
