@@ -433,7 +433,7 @@ def truth_crlb(scene, truth: np.ndarray) -> np.ndarray:
         noise = CameraNoise(qe=cam.qe, read_var_e=variance / gain ** 2)
     else:
         noise = camera_noise(cam.kind, cam.qe, cam.readout_noise_e, cam.em_gain)
-    coeffs = None if scene.coeffs_nm is None else scene.coeffs_nm[truth["id"]]
+    coeffs = scene.row_coeffs(truth)
     bounds = psf_crlb(psf, x_px, y_px, truth["z_nm"], truth["photons"], scene.background_photons, noise,
                       coeffs_nm=coeffs)
     out["crlb_x_nm"], out["crlb_y_nm"], out["crlb_photons"] = bounds["x"], bounds["y"], bounds["N"]

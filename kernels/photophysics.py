@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "Emitters",
     "place_emitters",
+    "draw_flux",
     "Events",
     "single_events",
     "markov_events",
@@ -159,9 +160,14 @@ def place_emitters(
         x, y = pos[:, 0].copy(), pos[:, 1].copy()
         z = pos[:, 2].copy() if pos.shape[1] == 3 else rng.uniform(-half_z_nm, half_z_nm, n)
 
+    return Emitters(x_nm=x, y_nm=y, z_nm=z, flux_photons=draw_flux(rng, n, intensity_mu, intensity_sigma))
+
+
+def draw_flux(rng: np.random.Generator, n: int, intensity_mu: float, intensity_sigma: float) -> np.ndarray:
+    """Photons per frame of ``n`` emitters while fully on: N(mu, sigma), clipped at 0 (physics.md)."""
     flux = rng.normal(intensity_mu, intensity_sigma, n)
-    np.maximum(flux, 0.0, out=flux)  # a negative brightness is unphysical: clip (physics.md)
-    return Emitters(x_nm=x, y_nm=y, z_nm=z, flux_photons=flux)
+    np.maximum(flux, 0.0, out=flux)  # a negative brightness is unphysical
+    return flux
 
 
 # --------------------------------------------------------------------------------------------

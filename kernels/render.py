@@ -10,7 +10,7 @@ per-emitter PSF patches, and a fixed scatter order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from .photophysics import Emitters, Events, frame_photons
 from .psf import Patches
 from .rng import generator
 
-__all__ = ["Scene", "TRUTH_DTYPE", "render_chunk", "render_expected"]
+__all__ = ["RowSource", "Scene", "TRUTH_DTYPE", "render_chunk", "render_expected", "truth_rows"]
 
 #: one row per emitter per frame in which it emits (design §6, table ``localizations``)
 TRUTH_DTYPE = np.dtype([
@@ -32,6 +32,12 @@ class PSF(Protocol):
     radius_px: int
 
     def render(self, x_px, y_px, z_nm=None, coeffs_nm=None, batch: int = ...) -> Patches: ...
+
+
+class RowSource(Protocol):
+    """Ground-truth rows of frames ``[t0, t1)`` (:data:`TRUTH_DTYPE`, sorted by frame), e.g. read from a file."""
+
+    def __call__(self, t0: int, t1: int) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +74,20 @@ class Scene:
     camera: Camera
     coeffs_nm: np.ndarray | None = None
     psf_params: dict[str, np.ndarray] | None = None  # per-emitter keyword arrays of psf.render (dipole angles)
+    drift_nm: np.ndarray | None = None  # (frames, 3): x, y, z stage drift of each frame, added to every emitter
+    source: RowSource | None = None  # the rows to render (re-rendering a ground truth) instead of emitters and events
+    coeffs_at: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None  # (x_px, y_px) -> Zernike coefficients
+
+    @property
+    def per_row(self) -> bool:
+        """Whether each ground-truth row has a position of its own (drift, or rows given): one patch per row."""
+        return self.drift_nm is not None or self.source is not None
+
+    def row_coeffs(self, truth: np.ndarray) -> np.ndarray | None:
+        """Field-dependent Zernike coefficients of ground-truth rows (where each row is)."""
+        if self.coeffs_at is not None:
+            return self.coeffs_at(truth["x_nm"] / self.pixel_size_nm, truth["y_nm"] / self.pixel_size_nm)
+        return None if self.coeffs_nm is None else self.coeffs_nm[truth["id"]]
 
 
 def _footprint(row0: np.ndarray, col0: np.ndarray, size: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -94,20 +114,28 @@ def _painter(scene: Scene, t0: int, t1: int):
     Patches are rendered once for the chunk (an emitter that stays on over several frames is
     rendered once and scaled per frame); frames are painted one at a time into any buffer.
     """
-    rows = frame_photons(scene.events, scene.emitters.flux_photons, t0, t1)
-    em = scene.emitters
-    ids, inverse = np.unique(rows.emitter, return_inverse=True)
-    coeffs = None if scene.coeffs_nm is None else scene.coeffs_nm[ids]
+    truth = truth_rows(scene, t0, t1)
+    if scene.per_row:
+        # every row where it is in its frame: one patch per row
+        ids, inverse = truth["id"], np.arange(len(truth))
+        where = truth
+    else:
+        # an emitter that stays on over several frames is rendered once and scaled per frame
+        ids, inverse = np.unique(truth["id"], return_inverse=True)
+        where = {"x_nm": scene.emitters.x_nm[ids], "y_nm": scene.emitters.y_nm[ids], "z_nm": scene.emitters.z_nm[ids],
+                 "id": ids}
+    coeffs = scene.row_coeffs(where)
     extra = {name: values[ids] for name, values in (scene.psf_params or {}).items()}
-    patches = scene.psf.render(em.x_nm[ids] / scene.pixel_size_nm, em.y_nm[ids] / scene.pixel_size_nm,
-                               em.z_nm[ids], coeffs, **extra)
-    bounds = np.searchsorted(rows.frame, np.arange(t0, t1 + 1))
+    patches = scene.psf.render(where["x_nm"] / scene.pixel_size_nm, where["y_nm"] / scene.pixel_size_nm,
+                               where["z_nm"], coeffs, **extra)
+    bounds = np.searchsorted(truth["frame"], np.arange(t0, t1 + 1))
+    photons = truth["photons"].astype(np.float32)
     background = np.float32(scene.background_photons)
 
     def spots(i: int):
         sl = slice(bounds[i], bounds[i + 1])
         which = inverse[sl]
-        return patches.values[which] * rows.photons[sl, None, None].astype(np.float32), which
+        return patches.values[which] * photons[sl, None, None], which
 
     def paint(i: int, image: np.ndarray) -> None:
         image.fill(scene.background_photons)
@@ -127,6 +155,16 @@ def _painter(scene: Scene, t0: int, t1: int):
         lit = values != background
         return index[lit], values[lit]
 
+    return paint, paint_sparse, truth
+
+
+def truth_rows(scene: Scene, t0: int, t1: int) -> np.ndarray:
+    """Ground truth of frames ``[t0, t1)``: one row per emitter per frame in which it emits, where it is
+    (drift included), sorted by frame then id; or the source's rows."""
+    if scene.source is not None:
+        return scene.source(t0, t1)
+    rows = frame_photons(scene.events, scene.emitters.flux_photons, t0, t1)
+    em = scene.emitters
     truth = np.empty(len(rows), dtype=TRUTH_DTYPE)
     truth["frame"] = rows.frame
     truth["id"] = rows.emitter
@@ -135,7 +173,12 @@ def _painter(scene: Scene, t0: int, t1: int):
     truth["z_nm"] = em.z_nm[rows.emitter]
     truth["photons"] = rows.photons
     truth["on_fraction"] = rows.on_fraction
-    return paint, paint_sparse, truth
+    if scene.drift_nm is not None:
+        shift = scene.drift_nm[rows.frame]
+        truth["x_nm"] += shift[:, 0]
+        truth["y_nm"] += shift[:, 1]
+        truth["z_nm"] += shift[:, 2]
+    return truth
 
 
 def render_expected(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:

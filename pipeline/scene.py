@@ -12,14 +12,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels.camera import Camera
-from kernels.photophysics import Emitters, Events, markov_events, place_emitters, single_events
+from kernels.drift import drift_table
+from kernels.photophysics import Emitters, Events, draw_flux, markov_events, place_emitters, single_events
+from kernels.structures import Labels, Sites, density_sites, filament_sites, grid_sites, label_sites, npc_sites
 from kernels.psf import AstigmaticPSF, GaussianPSF, ZernikePSF
 from kernels.vectorial import VectorialPSF
 from kernels.render import Scene
 from kernels.rng import generator, key_words
 
 from .config import JobConfig
+from .errors import UserError
 from .inputs import ZMap, load_camera_maps, load_positions, load_spline, load_zmap
+from .inputs.density import load_density
+from .inputs.truth_source import TruthSource, open_source
 from .plan import Job
 from .plan.spline_check import check_spline
 
@@ -68,6 +73,14 @@ def _positions(config: JobConfig) -> np.ndarray | None:
 def check_inputs(config: JobConfig) -> None:
     """Read and validate every input file of a job (raises InputFileError with a one-line reason)."""
     _zmap(config), _maps(config), _positions(config)
+    em = config.emitters
+    if em.structure == "density":
+        load_density(em.density_file)
+    if em.source:
+        source = open_source(em.source)
+        if source.frames > em.frames:
+            raise UserError(f"emitters.source {em.source} has localizations up to frame {source.frames - 1} (0-based) "
+                            f"but emitters.frames = {em.frames}: set emitters.frames >= {source.frames}")
     if config.optics.psf == "spline":
         check_spline(config)
 
@@ -80,23 +93,86 @@ class Sample:
     emitters: Emitters
     events: Events
     dipoles: dict[str, np.ndarray] | None = None  # fixed dipoles: polar_rad, azimuth_rad per emitter
+    sites: Sites | None = None  # a structure's sites (emitters.structure other than uniform/positions)
+    labels: Labels | None = None  # which site and structure each emitter labels
+    drift_nm: np.ndarray | None = None  # (frames, 3) stage drift of every frame
+    source: TruthSource | None = None  # emitters.source: the rows to render
+
+
+def _placement(config: JobConfig) -> tuple[tuple[float, float, float, float], tuple[float, float]]:
+    """(x0, x1, y0, y1) of the area_px square centred on the ROI, and the z range, nm."""
+    em, pixel_nm = config.emitters, config.optics.pixel_size_nm
+    height, width = config.camera.roi_shape
+    half, cx, cy = 0.5 * em.area_px * pixel_nm, 0.5 * width * pixel_nm, 0.5 * height * pixel_nm
+    half_z = 500.0 * em.z_range_um
+    return (cx - half, cx + half, cy - half, cy + half), (-half_z, half_z)
+
+
+def structure_sites(config: JobConfig, rng: np.random.Generator) -> Sites:
+    """The sites of the job's structure (``emitters.structure``), from the job's "structure" stream."""
+    em = config.emitters
+    box, z = _placement(config)
+    where = dict(box_nm=box, z_range_nm=z)
+    if em.structure == "grid":
+        return grid_sites(rng, em.structure_count, em.grid_rows, em.grid_columns, em.grid_spacing_nm,
+                          lattice=em.grid_lattice, rotate=em.grid_rotate, **where)
+    if em.structure == "npc":
+        return npc_sites(rng, em.structure_count, em.npc_radius_nm, em.npc_ring_separation_nm,
+                         labels_per_corner=em.npc_labels_per_corner, tilt_deg=em.npc_tilt_deg, **where)
+    if em.structure == "filaments":
+        return filament_sites(rng, em.structure_count, em.filament_length_nm, em.filament_persistence_nm,
+                              diameter_nm=em.filament_diameter_nm, sites_per_um=em.filament_sites_per_um, **where)
+    if em.structure == "density":
+        return density_sites(rng, load_density(em.density_file), em.density_pixel_size_nm, em.density_sites,
+                             z_range_nm=z)
+    raise ValueError(f"no sites for structure {em.structure!r}")
+
+
+def _emitters(config: JobConfig, key: tuple[int, ...]) -> tuple[Emitters, Sites | None, Labels | None]:
+    em = config.emitters
+    if not em.labelled:
+        emitters = place_emitters(
+            generator(key, "emitters"), em.num_emitters, config.camera.roi_shape, config.optics.pixel_size_nm,
+            em.area_px, em.z_range_um, em.intensity_mu, em.intensity_sigma, positions_nm=_positions(config),
+        )
+        return emitters, None, None
+    # streams of their own: the uniform placement's "emitters" stream then only draws the brightness
+    sites = structure_sites(config, generator(key, "structure"))
+    labels = label_sites(generator(key, "labelling"), sites, em.labelling_efficiency, em.fluorophores_per_label,
+                         em.fluorophores_poisson, em.linkage_error_nm)
+    flux = draw_flux(generator(key, "emitters"), len(labels.x_nm), em.intensity_mu, em.intensity_sigma)
+    return Emitters(labels.x_nm, labels.y_nm, labels.z_nm, flux), sites, labels
+
+
+def _drift(config: JobConfig, key: tuple[int, ...], frames: int) -> np.ndarray | None:
+    d = config.drift
+    if not d.active:
+        return None
+    return drift_table(generator(key, "drift"), frames, d.x_nm, d.y_nm, d.z_nm, d.walk_nm, d.walk_z_nm)
+
+
+def job_drift(job: Job) -> np.ndarray | None:
+    """The job's stage drift of every frame, (frames, 3) nm, or None without drift."""
+    return _drift(job.config, key_words(job.sweep_seed, job.seed_digest), job.frames)
 
 
 def build_sample(job: Job) -> Sample:
-    """Emitters and on-events of a job (reads only the positions file, never builds a PSF)."""
+    """Emitters and on-events of a job (reads only the positions, density or source file, never builds a PSF)."""
     config = job.config
-    em, optics, cam = config.emitters, config.optics, config.camera
+    em = config.emitters
     key = key_words(job.sweep_seed, job.seed_digest)
-    emitters = place_emitters(
-        generator(key, "emitters"), em.num_emitters, cam.roi_shape, optics.pixel_size_nm, em.area_px,
-        em.z_range_um, em.intensity_mu, em.intensity_sigma, positions_nm=_positions(config),
-    )
+    drift = _drift(config, key, job.frames)
+    if em.source:  # the rows are given: no emitters of our own, no blinking
+        nothing = np.empty(0)
+        return Sample(key, Emitters(nothing, nothing, nothing, nothing), Events(nothing.astype(np.int64), nothing, nothing),
+                      drift_nm=drift, source=open_source(em.source))
+    emitters, sites, labels = _emitters(config, key)
     blinking = generator(key, "blinking")
     if em.blinking == "single":
         events = single_events(blinking, len(emitters), em.frames, em.lifetime_avg)
     else:
         events = markov_events(blinking, len(emitters), em.frames, em.lifetime_avg, em.off_time_avg, em.bleach_prob)
-    return Sample(key, emitters, events, _dipoles(config, key, len(emitters)))
+    return Sample(key, emitters, events, _dipoles(config, key, len(emitters)), sites, labels, drift)
 
 
 def _dipoles(config: JobConfig, key: tuple[int, ...], n: int) -> dict[str, np.ndarray] | None:
@@ -118,11 +194,13 @@ def build_scene(job: Job) -> Scene:
     sample = build_sample(job)
     zmap = _zmap(config)
     pixel_nm = config.optics.pixel_size_nm
-    # the zmap is indexed by (x, y) in pixels: column first
-    coeffs = zmap.at(sample.emitters.x_nm / pixel_nm, sample.emitters.y_nm / pixel_nm) if zmap is not None else None
+    per_row = sample.drift_nm is not None or sample.source is not None
+    # the zmap is indexed by (x, y) in pixels: column first; each row where it is when rows move (drift)
+    coeffs = None if zmap is None or per_row else zmap.at(sample.emitters.x_nm / pixel_nm, sample.emitters.y_nm / pixel_nm)
     return Scene(
         key=sample.key, roi_shape=config.camera.roi_shape, pixel_size_nm=pixel_nm,
         background_photons=config.camera.background, emitters=sample.emitters, events=sample.events,
         psf=psf_model(config, zmap.noll if zmap else ()), camera=camera_model(config, _maps(config)), coeffs_nm=coeffs,
-        psf_params=sample.dipoles,
+        psf_params=sample.dipoles, drift_nm=sample.drift_nm, source=sample.source,
+        coeffs_at=zmap.at if zmap is not None and per_row else None,
     )

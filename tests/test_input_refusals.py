@@ -14,6 +14,15 @@ from pipeline.inputs import synth_zmap
 ZERNIKE_FIELD = TINY_SWEEP.replace('psf = "gaussian"', 'psf = "zernike"\nzmap_path = "zmap.h5"')
 MAPS = TINY_SWEEP.replace("roi_size = 32", 'roi_size = 32\nmaps_path = "maps.h5"')
 POSITIONS = TINY_SWEEP.replace("area_px = 28.0", 'area_px = 28.0\npositions_file = "pos.csv"')
+DENSITY = TINY_SWEEP.replace("area_px = 28.0", 'area_px = 28.0\nstructure = "density"\ndensity_file = "density.tif"')
+SOURCE = TINY_SWEEP.replace("area_px = 28.0", 'area_px = 28.0\nsource = "truth.csv"')
+TRUTH_HEADER = '"id","frame","x [nm]","y [nm]","z [nm]","intensity [photon]"\n'
+
+
+def _tiff(path, image):
+    import tifffile
+
+    tifffile.imwrite(path, np.asarray(image, dtype=np.float32))
 
 
 def _good_zmap(path):
@@ -63,6 +72,20 @@ CASES = {
     "positions missing": (POSITIONS, None, ["pos.csv does not exist"]),
     "positions columns": (POSITIONS, lambda p: p.write_text("a,b\n1,2\n"), ["pos.csv", "x_nm"]),
     "positions nan": (POSITIONS, lambda p: p.write_text("x_nm,y_nm\n1,nan\n"), ["pos.csv"]),
+    "density missing": (DENSITY, None, ["density.tif does not exist"]),
+    "density not an image": (DENSITY, lambda p: p.write_text("x"), ["density.tif: found neither a TIFF nor a PNG"]),
+    "density negative": (DENSITY, lambda p: _tiff(p, [[1.0, -1.0]]), ["density.tif: found negative, non-finite"]),
+    "density all zero": (DENSITY, lambda p: _tiff(p, np.zeros((4, 4))), ["density.tif: found negative, non-finite or only zero"]),
+    "density stack": (DENSITY, lambda p: _tiff(p, np.ones((2, 4, 4))), ["density.tif: found a TIFF of 2 pages"]),
+    "source missing": (SOURCE, None, ["truth.csv does not exist"]),
+    "source unsorted": (SOURCE, lambda p: p.write_text(TRUTH_HEADER + "0,3,1,1,0,100\n1,2,1,1,0,100\n"),
+                        ["truth.csv: found localizations not sorted by frame (line 3)"]),
+    "source header": (SOURCE, lambda p: p.write_text('"frame","x [nm]"\n1,2\n'),
+                      ["truth.csv: found a header without y_nm, photons"]),
+    "source row": (SOURCE, lambda p: p.write_text(TRUTH_HEADER + "0,one,1,1,0,100\n"), ["truth.csv: found an unreadable line 2"]),
+    "source too long": (SOURCE, lambda p: p.write_text(TRUTH_HEADER + "0,30,1,1,0,100\n"),
+                        ["truth.csv has localizations up to frame 29 (0-based) but emitters.frames = 12",
+                         "set emitters.frames >= 30"]),
 }
 
 
@@ -70,7 +93,8 @@ CASES = {
 def test_run_refuses_bad_input_file(case, cli, write_sweep, tmp_path):
     text, writer, fragments = CASES[case]
     path = write_sweep(text)
-    name = {"zmap": "zmap.h5", "maps": "maps.h5", "positions": "pos.csv"}[case.split()[0]]
+    name = {"zmap": "zmap.h5", "maps": "maps.h5", "positions": "pos.csv", "density": "density.tif",
+            "source": "truth.csv"}[case.split()[0]]
     if writer is not None:
         result = writer(tmp_path / name)
         if isinstance(result, h5py.Dataset):

@@ -21,7 +21,8 @@ from .models import PATTERN_HELP, JobConfig, SweepFile
 from .reference import allowed_at, leaf_keys, model_of
 
 #: keys of [base] whose values are paths, resolved relative to the sweep file's folder
-PATH_KEYS = ("optics.zmap_path", "camera.maps_path", "emitters.positions_file", "optics.psf_file")
+PATH_KEYS = ("optics.zmap_path", "camera.maps_path", "emitters.positions_file", "optics.psf_file",
+             "emitters.density_file", "emitters.source")
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,7 @@ def _check_keys(tree: dict, model: type[BaseModel], file: str, prefix: str = "")
     for key, value in tree.items():
         path = f"{prefix}{key}"
         if key not in model.model_fields:
-            valid = [_display(k) for k in leaf_keys(SweepFile)] + [
-                _display(s) for s in ("base.emitters", "base.optics", "base.camera", "base.render")
-            ]
+            valid = [_display(k) for k in leaf_keys(SweepFile)] + list(JobConfig.model_fields)
             raise UserError(f"unknown key '{_display(path)}' in {file}{did_you_mean(_display(path), valid)}")
         sub = model_of(model.model_fields[key].annotation)
         if sub is not None:

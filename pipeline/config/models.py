@@ -135,6 +135,68 @@ class EmittersSection(_Section):
     off_time_avg: Number = Field(100.0, gt=0, le=1e8, description="markov only: mean off-time, frames")
     bleach_prob: Number = Field(0.0, ge=0, le=1, description="markov only: probability that an on-event ends in bleaching")
     positions_file: str = Field("", description="optional CSV/HDF5 of emitter positions (x_nm, y_nm[, z_nm])")
+    # structures (README "Samples"): the emitters are fluorophores on the sites of copies of a structure
+    structure: Literal["uniform", "grid", "npc", "filaments", "density", "positions"] = added_field(
+        "uniform", description='"uniform" (num_emitters in area_px), "grid" (DNA origami), "npc" (nuclear pores), '
+                               '"filaments" (microtubules), "density" (sites drawn from density_file), "positions" '
+                               "(the rows of positions_file)")
+    # a million copies of a 12-site origami is beyond any field of view
+    structure_count: Count = added_field(10, ge=1, le=10**6, description="grid, npc, filaments: copies of the "
+                                         "structure, placed uniformly in area_px (z uniform in z_range_um)")
+    grid_rows: Integer = added_field(3, ge=1, le=1000, description="grid: rows of sites")
+    grid_columns: Integer = added_field(4, ge=1, le=1000, description="grid: columns of sites")
+    grid_spacing_nm: Number = added_field(20.0, gt=0, le=1e5, description="grid: distance between neighbouring sites, nm")
+    grid_lattice: Flag = added_field(False, description="grid: copies on a regular lattice filling area_px "
+                                                        "(default: uniform random centres)")
+    grid_rotate: Flag = added_field(True, description="grid: each copy at a uniform random in-plane angle")
+    npc_radius_nm: Number = added_field(53.7, gt=0, le=1e4, description="npc: ring radius, nm (Nup96)")
+    npc_ring_separation_nm: Number = added_field(50.0, ge=0, le=1e4, description="npc: z distance of the "
+                                                 "cytoplasmic and nuclear rings, nm")
+    npc_labels_per_corner: Integer = added_field(2, ge=1, le=100, description="npc: labels per corner per ring "
+                                                 "(8 corners x 2 rings x 2 = 32 for Nup96)")
+    npc_tilt_deg: Number = added_field(0.0, ge=0, le=90, description="npc: each pore's axis tilted from z by up "
+                                       "to this angle, degrees")
+    filament_length_nm: Number = added_field(5000.0, gt=0, le=1e6, description="filaments: contour length, nm")
+    filament_persistence_nm: Number = added_field(10000.0, gt=0, le=1e9, description="filaments: persistence "
+                                                  "length, nm (microtubules: ~mm in vitro, far less in cells)")
+    filament_diameter_nm: Number = added_field(25.0, ge=0, le=1e4, description="filaments: tube diameter, nm; "
+                                               "the sites lie on its surface")
+    filament_sites_per_um: Number = added_field(100.0, gt=0, le=1e5, description="filaments: mean sites per "
+                                                "micrometre of contour")
+    density_file: str = added_field("", description="density: an image (TIFF or PNG) whose pixel values are the "
+                                    "density of sites; its pixel (0, 0) at the ROI's top-left corner")
+    density_pixel_size_nm: Number = added_field(10.0, gt=0, le=1e5, description="density: pixel size of density_file, nm")
+    density_sites: Count = added_field(1000, ge=0, description="density: sites drawn from the image")
+    labelling_efficiency: Number = added_field(1.0, ge=0, le=1, description="probability that a site is labelled")
+    fluorophores_per_label: Number = added_field(1.0, ge=0, le=1000, description="fluorophores per label: a whole "
+                                                 "number, or the Poisson mean with fluorophores_poisson")
+    fluorophores_poisson: Flag = added_field(False, description="fluorophores per label ~ Poisson(fluorophores_per_label)")
+    linkage_error_nm: Number = added_field(0.0, ge=0, le=1e4, description="each fluorophore displaced from its site "
+                                           "by an isotropic Gaussian of this std per axis, nm")
+    source: str = added_field("", description="re-render this ground truth (emitters.h5 or a ThunderSTORM CSV, sorted "
+                              "by frame): its localizations are the emitters, frame by frame")
+
+    @model_validator(mode="after")
+    def _structure_inputs(self) -> EmittersSection:
+        if self.structure == "positions" and not self.positions_file:
+            raise ValueError('structure = "positions" needs positions_file')
+        if self.positions_file and self.structure not in ("uniform", "positions"):
+            raise ValueError(f'positions_file is the structure "positions"; it cannot be combined with '
+                             f'structure = "{self.structure}"')
+        if self.structure == "density" and not self.density_file:
+            raise ValueError('structure = "density" needs density_file (an image)')
+        if not self.fluorophores_poisson and not float(self.fluorophores_per_label).is_integer():
+            raise ValueError(f"fluorophores_per_label = {self.fluorophores_per_label:g} must be a whole number "
+                             "(or set fluorophores_poisson = true for a Poisson mean)")
+        if self.source and (self.structure != "uniform" or self.positions_file):
+            raise ValueError("source renders the file's localizations as they are: it cannot be combined with "
+                             "structure or positions_file")
+        return self
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the emitters are fluorophores on the sites of a structure."""
+        return self.structure not in ("uniform", "positions") and not self.source
 
 
 #: a Noll index: 1000 modes is radial order ~44, far beyond any measured aberration
@@ -249,6 +311,26 @@ class RenderSection(_Section):
                                                 "(crlb_x_nm, crlb_y_nm, crlb_z_nm, crlb_photons); costs render time")
 
 
+#: coefficients of a drift polynomial (constant first); degree 7 covers any smooth stage drift
+Polynomial = Annotated[tuple[Number, ...], Field(max_length=8)]
+
+
+class DriftSection(_Section):
+    """Stage drift, applied per frame to every emitter: a polynomial in the frame index plus a random walk."""
+
+    x_nm: Polynomial = added_field((), description="x drift at frame f: x_nm[0] + x_nm[1] f + x_nm[2] f^2 + ..., nm")
+    y_nm: Polynomial = added_field((), description="y drift polynomial in the frame index, nm (as x_nm)")
+    z_nm: Polynomial = added_field((), description="z drift polynomial in the frame index, nm (as x_nm)")
+    # 1 µm per frame is a stage that has come loose
+    walk_nm: Number = added_field(0.0, ge=0, le=1000, description="lateral random walk: std of each frame's step in "
+                                  "x and in y, nm")
+    walk_z_nm: Number = added_field(0.0, ge=0, le=1000, description="axial random walk: std of each frame's z step, nm")
+
+    @property
+    def active(self) -> bool:
+        return bool(any(self.x_nm) or any(self.y_nm) or any(self.z_nm) or self.walk_nm or self.walk_z_nm)
+
+
 class JobConfig(_Section):
     """The physical and numerical parameters of one job (the sweep file's ``[base]``)."""
 
@@ -256,6 +338,7 @@ class JobConfig(_Section):
     optics: OpticsSection = OpticsSection()
     camera: CameraSection = CameraSection()
     render: RenderSection = RenderSection()
+    drift: DriftSection = added_field(DriftSection(), description="stage drift")
 
     @model_validator(mode="after")
     def _emitters_above_the_coverslip(self) -> JobConfig:

@@ -29,6 +29,8 @@ EMITTER_UNITS = {
     "t_on": "frame (0-based, continuous: frame k spans [k, k+1))",
     "t_off": "frame (0-based, continuous: frame k spans [k, k+1))",
     "total_photons": "photon",
+    "structure_id": "index (0-based; = sites.structure_id; -1: none)",
+    "site_id": "index (0-based; = sites.site_id; -1: none)",
 }
 EMITTER_DESCRIPTIONS = {
     "id": "emitter id",
@@ -39,6 +41,22 @@ EMITTER_DESCRIPTIONS = {
     "t_on": "start of the first on-event (NaN if never on)",
     "t_off": "end of the last on-event (NaN if never on)",
     "total_photons": "photons emitted within the movie (sum of localizations.photons of this id)",
+    "structure_id": "the copy of the structure (grid, pore, filament) this fluorophore labels; -1 without a structure",
+    "site_id": "the site (row of the table sites) this fluorophore labels; -1 without a structure",
+}
+SITE_UNITS = {"structure_id": "index (0-based)", "site_id": "index (0-based; = emitters.site_id)",
+              "x_nm": "nm", "y_nm": "nm", "z_nm": "nm"}
+SITE_DESCRIPTIONS = {
+    "structure_id": "the copy of the structure the site belongs to (-1: density sites)",
+    "site_id": "site index",
+    "x_nm": "x of the site (a fluorophore sits at its site plus the linkage error)",
+    "y_nm": "y of the site", "z_nm": "z of the site",
+}
+DRIFT_UNITS = {"frame": "frame (0-based)", "x_nm": "nm", "y_nm": "nm", "z_nm": "nm"}
+DRIFT_DESCRIPTIONS = {
+    "frame": "frame index",
+    "x_nm": "stage drift in x in this frame: localizations.x_nm = emitters.x_nm + drift.x_nm",
+    "y_nm": "stage drift in y in this frame", "z_nm": "stage drift in z in this frame",
 }
 LOCALIZATION_UNITS = {
     "frame": "frame (0-based)",
@@ -101,13 +119,17 @@ def vectorial_columns(job: Job, sample) -> dict[str, np.ndarray]:
     return columns
 
 
-def emitter_table(emitters: Emitters, events: Events, frames: int, extra: dict[str, np.ndarray] | None = None) -> np.ndarray:
+_EMITTER_DTYPE = [("id", "<i8"), ("x_nm", "<f8"), ("y_nm", "<f8"), ("z_nm", "<f8"), ("flux_photons", "<f8"),
+                  ("t_on", "<f8"), ("t_off", "<f8"), ("total_photons", "<f8"), ("structure_id", "<i8"),
+                  ("site_id", "<i8")]
+
+
+def emitter_table(emitters: Emitters, events: Events, frames: int, extra: dict[str, np.ndarray] | None = None,
+                  labels=None) -> np.ndarray:
     """Ground-truth table ``emitters`` (design §6): one row per emitter (and ``extra`` columns)."""
     n = len(emitters)
     extra = extra or {}
-    table = np.zeros(n, dtype=[("id", "<i8"), ("x_nm", "<f8"), ("y_nm", "<f8"), ("z_nm", "<f8"),
-                               ("flux_photons", "<f8"), ("t_on", "<f8"), ("t_off", "<f8"), ("total_photons", "<f8")]
-                     + [(name, "<f8") for name in extra])
+    table = np.zeros(n, dtype=_EMITTER_DTYPE + [(name, "<f8") for name in extra])
     for name, values in extra.items():
         table[name] = values
     table["id"] = np.arange(n)
@@ -122,6 +144,58 @@ def emitter_table(emitters: Emitters, events: Events, frames: int, extra: dict[s
     table["t_on"][never] = np.nan
     table["t_off"][never] = np.nan
     table["total_photons"] = total_photons(events, emitters.flux_photons, frames)
+    table["structure_id"] = -1 if labels is None else labels.structure_id
+    table["site_id"] = -1 if labels is None else labels.site_id
+    return table
+
+
+def source_emitter_table(source, chunk_frames: int) -> np.ndarray:
+    """The ``emitters`` table of a re-rendered ground truth, from its rows (streamed, one chunk at a time):
+    one row per id, at its first row's position, on from its first frame to the end of its last,
+    with the photons of all its rows; its brightness while fully on is not known (NaN)."""
+    first = {name: np.zeros(0) for name in ("x_nm", "y_nm", "z_nm", "t_on", "t_off", "total_photons")}
+    seen = np.zeros(0, dtype=bool)
+    for t0 in range(0, source.frames, chunk_frames):
+        rows = source(t0, t0 + chunk_frames)
+        if not len(rows):
+            continue
+        ids = rows["id"]
+        if ids.max() >= len(seen):  # ids index the table: grow it
+            grow = int(ids.max()) + 1 - len(seen)
+            seen = np.pad(seen, (0, grow))
+            first = {name: np.pad(values, (0, grow)) for name, values in first.items()}
+        new, where = np.unique(ids, return_index=True)
+        fresh = ~seen[new]
+        for name in ("x_nm", "y_nm", "z_nm"):
+            first[name][new[fresh]] = rows[name][where[fresh]]
+        first["t_on"][new[fresh]] = rows["frame"][where[fresh]]
+        seen[new] = True
+        np.maximum.at(first["t_off"], ids, rows["frame"] + 1.0)
+        np.add.at(first["total_photons"], ids, rows["photons"])
+    ids = np.flatnonzero(seen)
+    table = np.zeros(len(ids), dtype=_EMITTER_DTYPE)
+    table["id"] = ids
+    for name, values in first.items():
+        table[name] = values[ids]
+    table["flux_photons"] = np.nan
+    table["structure_id"] = table["site_id"] = -1
+    return table
+
+
+def site_table(sites) -> np.ndarray:
+    """Ground-truth table ``sites``: every site of the structure, labelled or not."""
+    table = np.zeros(len(sites), dtype=[("structure_id", "<i8"), ("site_id", "<i8"), ("x_nm", "<f8"),
+                                        ("y_nm", "<f8"), ("z_nm", "<f8")])
+    table["structure_id"], table["site_id"] = sites.structure_id, sites.site_id
+    table["x_nm"], table["y_nm"], table["z_nm"] = sites.x_nm, sites.y_nm, sites.z_nm
+    return table
+
+
+def drift_rows(drift_nm: np.ndarray) -> np.ndarray:
+    """Ground-truth table ``drift``: one row per frame."""
+    table = np.zeros(len(drift_nm), dtype=[("frame", "<i8"), ("x_nm", "<f8"), ("y_nm", "<f8"), ("z_nm", "<f8")])
+    table["frame"] = np.arange(len(drift_nm))
+    table["x_nm"], table["y_nm"], table["z_nm"] = drift_nm.T
     return table
 
 
@@ -149,7 +223,10 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: 
     import h5py
 
     sample = build_sample(job)
-    emitters = emitter_table(sample.emitters, sample.events, job.frames, vectorial_columns(job, sample))
+    if sample.source is not None:
+        emitters = source_emitter_table(sample.source, job.chunk_frames)
+    else:
+        emitters = emitter_table(sample.emitters, sample.events, job.frames, vectorial_columns(job, sample), sample.labels)
     config = job.config
     with h5py.File(path, "w") as f:
         root = f.attrs
@@ -172,7 +249,16 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: 
         # the run; plain (chunked) datasets are also what every HDF5 reader opens without filters
         table = f.create_dataset("emitters", data=emitters)
         _set_column_attrs(table, {**EMITTER_UNITS, **VECTORIAL_UNITS}, {**EMITTER_DESCRIPTIONS, **VECTORIAL_DESCRIPTIONS})
-        table.attrs["description"] = "one row per emitter"
+        table.attrs["description"] = ("one row per emitter (re-rendered: one per id of the source, at its first "
+                                      "localization)" if sample.source is not None else "one row per emitter")
+        if sample.sites is not None:
+            sites = f.create_dataset("sites", data=site_table(sample.sites))
+            _set_column_attrs(sites, SITE_UNITS, SITE_DESCRIPTIONS)
+            sites.attrs["description"] = "one row per site of the structure (emitters.site_id refers to it)"
+        if sample.drift_nm is not None:
+            drift = f.create_dataset("drift", data=drift_rows(sample.drift_nm))
+            _set_column_attrs(drift, DRIFT_UNITS, DRIFT_DESCRIPTIONS)
+            drift.attrs["description"] = "stage drift of every frame (localizations are drifted, emitters are not)"
 
         # contiguous and exactly as long as the entries count (a chunked, resizable table of 65536-row
         # chunks took 3.6 MB for 501 rows); filled chunk by chunk

@@ -53,6 +53,8 @@ def _without_added_defaults(tree: dict, model) -> dict:
         sub = _model_of_field(info)
         if sub is not None and isinstance(value, dict):
             value = _without_added_defaults(value, sub)
+            if extra.get("added") and not value:  # an added section with every key at its default
+                continue
         elif extra.get("added") and value == _json_default(info):
             continue
         out[name] = value

@@ -18,7 +18,7 @@ from ..config import JobConfig, LoadedSweep, job_config, leaf_keys
 from ..errors import UserError, did_you_mean
 from .identity import identity
 from ..inputs.positions import positions_rows
-from .memory import chunk_working_set, scene_bytes
+from .memory import chunk_working_set, expected_fluorophores, scene_bytes
 from .names import check_name_length, job_name
 from .spline_check import check_spline
 
@@ -86,8 +86,24 @@ class Job:
 
     @property
     def n_emitters(self) -> int:
-        """Emitters in the movie: the positions file's rows (upper bound), else ``num_emitters``."""
-        return self.positions[0] if self.positions else self.config.emitters.num_emitters
+        """Emitters in the movie: the positions file's rows (upper bound), the expected fluorophores of a
+        structure, the most rows of a chunk of a re-rendered ground truth, else ``num_emitters``."""
+        em = self.config.emitters
+        if self.positions:
+            return self.positions[0]
+        if em.source:
+            return self.source.max_rows(self.chunk_frames) if self.source is not None else 0
+        if em.labelled:
+            return expected_fluorophores(self.config)
+        return em.num_emitters
+
+    @functools.cached_property
+    def source(self):
+        """The indexed ground truth of ``emitters.source`` (None while the file is missing)."""
+        from ..inputs.truth_source import open_source
+
+        path = self.config.emitters.source
+        return open_source(path) if path and Path(path).is_file() else None
 
     @property
     def chunk_working_set(self) -> int:

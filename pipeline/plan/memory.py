@@ -32,6 +32,15 @@ ROW_BYTES = 4 * 8 + TRUTH_DTYPE.itemsize
 SPOT_BYTES_PER_PIXEL = 4 + 8 + 1
 
 
+def expected_fluorophores(config: JobConfig) -> int:
+    """Fluorophores a structure's labelling makes, on average (the memory estimate's emitter count)."""
+    em = config.emitters
+    per_copy = {"grid": em.grid_rows * em.grid_columns, "npc": 16 * em.npc_labels_per_corner,
+                "filaments": em.filament_length_nm / 1000.0 * em.filament_sites_per_um}
+    sites = em.density_sites if em.structure == "density" else em.structure_count * per_copy[em.structure]
+    return int(sites * em.labelling_efficiency * em.fluorophores_per_label) + 1
+
+
 def emitter_load(config: JobConfig, n_emitters: int) -> tuple[int, float, float]:
     """(on-events, emitters on per frame, emitters on in one chunk) expected for a job: upper estimates.
 
@@ -105,6 +114,10 @@ def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None =
         psf_batch = 256 * patch * 4 * 3
     n = config.emitters.num_emitters if n_emitters is None else n_emitters
     _, per_frame, per_chunk = emitter_load(config, n)
+    if config.emitters.source:  # n is the most rows of a chunk, each its own patch
+        per_frame = per_chunk = n
+    elif config.drift.active:  # every row its own patch
+        per_chunk = per_frame * frames
     emitters = per_chunk * patch * 4 + per_frame * patch * SPOT_BYTES_PER_PIXEL + per_frame * frames * ROW_BYTES
     return int(images + psf_batch + emitters)
 

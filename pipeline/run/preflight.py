@@ -93,7 +93,8 @@ def check_inputs(plan: Plan) -> None:
             raise UserError(f"input file {job.missing_inputs[0]} does not exist (needed by {job.name})")
         c = job.config
         key = (c.optics.zmap_path if c.optics.psf == "zernike" else "", c.camera.maps_path,
-               c.emitters.positions_file, c.camera.roi_shape)
+               c.emitters.positions_file, c.camera.roi_shape, c.emitters.density_file, c.emitters.source,
+               c.emitters.frames)
         if key not in seen:
             seen.add(key)
             check_job_inputs(c)

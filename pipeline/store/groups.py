@@ -4,6 +4,7 @@ Layout (design §4)::
 
     sweep.zarr/<job>/frames   uint16 or float32, chunks (chunk_frames, Y, X), Blosc-LZ4
     sweep.zarr/<job>/t, y, x  coordinates: seconds, µm at pixel centres
+    sweep.zarr/<job>/drift_x_nm, drift_y_nm, drift_z_nm   (t,) stage drift, nm (only with [base.drift])
     attrs: job, fingerprint, parameters (resolved), varied, sample_id, chunk_frames, ome (NGFF 0.5)
 
 Chunk writes (:mod:`.chunks`) are whole zarr chunks, so parallel tasks never touch the same object.
@@ -72,6 +73,21 @@ def coordinates(job: Job) -> dict[str, np.ndarray]:
         "y": (np.arange(height) + 0.5) * job.pixel_size_um,
         "x": (np.arange(width) + 0.5) * job.pixel_size_um,
     }
+
+
+def derived_arrays(job: Job) -> dict[str, tuple[np.ndarray, tuple[str, ...], dict]]:
+    """Arrays of the group besides ``frames``, derived from the job alone: name -> (data, dimensions, attributes).
+
+    The coordinates, and with drift the stage drift of every frame (``drift_x_nm`` ... along ``t``).
+    """
+    arrays = {name: (values, (name,), {"units": "s" if name == "t" else "um"})
+              for name, values in coordinates(job).items()}
+    if job.config.drift.active:
+        from ..scene import job_drift
+
+        for axis, values in zip("xyz", job_drift(job).T):
+            arrays[f"drift_{axis}_nm"] = (values, ("t",), {"units": "nm", "long_name": f"stage drift in {axis}"})
+    return arrays
 
 
 def _matches(group: zarr.Group, job: Job) -> bool:
@@ -148,9 +164,9 @@ def _create_frames(group: zarr.Group, job: Job) -> None:
     )
 
 
-def _create_coordinate(group: zarr.Group, job: Job, name: str) -> None:
-    group.create_array(name, data=coordinates(job)[name], dimension_names=(name,),
-                       attributes={"units": "s" if name == "t" else "um"}, overwrite=True)
+def _create_derived(group: zarr.Group, name: str, array: tuple[np.ndarray, tuple[str, ...], dict]) -> None:
+    data, dims, attrs = array
+    group.create_array(name, data=data, dimension_names=dims, attributes=attrs, overwrite=True)
 
 
 def _rebuild_metadata(output: Path, job: Job, listed: bool) -> Prepared:
@@ -183,10 +199,10 @@ def _rebuild_metadata(output: Path, job: Job, listed: bool) -> Prepared:
         rebuilt.append(f"sweep.zarr/{job.name}/{FRAMES}/zarr.json: {problem}; rebuilt "
                        "(chunks kept where their checksums match)")
         unsure = True
-    for name in coordinates(job):
+    for name, array in derived_arrays(job).items():
         problem = node_problem(folder / name, "array")
         if problem:
-            _create_coordinate(group, job, name)
+            _create_derived(group, name, array)
             rebuilt.append(f"sweep.zarr/{job.name}/{name}/zarr.json: {problem}; rebuilt")
     return Prepared(rebuilt=tuple(rebuilt), unsure=unsure)
 
@@ -224,8 +240,8 @@ def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None) ->
         shutil.rmtree(folder / job.name)
     group = root.create_group(job.name, attributes=job_attrs(job))
     _create_frames(group, job)
-    for name in coordinates(job):
-        _create_coordinate(group, job, name)
+    for name, array in derived_arrays(job).items():
+        _create_derived(group, name, array)
     return Prepared(old_chunk_frames=old_chunk_frames, rebuilt=repaired.rebuilt)
 
 
