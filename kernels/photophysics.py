@@ -25,6 +25,8 @@ __all__ = [
     "Events",
     "single_events",
     "markov_events",
+    "four_state_events",
+    "paint_events",
     "FramePhotons",
     "frame_photons",
     "total_photons",
@@ -244,6 +246,26 @@ def _check_positive(name: str, value: float) -> float:
     return value
 
 
+def _activation_scale(activation_scale, n: int) -> np.ndarray | None:
+    """Validate a per-emitter activation factor: ``None`` or float64 of shape (n,) in [0, 1]."""
+    if activation_scale is None:
+        return None
+    s = np.asarray(activation_scale, dtype=np.float64)
+    if s.ndim > 1 or (s.ndim == 1 and s.shape[0] != n):
+        raise ValueError(f"activation_scale must be a scalar or have shape ({n},), got {s.shape}")
+    s = np.broadcast_to(s, (n,))
+    if not np.all((s >= 0.0) & (s <= 1.0)):  # also refuses NaN
+        raise ValueError("activation_scale must lie in [0, 1]")
+    return s
+
+
+def _stretch(durations: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``durations / scale`` (an Exp(m) draw divided by s is Exp(m/s)); infinite where s = 0."""
+    out = np.full(durations.shape, np.inf)
+    np.divide(durations, scale, out=out, where=scale > 0)
+    return out
+
+
 def single_events(rng: np.random.Generator, n: int, frames: int, lifetime_avg: float) -> Events:
     """One on-event per emitter (DECODE-style).
 
@@ -278,6 +300,7 @@ def markov_events(
     lifetime_avg: float,
     off_time_avg: float,
     bleach_prob: float,
+    activation_scale: np.ndarray | float | None = None,
 ) -> Events:
     """Two-state blinking (on/off) with bleaching, started in the stationary state.
 
@@ -298,6 +321,12 @@ def markov_events(
         Mean on- and off-times in frames.
     bleach_prob : float
         Probability in ``[0, 1]`` that an on-event ends in bleaching.
+    activation_scale : ndarray of shape (n,) or float, optional
+        Per-emitter factor in ``[0, 1]`` on the activation rate (e.g. the local excitation
+        intensity, :mod:`kernels.illumination`): emitter ``i`` has mean off-time
+        ``off_time_avg / activation_scale[i]`` (its duty cycle at ``t = 0`` follows); on-times
+        are unchanged. ``0`` = never activated. ``None`` (default) and all-ones give the same
+        draws, bit for bit.
 
     Returns
     -------
@@ -318,11 +347,17 @@ def markov_events(
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"bleach_prob must be in [0, 1], got {bleach_prob}")
 
-    duty = t_on_avg / (t_on_avg + t_off_avg)
+    scale = _activation_scale(activation_scale, n)
+
+    if scale is None:
+        duty = t_on_avg / (t_on_avg + t_off_avg)
+    else:
+        duty = t_on_avg / (t_on_avg + _stretch(np.full(n, t_off_avg), scale))
     starts_on = rng.random(n) < duty
     t = np.zeros(n)
     # Emitters that start off first sit out a (residual) off-time.
-    t[~starts_on] = rng.exponential(t_off_avg, int(np.count_nonzero(~starts_on)))
+    d_off = rng.exponential(t_off_avg, int(np.count_nonzero(~starts_on)))
+    t[~starts_on] = d_off if scale is None else _stretch(d_off, scale[~starts_on])
     ids = np.flatnonzero(t < frames)
     t = t[ids]
 
@@ -331,6 +366,8 @@ def markov_events(
         d_on = rng.exponential(t_on_avg, ids.size)
         bleached = rng.random(ids.size) < p
         d_off = rng.exponential(t_off_avg, ids.size)
+        if scale is not None:
+            d_off = _stretch(d_off, scale[ids])
         chunks_e.append(ids)
         chunks_on.append(t)
         chunks_off.append(t + d_on)
@@ -342,6 +379,177 @@ def markov_events(
         empty = np.empty(0)
         return Events(np.empty(0, dtype=np.int64), empty, empty)
     return Events(np.concatenate(chunks_e), np.concatenate(chunks_on), np.concatenate(chunks_off))
+
+
+def four_state_events(
+    rng: np.random.Generator,
+    n: int,
+    frames: int,
+    t_on: float,
+    t_off: float | None,
+    t_dark: float,
+    t_bleach: float,
+    activation_scale: np.ndarray | float | None = None,
+    lead_in_frames: float = 0.0,
+) -> Events:
+    """Four-state photophysics of the SMLM Challenge 2016 (off, on, dark, bleached).
+
+    The model of the Challenge's simulator (``activation_4states.m`` /
+    ``brightness_palmSubframe.m``, S. Holden, T. Lukes, D. Sage, EPFL BIG; repository
+    SMLM-Challenge/Challenge2016, ``challenge_simulator/photophysics``)::
+
+                 activation      1/t_bleach
+          OFF -------------> ON -----------> BLEACHED
+                             |  ^
+                   1/t_on    |  |  1/t_dark
+                             v  |
+                             DARK
+
+    * OFF is the never-activated state; every emitter starts there and leaves it once.
+      Challenge: the activation time is uniform over the simulated movie (not exponential),
+      "to reflect constant imaging density" (``t_off=None`` here).
+    * ON decays by two competing paths: to DARK with rate ``1/t_on`` and to BLEACHED with
+      rate ``1/t_bleach``. Hence an on-interval lasts Exp(mean ``1/(1/t_on + 1/t_bleach)``)
+      (1 frame for the published 3 and 1.5) and ends in bleaching with probability
+      ``t_on / (t_on + t_bleach)`` (2/3); the total on-time before bleaching is
+      Exp(mean ``t_bleach``).
+    * DARK returns to ON after Exp(mean ``t_dark``).
+
+    All times are in frames, as in the source (its loop compares switching times with the
+    frame count; the frame rate only sets photons per frame). Published values
+    ``t_on = 3``, ``t_dark = 2.5``, ``t_bleach = 1.5``. Times are continuous; photons per
+    frame integrate the on-time inside each frame, as the source's sub-frame version does.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The job's ``"blinking"`` stream.
+    n, frames : int
+        Number of emitters and movie length (frames).
+    t_on : float
+        Mean time (frames) of the ON -> DARK transition (the Challenge's ``Ton``); this is
+        not the mean on-interval, see above.
+    t_off : float or None
+        ``None``: the Challenge's activation, uniform over ``[-lead_in_frames, frames)``.
+        A number: activation after Exp(mean ``t_off``) frames counted from
+        ``-lead_in_frames`` (a constant activation rate).
+    t_dark : float
+        Mean DARK -> ON time, frames (the Challenge's ``Tdark``).
+    t_bleach : float
+        Mean time (frames) of the ON -> BLEACHED transition (the Challenge's ``Tbleaching``).
+    activation_scale : ndarray of shape (n,) or float, optional
+        Per-emitter factor in ``[0, 1]`` on the activation (OFF -> ON) rate: the activation
+        delay is divided by it (uniform: an emitter with factor ``s`` is activated with
+        density ``s / (frames + lead_in_frames)`` per frame, so a fraction ``s`` within the
+        window; exponential: mean ``t_off / s``). ``0`` = never activated. ``t_dark`` is not
+        scaled. ``None`` and all-ones give the same draws, bit for bit.
+    lead_in_frames : float
+        Frames simulated before frame 0 (the Challenge simulated 20 extra frames and removed
+        them, so that the first frames already have the steady density of blinking
+        emitters). On-intervals ending at or before 0 are dropped.
+
+    Returns
+    -------
+    Events
+        On-intervals; events starting at or after ``frames`` are not generated.
+
+    Notes
+    -----
+    Draw order: one activation vector over all emitters (``rng.random`` for uniform,
+    ``rng.exponential`` otherwise), then rounds over the emitters still alive (in id order),
+    each drawing ON -> BLEACHED times, ON -> DARK times and DARK -> ON times (three vectors).
+    The source's threshold (a frame counts only above 1 % of the flux) is a ground-truth
+    choice for the caller, not part of the kinetics.
+    """
+    n, frames = int(n), int(frames)
+    if n < 0 or frames <= 0:
+        raise ValueError(f"need n >= 0 and frames > 0, got n={n}, frames={frames}")
+    tau_dark = _check_positive("t_on", t_on)
+    tau_return = _check_positive("t_dark", t_dark)
+    tau_bleach = _check_positive("t_bleach", t_bleach)
+    lead = float(lead_in_frames)
+    if not (lead >= 0 and np.isfinite(lead)):
+        raise ValueError(f"lead_in_frames must be a finite number >= 0, got {lead_in_frames}")
+    scale = _activation_scale(activation_scale, n)
+
+    if t_off is None:
+        delay = rng.random(n) * (frames + lead)
+    else:
+        delay = rng.exponential(_check_positive("t_off", t_off), n)
+    if scale is not None:
+        delay = _stretch(delay, scale)
+    t = delay - lead
+    ids = np.flatnonzero(t < frames)
+    t = t[ids]
+
+    chunks_e, chunks_on, chunks_off = [], [], []
+    while ids.size:
+        d_bleach = rng.exponential(tau_bleach, ids.size)
+        d_dark = rng.exponential(tau_dark, ids.size)
+        d_return = rng.exponential(tau_return, ids.size)
+        bleached = d_bleach < d_dark  # the first of the two competing transitions wins
+        t_end = t + np.minimum(d_bleach, d_dark)
+        chunks_e.append(ids)
+        chunks_on.append(t)
+        chunks_off.append(t_end)
+        t = t_end + d_return
+        keep = ~bleached & (t < frames)
+        ids, t = ids[keep], t[keep]
+
+    if not chunks_e:
+        empty = np.empty(0)
+        return Events(np.empty(0, dtype=np.int64), empty, empty)
+    e, a, b = np.concatenate(chunks_e), np.concatenate(chunks_on), np.concatenate(chunks_off)
+    seen = b > 0.0  # intervals that ended during the lead-in are never observed
+    return Events(e[seen], a[seen], b[seen])
+
+
+def paint_events(
+    rng: np.random.Generator,
+    n: int,
+    frames: int,
+    binding_rate_per_s: float,
+    tau_bound_s: float,
+    frame_interval_ms: float,
+) -> Events:
+    """DNA-PAINT binding kinetics: on-intervals are the times an imager strand is bound.
+
+    Each docking site binds an imager with rate ``binding_rate_per_s`` (``k_on · c``: the
+    association constant times the imager concentration, per second) and the imager stays
+    bound Exp(mean ``tau_bound_s``) seconds (Jungmann et al. 2014, Nat Methods 11:313;
+    Schnitzbauer et al. 2017, Nat Protoc 12:1198). Imagers are replenished from solution, so
+    there is no bleaching. Each site starts in the stationary state: bound with probability
+    ``k τ / (1 + k τ)``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The job's ``"blinking"`` stream.
+    n, frames : int
+        Number of docking sites and movie length (frames).
+    binding_rate_per_s : float
+        ``k_on · c`` in 1/s; the mean unbound (dark) time is ``1 / binding_rate_per_s`` s.
+    tau_bound_s : float
+        Mean bound time in s.
+    frame_interval_ms : float
+        Time between frame starts, ms: converts seconds into frames.
+
+    Returns
+    -------
+    Events
+        Bound intervals in frames.
+
+    Notes
+    -----
+    The process is the two-state chain of :func:`markov_events` with on-time
+    ``tau_bound_s / dt`` and off-time ``1 / (binding_rate_per_s · dt)`` frames
+    (``dt = frame_interval_ms / 1000`` s) and no bleaching; its draws are those of
+    :func:`markov_events`.
+    """
+    k_per_s = _check_positive("binding_rate_per_s", binding_rate_per_s)
+    tau_s = _check_positive("tau_bound_s", tau_bound_s)
+    dt_s = _check_positive("frame_interval_ms", frame_interval_ms) / 1000.0
+    return markov_events(rng, n, frames, tau_s / dt_s, 1.0 / (k_per_s * dt_s), 0.0)
 
 
 # --------------------------------------------------------------------------------------------

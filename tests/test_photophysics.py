@@ -9,8 +9,10 @@ import pytest
 
 from kernels.photophysics import (
     Events,
+    four_state_events,
     frame_photons,
     markov_events,
+    paint_events,
     place_emitters,
     single_events,
     total_photons,
@@ -227,3 +229,200 @@ def test_events_sorted_and_readonly():
         Events([0], [2.0], [1.0])
     empty = frame_photons(Events([], [], []), np.ones(0), 0, 5)
     assert len(empty) == 0 and empty.frame.dtype == np.int64
+
+
+# ---------------------------------------------------------------- helpers for interval statistics
+
+
+def assert_exp_mean(sample, mean, what=""):
+    """Mean of an Exp(mean) sample within 5 SE, SE = mean / sqrt(N)."""
+    sample = np.asarray(sample, dtype=np.float64)
+    se = mean / np.sqrt(sample.size)
+    assert abs(sample.mean() - mean) < Z5 * se, f"{what}: {sample.mean()} vs {mean} (se {se})"
+
+
+def gaps(ev, start_before=np.inf):
+    """Dark gaps between consecutive on-intervals of one emitter, and the emitter of each.
+
+    A gap is seen only if the next interval starts inside the movie, which censors long gaps.
+    Keep gaps starting before ``frames - 40 × mean``: each of them is seen unless it exceeds
+    40 means (probability e^-40), so they are an uncensored sample.
+    """
+    o = np.lexsort((ev.t_on, ev.emitter))
+    e, a, b = ev.emitter[o], ev.t_on[o], ev.t_off[o]
+    keep = (e[1:] == e[:-1]) & (b[:-1] < start_before)
+    return (a[1:] - b[:-1])[keep], e[1:][keep]
+
+
+def same_bytes(a, b):
+    return all(getattr(a, k).tobytes() == getattr(b, k).tobytes()
+               for k in ("emitter", "t_on", "t_off"))
+
+
+# ---------------------------------------------------------------- 4-state (SMLM Challenge 2016)
+
+T_ON, T_DARK, T_BLEACH = 3.0, 2.5, 1.5  # published values (frames)
+
+
+def test_four_state_on_dark_and_bleach_statistics():
+    n, frames = 20000, 10**6
+    ev = four_state_events(rng(20), n, frames, T_ON, None, T_DARK, T_BLEACH)
+    first_on = np.full(n, np.inf)
+    np.minimum.at(first_on, ev.emitter, ev.t_on)
+    # Keep emitters activated well before the end (a selection on the activation time only,
+    # independent of the kinetics that follow): none of their blinking is cut off.
+    done = first_on < frames - 1000
+    assert done.sum() > 0.99 * n
+    sel = done[ev.emitter]
+    sub = Events(ev.emitter[sel], ev.t_on[sel], ev.t_off[sel])
+    # one on-interval: the first of two competing exponentials
+    assert_exp_mean(sub.t_off - sub.t_on, 1.0 / (1.0 / T_ON + 1.0 / T_BLEACH), "on-interval")
+    assert_exp_mean(gaps(sub)[0], T_DARK, "dark time")
+    # bleaching acts only while on: the on-time accumulated until bleaching is Exp(t_bleach)
+    total_on = np.bincount(sub.emitter, weights=sub.t_off - sub.t_on, minlength=n)[done]
+    assert_exp_mean(total_on, T_BLEACH, "on-time until bleaching")
+    # on-intervals per emitter ~ Geometric(p = t_on / (t_on + t_bleach))
+    p = T_ON / (T_ON + T_BLEACH)
+    per = np.bincount(sub.emitter, minlength=n)[done]
+    se = np.sqrt((1 - p) / p**2 / per.size)
+    assert per.min() >= 1 and abs(per.mean() - 1 / p) < Z5 * se, (per.mean(), 1 / p)
+
+
+def test_four_state_activation_uniform_and_constant_density():
+    n, frames = 20000, 100
+    ev = four_state_events(rng(21), n, frames, T_ON, None, T_DARK, T_BLEACH)
+    first_on = np.full(n, np.inf)
+    np.minimum.at(first_on, ev.emitter, ev.t_on)
+    # every emitter is activated once inside the movie, uniformly over [0, frames)
+    assert np.all(first_on < frames) and first_on.min() >= 0
+    se = frames / np.sqrt(12 * n)
+    assert abs(first_on.mean() - frames / 2) < Z5 * se
+    assert_fraction(np.count_nonzero(first_on < 25), n, 0.25, "activated in [0, 25)")
+    # With a lead-in the density of emitters on is flat from frame 0: fraction on at t =
+    # (expected on-time t_bleach) / (frames + lead), less the on-time left after age t + lead
+    # (< 1 % of t_bleach from age 20 on: far below the standard error).
+    lead = 20.0
+    ev = four_state_events(rng(22), n, frames, T_ON, None, T_DARK, T_BLEACH, lead_in_frames=lead)
+    assert np.all(ev.t_off > 0)  # intervals over before frame 0 are dropped
+    assert ev.t_on.min() < 0  # ... but those still on at frame 0 are kept
+    density = T_BLEACH / (frames + lead)
+    for t in (0.0, 0.5, 50.2, 99.0):
+        k = np.count_nonzero((ev.t_on <= t) & (ev.t_off > t))
+        assert_fraction(k, n, density, f"on fraction at t={t}")
+
+
+def test_four_state_exponential_activation_and_scale():
+    n, t_off = 20000, 40.0
+    scale = np.where(np.arange(n) % 2 == 0, 1.0, 0.25)
+    ev = four_state_events(rng(23), n, 10**9, T_ON, t_off, T_DARK, T_BLEACH,
+                           activation_scale=scale)
+    first_on = np.full(n, np.inf)
+    np.minimum.at(first_on, ev.emitter, ev.t_on)
+    for s in (1.0, 0.25):
+        assert_exp_mean(first_on[scale == s], t_off / s, f"activation delay, scale {s}")
+    # the scale acts on activation only: on-intervals keep their mean
+    assert_exp_mean(ev.t_off - ev.t_on, 1.0 / (1.0 / T_ON + 1.0 / T_BLEACH), "on-interval")
+
+
+def test_four_state_uniform_activation_scale_is_a_density():
+    n, frames = 20000, 100
+    scale = np.where(np.arange(n) % 2 == 0, 0.3, 0.0)
+    ev = four_state_events(rng(24), n, frames, T_ON, None, T_DARK, T_BLEACH,
+                           activation_scale=scale)
+    assert not np.any(scale[ev.emitter] == 0)  # zero light: never activated
+    active = np.unique(ev.emitter)
+    assert_fraction(active.size, n // 2, 0.3, "activated within the movie at scale 0.3")
+    first_on = np.full(n, np.inf)
+    np.minimum.at(first_on, ev.emitter, ev.t_on)
+    # given activation, still uniform over the movie
+    se = frames / np.sqrt(12 * active.size)
+    assert abs(first_on[active].mean() - frames / 2) < Z5 * se
+
+
+def test_four_state_deterministic_and_scale_one_is_default():
+    args = (500, 200, T_ON, None, T_DARK, T_BLEACH)
+    a = four_state_events(rng(25), *args, lead_in_frames=20)
+    b = four_state_events(rng(25), *args, lead_in_frames=20)
+    c = four_state_events(rng(25), *args, lead_in_frames=20, activation_scale=np.ones(500))
+    d = four_state_events(rng(26), *args, lead_in_frames=20)
+    assert len(a) > 500 and same_bytes(a, b) and same_bytes(a, c)
+    assert not same_bytes(a, d)
+
+
+def test_four_state_validation():
+    with pytest.raises(ValueError):
+        four_state_events(rng(), 10, 10, 0.0, None, T_DARK, T_BLEACH)
+    with pytest.raises(ValueError):
+        four_state_events(rng(), 10, 10, T_ON, -1.0, T_DARK, T_BLEACH)
+    with pytest.raises(ValueError):
+        four_state_events(rng(), 10, 10, T_ON, None, T_DARK, T_BLEACH, lead_in_frames=-1)
+    with pytest.raises(ValueError):
+        four_state_events(rng(), 10, 10, T_ON, None, T_DARK, T_BLEACH,
+                          activation_scale=np.ones(9))
+
+
+# ---------------------------------------------------------------- markov activation scale
+
+
+def test_markov_activation_scale_divides_off_time():
+    n, frames, on, off = 4000, 3000, 2.0, 6.0
+    scale = np.where(np.arange(n) % 2 == 0, 1.0, 0.2)
+    ev = markov_events(rng(27), n, frames, on, off, 0.0, activation_scale=scale)
+    g, owner = gaps(ev, start_before=frames - 40 * off / 0.2)
+    for s in (1.0, 0.2):
+        assert_exp_mean(g[scale[owner] == s], off / s, f"off-time at scale {s}")
+        mine = scale[ev.emitter] == s
+        assert_exp_mean((ev.t_off - ev.t_on)[mine], on, f"on-time at scale {s}")
+        # stationary start with the emitter's own duty cycle
+        duty = on / (on + off / s)
+        for t in (0.0, 5.0, 200.3):  # 5: the first (residual) off-time is scaled too
+            k = np.count_nonzero(mine & (ev.t_on <= t) & (ev.t_off > t))
+            assert_fraction(k, n // 2, duty, f"on fraction at t={t}, scale {s}")
+
+
+def test_markov_activation_scale_default_and_refusals():
+    args = (2000, 50, 1.0, 3.0, 0.1)
+    base = markov_events(rng(28), *args)
+    assert same_bytes(base, markov_events(rng(28), *args, activation_scale=np.ones(2000)))
+    assert same_bytes(base, markov_events(rng(28), *args, activation_scale=1.0))
+    half = markov_events(rng(28), *args, activation_scale=0.5)
+    assert not same_bytes(base, half)
+    dark = np.arange(2000) < 1000
+    ev = markov_events(rng(28), *args, activation_scale=np.where(dark, 0.0, 1.0))
+    assert not np.any(dark[ev.emitter]) and len(ev) > 0  # zero activation: never on
+    for bad in (np.full(2000, 1.5), np.full(2000, -0.1), np.full(2000, np.nan), np.ones(3)):
+        with pytest.raises(ValueError):
+            markov_events(rng(), *args, activation_scale=bad)
+
+
+# ---------------------------------------------------------------- DNA-PAINT
+
+
+def test_paint_bound_and_unbound_times_in_seconds():
+    n, frames, k_per_s, tau_s, dt_ms = 2000, 50000, 0.05, 0.4, 100.0
+    ev = paint_events(rng(29), n, frames, k_per_s, tau_s, dt_ms)
+    dt_s = dt_ms / 1000.0
+    on_frames, off_frames = tau_s / dt_s, 1.0 / (k_per_s * dt_s)  # 4 and 200 frames
+    assert_exp_mean(ev.t_off - ev.t_on, on_frames, "bound time")
+    assert_exp_mean(gaps(ev, start_before=frames - 40 * off_frames)[0], off_frames,
+                    "unbound time")
+    # no bleaching: binding events keep coming at rate 1/(on + off) per site
+    duty = k_per_s * tau_s / (1 + k_per_s * tau_s)
+    per = np.bincount(ev.emitter, minlength=n)
+    assert_mean(per, frames / (on_frames + off_frames) + duty, "events per site")
+    assert np.all(ev.t_on < frames)
+    # stationary from the start: bound fraction k tau / (1 + k tau) at any time
+    n = 20000
+    ev = paint_events(rng(32), n, 100, k_per_s, tau_s, dt_ms)
+    for t in (0.0, 0.5, 3.0, 99.0):
+        k = np.count_nonzero((ev.t_on <= t) & (ev.t_off > t))
+        assert_fraction(k, n, duty, f"bound fraction at t={t}")
+
+
+def test_paint_deterministic_and_refusals():
+    a = paint_events(rng(30), 300, 500, 0.1, 0.5, 50.0)
+    assert same_bytes(a, paint_events(rng(30), 300, 500, 0.1, 0.5, 50.0))
+    assert not same_bytes(a, paint_events(rng(31), 300, 500, 0.1, 0.5, 50.0))
+    for bad in ((0.0, 0.5, 50.0), (0.1, -1.0, 50.0), (0.1, 0.5, 0.0), (np.inf, 0.5, 50.0)):
+        with pytest.raises(ValueError):
+            paint_events(rng(), 10, 10, *bad)
