@@ -138,10 +138,16 @@ def _sample(proc: psutil.Process, peak: Peak) -> None:
 
 
 def run_once(frames: int, workers: int, chunk: int, root: Path, interval: float) -> RunResult:
+    text = SWEEP.format(frames=frames, emitters=2 * frames, workers=workers, chunk=chunk)
+    return run_measured(text, frames, root, interval)
+
+
+def run_measured(text: str, frames: int, root: Path, interval: float) -> RunResult:
+    """Run one sweep file's text as ``python -m pipeline run`` and sample the memory of every process."""
     work = Path(tempfile.mkdtemp(prefix=f"memory_{frames}_", dir=root))
     try:
         sweep = work / "sweep.toml"
-        sweep.write_text(SWEEP.format(frames=frames, emitters=2 * frames, workers=workers, chunk=chunk))
+        sweep.write_text(text)
         log = work / "run.log"
         cmd = [sys.executable, "-m", "pipeline", "run", str(sweep), "--output", str(work / "out")]
         with open(log, "wb") as out:

@@ -352,6 +352,12 @@ class JobConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _source_has_no_orientations(self) -> JobConfig:
+        if self.emitters.source and self.optics.dipole == "fixed":
+            raise ValueError('emitters.source gives no dipole orientations: use optics.dipole = "free" to re-render it')
+        return self
+
+    @model_validator(mode="after")
     def _roi_holds_patch(self) -> JobConfig:
         patch = 2 * self.optics.psf_radius_px + 1
         if min(self.camera.roi_shape) < patch:

@@ -88,6 +88,9 @@ def describe(annotation, constraints=()) -> str:
     if annotation is str:
         pattern = next((c.pattern for c in constraints if getattr(c, "pattern", None)), None)
         return PATTERN_HELP.get(pattern, f"string matching {pattern}") if pattern else "string"
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]
+        longest = next((c.max_length for c in constraints if getattr(c, "max_length", None)), None)
+        return f"list of {'up to ' + str(longest) if longest else 'any number'}, each {describe(args[0])}"
     if origin is tuple:
         items = {describe(a) for a in args}
         return f"list of {len(args)}, each {items.pop()}" if len(items) == 1 else f"[{', '.join(map(describe, args))}]"
