@@ -14,7 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .camera import Camera, expected_adu, expose_sparse
+from .background import temporal_factor
+from .camera import Camera, expected_adu, expose, expose_sparse
 from .photophysics import Emitters, Events, frame_photons
 from .psf import Patches
 from .rng import generator
@@ -56,6 +57,15 @@ class Scene:
         Per-emitter (field-dependent) Zernike coefficients, nm.
     psf_params : dict of (n_emitters,) arrays, optional
         Further per-emitter arguments of ``psf.render`` (a fixed dipole's ``polar_rad``, ``azimuth_rad``).
+    background_map : ndarray (Y, X) of float32, optional
+        Expected background photons per pixel per frame (:func:`kernels.background.background_map`);
+        replaces ``background_photons``. Frames are then drawn through the camera's whole chain
+        (no per-level table: every pixel has its own law).
+    background_bleach_tau_frames : float, optional
+        Background bleaching ``exp(-t / tau)``, t = 0-based frame index (:func:`kernels.background.temporal_factor`).
+    background_fluctuation : float
+        Per-frame log-normal fluctuation of the background (std of its log); drawn from the
+        per-frame stream ``"background"``.
     """
 
     key: tuple[int, ...]
@@ -68,6 +78,31 @@ class Scene:
     camera: Camera
     coeffs_nm: np.ndarray | None = None
     psf_params: dict[str, np.ndarray] | None = None  # per-emitter keyword arrays of psf.render (dipole angles)
+    background_map: np.ndarray | None = None
+    background_bleach_tau_frames: float | None = None
+    background_fluctuation: float = 0.0
+
+    @property
+    def background_varies(self) -> bool:
+        """Whether the background differs from ``background_photons`` in space or time."""
+        return (self.background_map is not None or self.background_bleach_tau_frames is not None
+                or self.background_fluctuation > 0)
+
+    def frame_background(self, t0: int, t1: int) -> list:
+        """Expected background of frames ``[t0, t1)``: per frame a float32 scalar, or a (Y, X)
+        float32 map when ``background_map`` is set (the map times the frame's temporal factor)."""
+        if not self.background_varies:
+            return [np.float32(self.background_photons)] * (t1 - t0)
+        frames = np.arange(t0, t1)
+        rngs = ([generator(self.key, "background", frame=int(f)) for f in frames]
+                if self.background_fluctuation > 0 else None)
+        factor = temporal_factor(frames, self.background_bleach_tau_frames, self.background_fluctuation, rngs)
+        if self.background_map is None:
+            return [np.float32(self.background_photons * f) for f in factor]
+        base = np.asarray(self.background_map, dtype=np.float32)
+        if base.shape != tuple(self.roi_shape):
+            raise ValueError(f"background_map has shape {base.shape}, frames are {tuple(self.roi_shape)}")
+        return [base * np.float32(f) for f in factor]
 
 
 def _footprint(row0: np.ndarray, col0: np.ndarray, size: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +137,7 @@ def _painter(scene: Scene, t0: int, t1: int):
     patches = scene.psf.render(em.x_nm[ids] / scene.pixel_size_nm, em.y_nm[ids] / scene.pixel_size_nm,
                                em.z_nm[ids], coeffs, **extra)
     bounds = np.searchsorted(rows.frame, np.arange(t0, t1 + 1))
-    background = np.float32(scene.background_photons)
+    levels = scene.frame_background(t0, t1)
 
     def spots(i: int):
         sl = slice(bounds[i], bounds[i + 1])
@@ -110,14 +145,18 @@ def _painter(scene: Scene, t0: int, t1: int):
         return patches.values[which] * rows.photons[sl, None, None].astype(np.float32), which
 
     def paint(i: int, image: np.ndarray) -> None:
-        image.fill(scene.background_photons)
+        if np.ndim(levels[i]):
+            image[...] = levels[i]
+        else:
+            image.fill(levels[i])
         weighted, which = spots(i)
         if len(which):
             _scatter(image, weighted, patches.row0[which], patches.col0[which])
 
     def paint_sparse(i: int) -> tuple[np.ndarray, np.ndarray]:
         """(flat index, photons) of the pixels that differ from the background: ``paint``'s values
-        there, bit for bit (the same float32 additions in the same order)."""
+        there, bit for bit (the same float32 additions in the same order). Scalar backgrounds only."""
+        background = levels[i]
         weighted, which = spots(i)
         flat, inside = _footprint(patches.row0[which], patches.col0[which], patches.values.shape[-1],
                                   scene.roi_shape)
@@ -135,7 +174,7 @@ def _painter(scene: Scene, t0: int, t1: int):
     truth["z_nm"] = em.z_nm[rows.emitter]
     truth["photons"] = rows.photons
     truth["on_fraction"] = rows.on_fraction
-    return paint, paint_sparse, truth
+    return paint, paint_sparse, truth, levels
 
 
 def render_expected(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +186,7 @@ def render_expected(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndar
     truth : structured array of :data:`TRUTH_DTYPE`
         Ground truth of the emitters that emit in those frames.
     """
-    paint, _, truth = _painter(scene, t0, t1)
+    paint, _, truth, _ = _painter(scene, t0, t1)
     stack = np.empty((t1 - t0, *scene.roi_shape), dtype=np.float32)
     for i in range(t1 - t0):
         paint(i, stack[i])
@@ -168,11 +207,18 @@ def render_chunk(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray
         for i in range(photons.shape[0]):
             photons[i] = expected_adu(camera, photons[i])
         return photons, truth
-    _, paint_sparse, truth = _painter(scene, t0, t1)
-    # only the pixels that emitters reach are materialized; the camera draws the rest in one step
+    paint, paint_sparse, truth, levels = _painter(scene, t0, t1)
     frames = np.empty((t1 - t0, *scene.roi_shape), dtype=camera.output_dtype)
+    if scene.background_map is not None:
+        # a background map: every pixel has its own law, the whole frame goes through the chain
+        image = np.empty(scene.roi_shape, dtype=np.float32)
+        for i, frame in enumerate(range(t0, t1)):
+            paint(i, image)
+            frames[i] = expose(camera, image, generator(scene.key, "camera", frame=frame))
+        return frames, truth
+    # only the pixels that emitters reach are materialized; the camera draws the rest in one step
     for i, frame in enumerate(range(t0, t1)):
         index, photons = paint_sparse(i)
         expose_sparse(camera, scene.roi_shape, generator(scene.key, "camera", frame=frame),
-                      scene.background_photons, index, photons, out=frames[i])
+                      levels[i], index, photons, out=frames[i])
     return frames, truth
