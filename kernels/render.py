@@ -88,21 +88,12 @@ class Scene:
         return (self.background_map is not None or self.background_bleach_tau_frames is not None
                 or self.background_fluctuation > 0)
 
-    def frame_background(self, t0: int, t1: int) -> list:
-        """Expected background of frames ``[t0, t1)``: per frame a float32 scalar, or a (Y, X)
-        float32 map when ``background_map`` is set (the map times the frame's temporal factor)."""
-        if not self.background_varies:
-            return [np.float32(self.background_photons)] * (t1 - t0)
+    def background_factor(self, t0: int, t1: int) -> np.ndarray:
+        """Temporal factor of the background for frames ``[t0, t1)`` (float64; all 1 when off)."""
         frames = np.arange(t0, t1)
         rngs = ([generator(self.key, "background", frame=int(f)) for f in frames]
                 if self.background_fluctuation > 0 else None)
-        factor = temporal_factor(frames, self.background_bleach_tau_frames, self.background_fluctuation, rngs)
-        if self.background_map is None:
-            return [np.float32(self.background_photons * f) for f in factor]
-        base = np.asarray(self.background_map, dtype=np.float32)
-        if base.shape != tuple(self.roi_shape):
-            raise ValueError(f"background_map has shape {base.shape}, frames are {tuple(self.roi_shape)}")
-        return [base * np.float32(f) for f in factor]
+        return temporal_factor(frames, self.background_bleach_tau_frames, self.background_fluctuation, rngs)
 
 
 def _footprint(row0: np.ndarray, col0: np.ndarray, size: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +128,16 @@ def _painter(scene: Scene, t0: int, t1: int):
     patches = scene.psf.render(em.x_nm[ids] / scene.pixel_size_nm, em.y_nm[ids] / scene.pixel_size_nm,
                                em.z_nm[ids], coeffs, **extra)
     bounds = np.searchsorted(rows.frame, np.arange(t0, t1 + 1))
-    levels = scene.frame_background(t0, t1)
+    # per frame: the scalar background (float32), or the factor of the map
+    if not scene.background_varies:
+        levels = [np.float32(scene.background_photons)] * (t1 - t0)
+    else:
+        factor = scene.background_factor(t0, t1)
+        levels = ([np.float32(f) for f in factor] if scene.background_map is not None
+                  else [np.float32(scene.background_photons * f) for f in factor])
+    bmap = None if scene.background_map is None else np.asarray(scene.background_map, dtype=np.float32)
+    if bmap is not None and bmap.shape != tuple(scene.roi_shape):
+        raise ValueError(f"background_map has shape {bmap.shape}, frames are {tuple(scene.roi_shape)}")
 
     def spots(i: int):
         sl = slice(bounds[i], bounds[i + 1])
@@ -145,8 +145,8 @@ def _painter(scene: Scene, t0: int, t1: int):
         return patches.values[which] * rows.photons[sl, None, None].astype(np.float32), which
 
     def paint(i: int, image: np.ndarray) -> None:
-        if np.ndim(levels[i]):
-            image[...] = levels[i]
+        if bmap is not None:
+            np.multiply(bmap, levels[i], out=image)  # the map times the frame's factor, float32
         else:
             image.fill(levels[i])
         weighted, which = spots(i)
@@ -155,7 +155,7 @@ def _painter(scene: Scene, t0: int, t1: int):
 
     def paint_sparse(i: int) -> tuple[np.ndarray, np.ndarray]:
         """(flat index, photons) of the pixels that differ from the background: ``paint``'s values
-        there, bit for bit (the same float32 additions in the same order). Scalar backgrounds only."""
+        there, bit for bit (the same float32 additions in the same order). Without a background map."""
         background = levels[i]
         weighted, which = spots(i)
         flat, inside = _footprint(patches.row0[which], patches.col0[which], patches.values.shape[-1],
