@@ -2,11 +2,15 @@
 
 Chain (physics.md; Huang et al. 2013, Hirsch et al. 2013)::
 
-    n_e  = Poisson(QE·λ)                  (or QE·λ when shot_noise is off)
-    EMCCD: n_e <- Gamma(shape=n_e, scale=G)   (n_e = 0 stays 0)
+    n_e  = Poisson(QE·λ·response + dark_e)   (or its mean when shot_noise is off)
+    n_e  = min(n_e, full_well_e)               (if set)
+    EMCCD: n_e <- Gamma(shape=n_e, scale=G) + CIC   (n_e = 0 stays 0)
     n_e += N(0, σ_read²)
-    ADU  = n_e / e_per_adu + baseline      (sCMOS maps: n_e·gain[y,x] + offset[y,x])
+    ADU  = n_e / e_per_adu + baseline + dsnu_adu   (sCMOS maps: n_e·gain[y,x] + offset[y,x])
     out  = clip(round(ADU), 0, 2**bit_depth - 1) as uint16
+
+``response``, ``dark_e``, ``dsnu_adu`` and the clock-induced charge (CIC) are camera defects
+(:mod:`kernels.defects`); all are off by default, and then nothing of the chain changes.
 
 The expected photon image (signal + background) is drawn through Poisson once per pixel (for a
 pixel that only holds background, the chain's exact outcome distribution is sampled instead).
@@ -21,11 +25,18 @@ from functools import lru_cache
 
 import numpy as np
 
+from .defects import cic_electrons, cic_mean_e
 from .lookup import LookupTable
 
 __all__ = ["Camera", "background_pmf", "expected_adu", "expose", "expose_sparse"]
 
 _KINDS = ("ideal", "scmos", "emccd")
+
+
+_MAP_NAMES = ("offset_adu", "gain_adu_per_e", "variance_adu2", "dark_e", "response", "dsnu_adu")
+# pixels with defects go through the chain next to the lit ones; beyond this share of the frame
+# (e.g. a PRNU or DSNU map: every pixel differs) the whole frame does
+_SPARSE_DEFECTS = 0.05
 
 
 def _map(value, name: str) -> np.ndarray | None:
@@ -75,6 +86,22 @@ class Camera:
         [ADU²] replaces ``(readout_noise_e / e_per_adu)²``. Each map must match the frame shape.
         With a gain map but no variance map, the read noise ``readout_noise_e`` (electrons) is
         converted with each pixel's gain, i.e. σ_ADU = readout_noise_e · gain[y, x].
+    dark_e : ndarray (Y, X), optional
+        Mean dark electrons per pixel per frame (hot pixels, :func:`kernels.defects.defect_maps`),
+        added to the Poisson mean ``QE·λ·response``; any kind.
+    response : ndarray (Y, X), optional
+        Relative photo-response per pixel (PRNU; 0 = dead pixel): multiplies ``QE·λ`` before the
+        Poisson draw; ``>= 0``; any kind.
+    dsnu_adu : ndarray (Y, X), optional
+        Fixed offset pattern (DSNU), ADU, added after the conversion; any kind.
+    cic_probability : float
+        EMCCD clock-induced charge: events per pixel per frame, in [0, 1]; each adds the
+        partially amplified electron of :func:`kernels.defects.cic_electrons`.
+    em_stages : int
+        Stages of the EM register (for CIC's partial gain), ``>= 1``.
+    full_well_e : float, optional
+        Full-well capacity: collected electrons (photo + dark) are clipped to it before the EM
+        register and the read noise. None: no limit (the ADC limit ``max_adu`` always applies).
 
     Notes
     -----
@@ -93,6 +120,12 @@ class Camera:
     offset_adu: np.ndarray | None = None
     gain_adu_per_e: np.ndarray | None = None
     variance_adu2: np.ndarray | None = None
+    dark_e: np.ndarray | None = None
+    response: np.ndarray | None = None
+    dsnu_adu: np.ndarray | None = None
+    cic_probability: float = 0.0
+    em_stages: int = 536
+    full_well_e: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -109,13 +142,19 @@ class Camera:
             raise ValueError(f"Camera.em_gain must be >= 1, got {self.em_gain}")
         if int(self.bit_depth) != self.bit_depth or not 1 <= self.bit_depth <= 16:
             raise ValueError(f"Camera.bit_depth must be an integer in 1..16, got {self.bit_depth}")
+        if not 0.0 <= self.cic_probability <= 1.0:
+            raise ValueError(f"Camera.cic_probability must be in [0, 1], got {self.cic_probability}")
+        if int(self.em_stages) != self.em_stages or self.em_stages < 1:
+            raise ValueError(f"Camera.em_stages must be a positive integer, got {self.em_stages}")
+        if self.full_well_e is not None and not self.full_well_e > 0:
+            raise ValueError(f"Camera.full_well_e must be > 0, got {self.full_well_e}")
         maps = {}
-        for name in ("offset_adu", "gain_adu_per_e", "variance_adu2"):
+        for name in _MAP_NAMES:
             maps[name] = _map(getattr(self, name), name)
             object.__setattr__(self, name, maps[name])
         present = [m for m in maps.values() if m is not None]
         if present:
-            if self.kind == "emccd":
+            if self.kind == "emccd" and any(maps[k] is not None for k in _MAP_NAMES[:3]):
                 raise ValueError("per-pixel maps are an sCMOS model; not supported for 'emccd'")
             if any(m.shape != present[0].shape for m in present):
                 raise ValueError(
@@ -126,6 +165,23 @@ class Camera:
             raise ValueError("Camera.gain_adu_per_e must be > 0 everywhere")
         if maps["variance_adu2"] is not None and not np.all(maps["variance_adu2"] >= 0):
             raise ValueError("Camera.variance_adu2 must be >= 0 everywhere")
+        for name in ("dark_e", "response"):
+            if maps[name] is not None and not np.all(maps[name] >= 0):
+                raise ValueError(f"Camera.{name} must be >= 0 everywhere")
+        # flat indices of the pixels whose chain differs from a defect-free pixel's
+        defective = np.zeros(present[0].shape if present else (0,), dtype=bool)
+        if maps["dark_e"] is not None:
+            defective |= maps["dark_e"] != 0
+        if maps["response"] is not None:
+            defective |= maps["response"] != 1
+        if maps["dsnu_adu"] is not None:
+            defective |= maps["dsnu_adu"] != 0
+        object.__setattr__(self, "_defect_index", np.flatnonzero(defective))
+        object.__setattr__(self, "_dense_defects", bool(defective.sum() > _SPARSE_DEFECTS * defective.size))
+
+    @property
+    def has_cic(self) -> bool:
+        return self.kind == "emccd" and self.cic_probability > 0
 
     @property
     def output_dtype(self) -> np.dtype:
@@ -142,7 +198,7 @@ class Camera:
         return float(self.em_gain) if self.kind == "emccd" else 1.0
 
     def _check_shape(self, shape: tuple[int, ...]) -> None:
-        for name in ("offset_adu", "gain_adu_per_e", "variance_adu2"):
+        for name in _MAP_NAMES:
             m = getattr(self, name)
             if m is not None and m.shape != tuple(shape):
                 raise ValueError(f"Camera.{name} has shape {m.shape}, frame has shape {tuple(shape)}")
@@ -155,11 +211,30 @@ def _as_image(photons: np.ndarray) -> np.ndarray:
     return a
 
 
+def _at(m: np.ndarray, at: np.ndarray | None) -> np.ndarray:
+    """A (Y, X) map at the pixels being drawn: all of them, or the flat indices ``at`` as (1, k)."""
+    return m if at is None else m.reshape(-1)[at][None, :]
+
+
+def _mean_electrons(camera: Camera, photons: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+    """Expected collected electrons ``QE·λ·response + dark_e`` (float64; negative ringing → 0)."""
+    # float64 because Generator.poisson needs float64 rates anyway
+    lam = np.multiply(photons, camera.qe, dtype=np.float64)
+    if camera.response is not None:
+        lam *= _at(camera.response, at)
+    if camera.dark_e is not None:
+        lam += _at(camera.dark_e, at)
+    np.maximum(lam, 0.0, out=lam)  # numerical ringing must not make Poisson raise
+    return lam
+
+
 def expected_adu(camera: Camera, photons: np.ndarray) -> np.ndarray:
     """Mean image in ADU (no noise, no rounding, no clipping), float32.
 
     ``baseline + QE·λ·G·/e_per_adu`` (G = EM gain for EMCCD, else 1), or with sCMOS maps
-    ``offset[y,x] + QE·λ·gain[y,x]``.
+    ``offset[y,x] + QE·λ·gain[y,x]``. With defects: ``QE·λ`` becomes ``QE·λ·response + dark_e``
+    (capped at ``full_well_e``, the noise-free image's saturation), CIC adds its mean
+    ``p·E[X]/e_per_adu`` and ``dsnu_adu`` is added.
 
     Parameters
     ----------
@@ -173,17 +248,28 @@ def expected_adu(camera: Camera, photons: np.ndarray) -> np.ndarray:
     """
     lam = _as_image(photons)
     camera._check_shape(lam.shape)
-    out = np.array(lam, dtype=np.float32, copy=True)
-    electrons_per_photon = camera.qe * camera._electron_gain
+    if camera.response is None and camera.dark_e is None and camera.full_well_e is None:
+        out = np.array(lam, dtype=np.float32, copy=True)
+        electrons_per_photon = camera.qe * camera._electron_gain
+    else:
+        mean_e = _mean_electrons(camera, lam)
+        if camera.full_well_e is not None:
+            np.minimum(mean_e, camera.full_well_e, out=mean_e)
+        out = mean_e.astype(np.float32)
+        electrons_per_photon = camera._electron_gain
     if camera.gain_adu_per_e is None:
         out *= np.float32(electrons_per_photon / camera.e_per_adu)
     else:
         out *= np.float32(electrons_per_photon)
         out *= camera.gain_adu_per_e
+    if camera.has_cic:
+        out += np.float32(camera.cic_probability * cic_mean_e(camera.em_gain, camera.em_stages) / camera.e_per_adu)
     if camera.offset_adu is None:
         out += np.float32(camera.baseline_adu)
     else:
         out += camera.offset_adu
+    if camera.dsnu_adu is not None:
+        out += camera.dsnu_adu
     return out
 
 
@@ -202,8 +288,8 @@ def _plain_scmos(camera: Camera) -> bool:
 def background_pmf(camera: Camera, photons: float) -> tuple[int, np.ndarray]:
     """Exact distribution of the recorded value of a pixel with ``photons`` expected photons.
 
-    For the sCMOS chain without per-pixel maps: Poisson(QE·λ) electrons (or QE·λ without shot
-    noise) + N(0, σ_read²) → ÷ e_per_adu → + baseline → round → clip. Electrons below
+    For the sCMOS chain without per-pixel maps, of a pixel without defects: Poisson(QE·λ)
+    electrons (or QE·λ without shot noise), capped at ``full_well_e`` + N(0, σ_read²) → ÷ e_per_adu → + baseline → round → clip. Electrons below
     μ − 15√μ − 10 or above μ + 15√μ + 20 and read noise beyond ±12σ are cut (mass < 1e-30).
 
     Returns
@@ -224,6 +310,8 @@ def background_pmf(camera: Camera, photons: float) -> tuple[int, np.ndarray]:
         weight = np.exp(n * np.log(mu) - mu - gammaln(n + 1.0))
     else:
         n, weight = np.array([0.0 if camera.shot_noise else mu]), np.ones(1)
+    if camera.full_well_e is not None:
+        n = np.minimum(n, float(camera.full_well_e))  # saturated counts share one row of the mixture
     s, b, sigma, top = camera.e_per_adu, camera.baseline_adu, camera.readout_noise_e, camera.max_adu
     if sigma > 0:
         k_lo = int(np.clip(np.floor((n[0] - 12 * sigma) / s + b) - 1, 0, top))
@@ -255,7 +343,8 @@ def _table_applies(camera: Camera, background: float) -> bool:
     # then used, which is exact too (the limit keeps the table's set-up under ~50 MB and 0.2 s)
     electrons = 30 * np.sqrt(camera.qe * background) + 30
     values = (electrons + 24 * camera.readout_noise_e) / camera.e_per_adu
-    return camera.add_noise and _plain_scmos(camera) and electrons * values < 6e6
+    return (camera.add_noise and _plain_scmos(camera) and electrons * values < 6e6
+            and not camera._dense_defects)
 
 
 def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
@@ -283,9 +372,11 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
 
     Notes
     -----
-    Draw order per frame is fixed: Poisson (if shot noise), Gamma (EMCCD), Normal (if read
+    Draw order per frame is fixed: Poisson (if shot noise), Gamma (EMCCD), the CIC events
+    (EMCCD with ``cic_probability > 0``, :func:`kernels.defects.cic_electrons`), Normal (if read
     noise > 0), each over the whole frame in C order; with the background table, first the
-    table's bits for every pixel, then that chain over the other pixels only (C order). Working arrays are float32 except the
+    table's bits for every pixel, then that chain over the other pixels only (C order): the lit
+    ones and those with defects (hot, dead, ...). Working arrays are float32 except the
     Poisson draw (numpy draws Poisson as int64 from float64 rates).
     """
     if not camera.add_noise:
@@ -299,16 +390,21 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
 
     lam_in = _as_image(photons)
     camera._check_shape(lam_in.shape)
-    e = _electrons(camera, lam_in, rng)
-    _add_read_noise(camera, e, rng)
-    return _digitize(_to_adu(camera, e), camera)
+    return _chain(camera, lam_in, rng)
 
 
-def _electrons(camera: Camera, photons: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Photo-electrons (Poisson if shot noise), through the EM register for an EMCCD; float32."""
-    # Mean photo-electrons, float64 because Generator.poisson needs float64 rates anyway.
-    lam = np.multiply(photons, camera.qe, dtype=np.float64)
-    np.maximum(lam, 0.0, out=lam)  # numerical ringing must not make Poisson raise
+def _chain(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
+           at: np.ndarray | None = None) -> np.ndarray:
+    """The noisy chain over a whole frame (``at`` None) or over the pixels ``at`` (photons (1, k))."""
+    e = _electrons(camera, photons, rng, at)
+    _add_read_noise(camera, e, rng, at)
+    return _digitize(_to_adu(camera, e, at), camera)
+
+
+def _electrons(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
+               at: np.ndarray | None = None) -> np.ndarray:
+    """Collected electrons (Poisson if shot noise), through the EM register for an EMCCD; float32."""
+    lam = _mean_electrons(camera, photons, at)
     if camera.shot_noise:
         counts = rng.poisson(lam)  # int64
         del lam
@@ -317,19 +413,27 @@ def _electrons(camera: Camera, photons: np.ndarray, rng: np.random.Generator) ->
     else:
         e = lam.astype(np.float32)
         del lam
+    if camera.full_well_e is not None:
+        np.minimum(e, np.float32(camera.full_well_e), out=e)
     if camera.kind == "emccd":
         # Gamma(shape=n, scale=G): the EM register's output for n input electrons
         # (an Erlang sum of n exponentials for integer n); shape 0 gives exactly 0.
         rng.standard_gamma(e, dtype=np.float32, out=e)
         e *= np.float32(camera.em_gain)
+        if camera.has_cic:
+            if at is not None:
+                raise ValueError("CIC is drawn over whole frames only")
+            index, cic = cic_electrons(rng, e.size, camera.cic_probability, camera.em_gain, camera.em_stages)
+            e.reshape(-1)[index] += cic
     return e
 
 
-def _add_read_noise(camera: Camera, e: np.ndarray, rng: np.random.Generator) -> None:
+def _add_read_noise(camera: Camera, e: np.ndarray, rng: np.random.Generator,
+                    at: np.ndarray | None = None) -> None:
     """Read noise, expressed in electrons so one buffer carries the whole chain (in place)."""
     if camera.variance_adu2 is not None:
-        gain = camera.gain_adu_per_e if camera.gain_adu_per_e is not None else np.float32(1.0 / camera.e_per_adu)
-        sigma_e = np.sqrt(camera.variance_adu2) / gain
+        gain = _at(camera.gain_adu_per_e, at) if camera.gain_adu_per_e is not None else np.float32(1.0 / camera.e_per_adu)
+        sigma_e = np.sqrt(_at(camera.variance_adu2, at)) / gain
     elif camera.readout_noise_e > 0:
         sigma_e = np.float32(camera.readout_noise_e)
     else:
@@ -339,16 +443,18 @@ def _add_read_noise(camera: Camera, e: np.ndarray, rng: np.random.Generator) -> 
     e += noise
 
 
-def _to_adu(camera: Camera, e: np.ndarray) -> np.ndarray:
+def _to_adu(camera: Camera, e: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
     """Electrons → ADU, plus the offset (in place)."""
     if camera.gain_adu_per_e is None:
         e *= np.float32(1.0 / camera.e_per_adu)
     else:
-        e *= camera.gain_adu_per_e
+        e *= _at(camera.gain_adu_per_e, at)
     if camera.offset_adu is None:
         e += np.float32(camera.baseline_adu)
     else:
-        e += camera.offset_adu
+        e += _at(camera.offset_adu, at)
+    if camera.dsnu_adu is not None:
+        e += _at(camera.dsnu_adu, at)
     return e
 
 
@@ -358,7 +464,8 @@ def expose_sparse(camera: Camera, shape: tuple[int, int], rng: np.random.Generat
 
     The same frame, bit for bit and with the same random draws, as :func:`expose` of the full
     image with ``background=background`` — without building that image where the camera allows
-    the one-step draw of background pixels.
+    the one-step draw of background pixels (the exact table describes a pixel without defects:
+    pixels with sparse defects, e.g. hot or dead ones, go through the chain with the lit ones).
 
     Parameters
     ----------
@@ -380,9 +487,22 @@ def expose_sparse(camera: Camera, shape: tuple[int, int], rng: np.random.Generat
             return frame
         out[...] = frame
         return out
+    camera._check_shape(tuple(shape))
+    photons = np.asarray(photons, dtype=np.float32)
+    if camera._defect_index.size:
+        index, photons = _with_defects(camera._defect_index, np.asarray(index), photons, np.float32(background))
     table = _background_table(camera, float(np.float32(background)))
     out = np.empty(shape, dtype=np.uint16) if out is None else out
     table.sample(rng, int(np.prod(shape)), out=out.reshape(-1))
     if len(index):
-        out.reshape(-1)[index] = expose(camera, np.asarray(photons, dtype=np.float32)[None, :], rng)[0]
+        out.reshape(-1)[index] = _chain(camera, photons[None, :], rng, index)[0]
     return out
+
+
+def _with_defects(defects: np.ndarray, index: np.ndarray, photons: np.ndarray,
+                  background: np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """The lit pixels and the defective ones (ascending), with their expected photons."""
+    merged = np.union1d(index, defects)
+    values = np.full(merged.size, background, dtype=np.float32)
+    values[np.searchsorted(merged, index)] = photons
+    return merged, values

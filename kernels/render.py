@@ -14,7 +14,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .camera import Camera, expected_adu, expose_sparse
+from .background import temporal_factor
+from .camera import Camera, expected_adu, expose, expose_sparse
 from .photophysics import Emitters, Events, frame_photons
 from .psf import Patches
 from .rng import generator
@@ -62,6 +63,15 @@ class Scene:
         Per-emitter (field-dependent) Zernike coefficients, nm.
     psf_params : dict of (n_emitters,) arrays, optional
         Further per-emitter arguments of ``psf.render`` (a fixed dipole's ``polar_rad``, ``azimuth_rad``).
+    background_map : ndarray (Y, X) of float32, optional
+        Expected background photons per pixel per frame (:func:`kernels.background.background_map`);
+        replaces ``background_photons``. Frames are then drawn through the camera's whole chain
+        (no per-level table: every pixel has its own law).
+    background_bleach_tau_frames : float, optional
+        Background bleaching ``exp(-t / tau)``, t = 0-based frame index (:func:`kernels.background.temporal_factor`).
+    background_fluctuation : float
+        Per-frame log-normal fluctuation of the background (std of its log); drawn from the
+        per-frame stream ``"background"``.
     """
 
     key: tuple[int, ...]
@@ -88,6 +98,23 @@ class Scene:
         if self.coeffs_at is not None:
             return self.coeffs_at(truth["x_nm"] / self.pixel_size_nm, truth["y_nm"] / self.pixel_size_nm)
         return None if self.coeffs_nm is None else self.coeffs_nm[truth["id"]]
+
+    background_map: np.ndarray | None = None
+    background_bleach_tau_frames: float | None = None
+    background_fluctuation: float = 0.0
+
+    @property
+    def background_varies(self) -> bool:
+        """Whether the background differs from ``background_photons`` in space or time."""
+        return (self.background_map is not None or self.background_bleach_tau_frames is not None
+                or self.background_fluctuation > 0)
+
+    def background_factor(self, t0: int, t1: int) -> np.ndarray:
+        """Temporal factor of the background for frames ``[t0, t1)`` (float64; all 1 when off)."""
+        frames = np.arange(t0, t1)
+        rngs = ([generator(self.key, "background", frame=int(f)) for f in frames]
+                if self.background_fluctuation > 0 else None)
+        return temporal_factor(frames, self.background_bleach_tau_frames, self.background_fluctuation, rngs)
 
 
 def _footprint(row0: np.ndarray, col0: np.ndarray, size: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +157,16 @@ def _painter(scene: Scene, t0: int, t1: int):
                                where["z_nm"], coeffs, **extra)
     bounds = np.searchsorted(truth["frame"], np.arange(t0, t1 + 1))
     photons = truth["photons"].astype(np.float32)
-    background = np.float32(scene.background_photons)
+    # per frame: the scalar background (float32), or the factor of the map
+    if not scene.background_varies:
+        levels = [np.float32(scene.background_photons)] * (t1 - t0)
+    else:
+        factor = scene.background_factor(t0, t1)
+        levels = ([np.float32(f) for f in factor] if scene.background_map is not None
+                  else [np.float32(scene.background_photons * f) for f in factor])
+    bmap = None if scene.background_map is None else np.asarray(scene.background_map, dtype=np.float32)
+    if bmap is not None and bmap.shape != tuple(scene.roi_shape):
+        raise ValueError(f"background_map has shape {bmap.shape}, frames are {tuple(scene.roi_shape)}")
 
     def spots(i: int):
         sl = slice(bounds[i], bounds[i + 1])
@@ -138,14 +174,18 @@ def _painter(scene: Scene, t0: int, t1: int):
         return patches.values[which] * photons[sl, None, None], which
 
     def paint(i: int, image: np.ndarray) -> None:
-        image.fill(scene.background_photons)
+        if bmap is not None:
+            np.multiply(bmap, levels[i], out=image)  # the map times the frame's factor, float32
+        else:
+            image.fill(levels[i])
         weighted, which = spots(i)
         if len(which):
             _scatter(image, weighted, patches.row0[which], patches.col0[which])
 
     def paint_sparse(i: int) -> tuple[np.ndarray, np.ndarray]:
         """(flat index, photons) of the pixels that differ from the background: ``paint``'s values
-        there, bit for bit (the same float32 additions in the same order)."""
+        there, bit for bit (the same float32 additions in the same order). Without a background map."""
+        background = levels[i]
         weighted, which = spots(i)
         flat, inside = _footprint(patches.row0[which], patches.col0[which], patches.values.shape[-1],
                                   scene.roi_shape)
@@ -155,7 +195,7 @@ def _painter(scene: Scene, t0: int, t1: int):
         lit = values != background
         return index[lit], values[lit]
 
-    return paint, paint_sparse, truth
+    return paint, paint_sparse, truth, levels
 
 
 def truth_rows(scene: Scene, t0: int, t1: int) -> np.ndarray:
@@ -190,7 +230,7 @@ def render_expected(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndar
     truth : structured array of :data:`TRUTH_DTYPE`
         Ground truth of the emitters that emit in those frames.
     """
-    paint, _, truth = _painter(scene, t0, t1)
+    paint, _, truth, _ = _painter(scene, t0, t1)
     stack = np.empty((t1 - t0, *scene.roi_shape), dtype=np.float32)
     for i in range(t1 - t0):
         paint(i, stack[i])
@@ -211,11 +251,18 @@ def render_chunk(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray
         for i in range(photons.shape[0]):
             photons[i] = expected_adu(camera, photons[i])
         return photons, truth
-    _, paint_sparse, truth = _painter(scene, t0, t1)
-    # only the pixels that emitters reach are materialized; the camera draws the rest in one step
+    paint, paint_sparse, truth, levels = _painter(scene, t0, t1)
     frames = np.empty((t1 - t0, *scene.roi_shape), dtype=camera.output_dtype)
+    if scene.background_map is not None:
+        # a background map: every pixel has its own law, the whole frame goes through the chain
+        image = np.empty(scene.roi_shape, dtype=np.float32)
+        for i, frame in enumerate(range(t0, t1)):
+            paint(i, image)
+            frames[i] = expose(camera, image, generator(scene.key, "camera", frame=frame))
+        return frames, truth
+    # only the pixels that emitters reach are materialized; the camera draws the rest in one step
     for i, frame in enumerate(range(t0, t1)):
         index, photons = paint_sparse(i)
         expose_sparse(camera, scene.roi_shape, generator(scene.key, "camera", frame=frame),
-                      scene.background_photons, index, photons, out=frames[i])
+                      levels[i], index, photons, out=frames[i])
     return frames, truth

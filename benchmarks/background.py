@@ -1,0 +1,103 @@
+"""Per-frame CPU cost of rendering with a constant vs a structured background (not a test).
+
+Kernels only (:func:`kernels.render.render_chunk`, no store, no pipeline): the peer job's frame
+(1200x1200 px, Gaussian PSF r=5, ~50 emitters on per frame, background 100 photons, read noise
+10 e-, sCMOS), rendered with
+
+- ``constant``: the fast path (background pixels from the exact per-level table);
+- ``constant + bleaching``: a scalar background that changes every frame (one table per frame);
+- ``hot/dead pixels``: constant background, 0.1 % hot + 0.1 % dead pixels (they join the lit pixels);
+- ``structured map``: a smooth field (length 20 px, amplitude 0.3) times bleaching: every pixel
+  has its own law, so the whole frame goes through the Poisson/normal chain;
+- ``PRNU + DSNU``: constant background with dense fixed patterns (whole chain too).
+
+The cases are interleaved within every repetition. Prints the per-frame medians and the ratio to
+``constant`` (target, issue 18: structured <= 2x constant).
+
+Run:  python benchmarks/background.py [--frames 20] [--reps 3]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import _common as C  # noqa: E402  (also takes benchmarks/ off sys.path)
+import numpy as np  # noqa: E402
+
+from kernels.background import background_map, smooth_field  # noqa: E402
+from kernels.camera import Camera  # noqa: E402
+from kernels.defects import defect_maps  # noqa: E402
+from kernels.photophysics import place_emitters, single_events  # noqa: E402
+from kernels.psf import GaussianPSF  # noqa: E402
+from kernels.render import Scene, render_chunk  # noqa: E402
+from kernels.rng import generator, key_words  # noqa: E402
+
+SIZE = 1200
+SHAPE = (SIZE, SIZE)
+BACKGROUND = 100.0
+
+
+def scenes(frames: int) -> dict[str, Scene]:
+    key = key_words(1, "benchmark-background")
+    n = round(10000 * frames / 500)  # the peer job's density per frame
+    emitters = place_emitters(generator(key, "emitters"), n, SHAPE, 100.0, float(SIZE), 0.0, 10000.0, 2000.0)
+    events = single_events(generator(key, "blinking"), n, frames, 2.5)
+    psf = GaussianPSF(sigma_nm=100.0, radius_px=5)
+    camera = Camera(readout_noise_e=10.0)
+    bmap = background_map(BACKGROUND, SHAPE, smooth_field(generator(key, "background-field"), SHAPE, 20.0), 0.3)
+    sparse = defect_maps(generator(key, "defects"), SHAPE, hot_fraction=0.001, hot_dark_e=50.0, dead_fraction=0.001)
+    dense = defect_maps(generator(key, "defects"), SHAPE, dsnu_adu=1.0, prnu=0.01)
+    common = dict(key=key, roi_shape=SHAPE, pixel_size_nm=100.0, background_photons=BACKGROUND,
+                  emitters=emitters, events=events, psf=psf)
+    return {
+        "constant": Scene(camera=camera, **common),
+        "constant + bleaching": Scene(camera=camera, background_bleach_tau_frames=50.0, **common),
+        "hot/dead pixels (0.1 % each)": Scene(camera=Camera(readout_noise_e=10.0, dark_e=sparse["dark_e"],
+                                                            response=sparse["response"]), **common),
+        "structured map (+ bleaching)": Scene(camera=camera, background_map=bmap, background_bleach_tau_frames=50.0,
+                                              **common),
+        "PRNU 1 % + DSNU 1 ADU": Scene(camera=Camera(readout_noise_e=10.0, response=dense["response"],
+                                                     dsnu_adu=dense["dsnu_adu"]), **common),
+    }
+
+
+def per_frame(scene: Scene, frames: int) -> float:
+    """CPU seconds per frame of render_chunk over ``frames`` frames (chunks of 10)."""
+    t0 = time.process_time()
+    for a in range(0, frames, 10):
+        render_chunk(scene, a, min(a + 10, frames))
+    return (time.process_time() - t0) / frames
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=20)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    C.header(f"render_chunk CPU per {SIZE}x{SIZE} frame, constant vs structured background "
+             f"({args.frames} frames per case and repetition, cases interleaved); numpy {np.__version__}", args.reps)
+    cases = scenes(args.frames)
+    for scene in cases.values():
+        render_chunk(scene, 0, 1)  # warm-up: tables, caches
+    times = {name: [] for name in cases}
+    for rep in range(args.reps):
+        for name, scene in cases.items():
+            times[name].append(per_frame(scene, args.frames))
+        print(f"  rep {rep + 1}: " + ", ".join(f"{k} {v[-1] * 1e3:.1f}" for k, v in times.items()) + " ms", flush=True)
+    med = {k: C.median(v) for k, v in times.items()}
+    base = med["constant"]
+    print()
+    print(C.table(["case", "CPU ms/frame", "/ constant"],
+                  [[k, f"{v * 1e3:.1f}", f"{v / base:.2f}"] for k, v in med.items()]))
+    ratio = med["structured map (+ bleaching)"] / base
+    print(f"target: structured <= 2x constant per frame: {ratio:.2f}x -> {C.verdict(ratio <= 2.0)}")
+
+
+if __name__ == "__main__":
+    main()
