@@ -3,7 +3,8 @@
 Acceptance check of ``emitters.source`` (issue: samples): the file is read by frame range, never
 whole, so the peak RSS of the worker processes must not grow with the file. For every length the
 script writes a ground truth in this project's ``emitters.h5`` layout (table ``localizations``, 10
-rows per frame at random positions of a 64 x 64 frame) and, with ``--csv``, the same rows as a
+rows per frame at random positions of a 64 x 64 frame, ids cycling over 10^4 emitters: the job's
+``emitters`` table, one row per id, is the one part whose size is the emitters') and, with ``--csv``, the same rows as a
 ThunderSTORM CSV; re-renders it (Gaussian PSF, chunk_frames 500, 2 workers) through
 ``python -m pipeline run`` and samples every process as ``benchmarks/memory.py`` does (VmHWM).
 
@@ -15,17 +16,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import MiB, TOLERANCE, run_measured  # noqa: E402
+from memory import MiB, TOLERANCE, run_measured  # noqa: E402  (benchmarks/ is sys.path[0] here)
+import _common  # noqa: E402,F401  (takes benchmarks/ off sys.path: benchmarks/kernels.py shadows kernels)
 
 ROWS_PER_FRAME = 10
+#: emitters of every file (ids cycle): the job's `emitters` table is O(emitters) by nature, the rest must
+#: not grow with the file
+EMITTERS = 10_000
 SWEEP = """\
 [sweep]
 name = "rerender_{rows}"
@@ -66,7 +69,7 @@ def ground_truth(rows: int, folder: Path, csv: bool) -> Path:
             n = min(block, rows - lo)
             part = np.zeros(n, dtype=TRUTH_DTYPE)
             part["frame"] = (lo + np.arange(n)) // ROWS_PER_FRAME
-            part["id"] = lo + np.arange(n)
+            part["id"] = (lo + np.arange(n)) % EMITTERS
             part["x_nm"], part["y_nm"] = rng.uniform(300, 6100, (2, n))
             part["photons"] = 2000.0
             part["on_fraction"] = 1.0

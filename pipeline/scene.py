@@ -12,8 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels.camera import Camera
+from kernels.background import background_map, smooth_field
+from kernels.defects import defect_maps
 from kernels.drift import drift_table
-from kernels.photophysics import Emitters, Events, draw_flux, markov_events, place_emitters, single_events
+from kernels.illumination import flat_top_profile, gaussian_profile, image_profile, radial_sigmoid_profile
+from kernels.photophysics import (Emitters, Events, draw_flux, four_state_events, markov_events, paint_events,
+                                  place_emitters, single_events)
 from kernels.structures import Labels, Sites, density_sites, filament_sites, grid_sites, label_sites, npc_sites
 from kernels.psf import AstigmaticPSF, GaussianPSF, ZernikePSF
 from kernels.vectorial import VectorialPSF
@@ -23,7 +27,7 @@ from kernels.rng import generator, key_words
 from .config import JobConfig
 from .errors import UserError
 from .inputs import ZMap, load_camera_maps, load_positions, load_spline, load_zmap
-from .inputs.density import load_density
+from .inputs.images import load_image
 from .inputs.truth_source import TruthSource, open_source
 from .plan import Job
 from .plan.spline_check import check_spline
@@ -53,7 +57,43 @@ def camera_model(config: JobConfig, maps: dict[str, np.ndarray] | None = None) -
     cam = config.camera
     return Camera(kind=cam.type, add_noise=cam.add_noise, shot_noise=cam.shot_noise, qe=cam.qe,
                   readout_noise_e=cam.readout_noise, e_per_adu=cam.e_per_adu, baseline_adu=cam.baseline_adu,
-                  em_gain=cam.em_gain, bit_depth=cam.bit_depth, **(maps or {}))
+                  em_gain=cam.em_gain, bit_depth=cam.bit_depth, cic_probability=cam.cic_probability,
+                  em_stages=cam.em_stages, full_well_e=cam.full_well_e, **(maps or {}))
+
+
+def camera_defects(config: JobConfig, key: tuple[int, ...]) -> dict[str, np.ndarray] | None:
+    """The job's fixed-pattern defect maps (hot, dead, dark_e, dsnu_adu, response), from a stream of their own."""
+    cam = config.camera
+    if not cam.defects:
+        return None
+    return defect_maps(generator(key, "defects"), cam.roi_shape, cam.hot_fraction, cam.hot_dark_e,
+                       cam.dead_fraction, cam.dsnu_adu, cam.prnu)
+
+
+def background_photons_map(config: JobConfig, key: tuple[int, ...]) -> np.ndarray | None:
+    """Expected background photons per pixel per frame, before its time course (None: uniform)."""
+    bg, shape = config.background, config.camera.roi_shape
+    if not bg.structured:
+        return None
+    field = smooth_field(generator(key, "background-field"), shape, bg.field_length_px) if bg.field_amplitude else None
+    image = load_image(bg.map_file) if bg.map_file else None
+    return background_map(config.camera.background, shape, field, bg.field_amplitude, image)
+
+
+def illumination_at(config: JobConfig, x_nm: np.ndarray, y_nm: np.ndarray) -> np.ndarray:
+    """Relative excitation intensity at positions (1 = the profile's peak; all 1 when flat)."""
+    ill, pixel_nm = config.illumination, config.optics.pixel_size_nm
+    if ill.profile == "flat":
+        return np.ones(np.shape(x_nm))
+    height, width = config.camera.roi_shape
+    centre = tuple(ill.centre_nm) if ill.centre_nm is not None else (0.5 * width * pixel_nm, 0.5 * height * pixel_nm)
+    if ill.profile == "gaussian":
+        return gaussian_profile(x_nm, y_nm, centre, ill.waist_nm)
+    if ill.profile == "flat-top":
+        return flat_top_profile(x_nm, y_nm, centre, ill.waist_nm, ill.order)
+    if ill.profile == "sigmoid":
+        return radial_sigmoid_profile(x_nm, y_nm, centre, ill.half_max_radius_nm, ill.quarter_max_radius_nm)
+    return image_profile(x_nm, y_nm, load_image(ill.file), ill.file_pixel_size_nm or pixel_nm)
 
 
 def _zmap(config: JobConfig) -> ZMap | None:
@@ -74,8 +114,12 @@ def check_inputs(config: JobConfig) -> None:
     """Read and validate every input file of a job (raises InputFileError with a one-line reason)."""
     _zmap(config), _maps(config), _positions(config)
     em = config.emitters
-    if em.structure == "density":
-        load_density(em.density_file)
+    for path in (em.density_file if em.structure == "density" else "", config.illumination.file, config.background.map_file):
+        if path:
+            load_image(path)
+    if config.background.map_file and load_image(config.background.map_file).shape != tuple(config.camera.roi_shape):
+        raise UserError(f"background.map_file {config.background.map_file}: an image of shape "
+                        f"{load_image(config.background.map_file).shape}, the ROI is {list(config.camera.roi_shape)}")
     if em.source:
         source = open_source(em.source)
         if source.frames > em.frames:
@@ -97,6 +141,7 @@ class Sample:
     labels: Labels | None = None  # which site and structure each emitter labels
     drift_nm: np.ndarray | None = None  # (frames, 3) stage drift of every frame
     source: TruthSource | None = None  # emitters.source: the rows to render
+    illumination: np.ndarray | None = None  # relative excitation at each emitter (flux_photons include it)
 
 
 def _placement(config: JobConfig) -> tuple[tuple[float, float, float, float], tuple[float, float]]:
@@ -123,7 +168,7 @@ def structure_sites(config: JobConfig, rng: np.random.Generator) -> Sites:
         return filament_sites(rng, em.structure_count, em.filament_length_nm, em.filament_persistence_nm,
                               diameter_nm=em.filament_diameter_nm, sites_per_um=em.filament_sites_per_um, **where)
     if em.structure == "density":
-        return density_sites(rng, load_density(em.density_file), em.density_pixel_size_nm, em.density_sites,
+        return density_sites(rng, load_image(em.density_file), em.density_pixel_size_nm, em.density_sites,
                              z_range_nm=z)
     raise ValueError(f"no sites for structure {em.structure!r}")
 
@@ -167,12 +212,27 @@ def build_sample(job: Job) -> Sample:
         return Sample(key, Emitters(nothing, nothing, nothing, nothing), Events(nothing.astype(np.int64), nothing, nothing),
                       drift_nm=drift, source=open_source(em.source))
     emitters, sites, labels = _emitters(config, key)
-    blinking = generator(key, "blinking")
+    intensity = None
+    if config.illumination.active:  # the excitation at each emitter scales its photons
+        intensity = illumination_at(config, emitters.x_nm, emitters.y_nm)
+        emitters = Emitters(emitters.x_nm, emitters.y_nm, emitters.z_nm, emitters.flux_photons * intensity)
+    events = _events(config, generator(key, "blinking"), len(emitters),
+                     intensity if config.illumination.activation else None)
+    return Sample(key, emitters, events, _dipoles(config, key, len(emitters)), sites, labels, drift,
+                  illumination=intensity)
+
+
+def _events(config: JobConfig, rng: np.random.Generator, n: int, activation: np.ndarray | None) -> Events:
+    em = config.emitters
     if em.blinking == "single":
-        events = single_events(blinking, len(emitters), em.frames, em.lifetime_avg)
-    else:
-        events = markov_events(blinking, len(emitters), em.frames, em.lifetime_avg, em.off_time_avg, em.bleach_prob)
-    return Sample(key, emitters, events, _dipoles(config, key, len(emitters)), sites, labels, drift)
+        return single_events(rng, n, em.frames, em.lifetime_avg)
+    if em.blinking == "markov":
+        return markov_events(rng, n, em.frames, em.lifetime_avg, em.off_time_avg, em.bleach_prob,
+                             activation_scale=activation)
+    if em.blinking == "four-state":
+        return four_state_events(rng, n, em.frames, em.lifetime_avg, None, em.dark_time_avg, em.bleach_time_avg,
+                                 activation_scale=activation, lead_in_frames=em.lead_in_frames)
+    return paint_events(rng, n, em.frames, em.binding_rate_per_s, em.bound_time_s, config.camera.frame_interval_ms)
 
 
 def _dipoles(config: JobConfig, key: tuple[int, ...], n: int) -> dict[str, np.ndarray] | None:
@@ -197,10 +257,15 @@ def build_scene(job: Job) -> Scene:
     per_row = sample.drift_nm is not None or sample.source is not None
     # the zmap is indexed by (x, y) in pixels: column first; each row where it is when rows move (drift)
     coeffs = None if zmap is None or per_row else zmap.at(sample.emitters.x_nm / pixel_nm, sample.emitters.y_nm / pixel_nm)
+    maps = {**(_maps(config) or {}), **(camera_defects(config, sample.key) or {})}
+    maps.pop("hot", None), maps.pop("dead", None)  # (recorded for the user; the camera sees dark_e and response)
+    bg = config.background
     return Scene(
         key=sample.key, roi_shape=config.camera.roi_shape, pixel_size_nm=pixel_nm,
         background_photons=config.camera.background, emitters=sample.emitters, events=sample.events,
-        psf=psf_model(config, zmap.noll if zmap else ()), camera=camera_model(config, _maps(config)), coeffs_nm=coeffs,
+        psf=psf_model(config, zmap.noll if zmap else ()), camera=camera_model(config, maps), coeffs_nm=coeffs,
         psf_params=sample.dipoles, drift_nm=sample.drift_nm, source=sample.source,
         coeffs_at=zmap.at if zmap is not None and per_row else None,
+        background_map=background_photons_map(config, sample.key), background_bleach_tau_frames=bg.bleach_tau_frames,
+        background_fluctuation=bg.fluctuation,
     )

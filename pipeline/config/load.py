@@ -22,7 +22,7 @@ from .reference import allowed_at, leaf_keys, model_of
 
 #: keys of [base] whose values are paths, resolved relative to the sweep file's folder
 PATH_KEYS = ("optics.zmap_path", "camera.maps_path", "emitters.positions_file", "optics.psf_file",
-             "emitters.density_file", "emitters.source")
+             "emitters.density_file", "emitters.source", "illumination.file", "background.map_file")
 
 
 @dataclass(frozen=True)

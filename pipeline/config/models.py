@@ -131,9 +131,19 @@ class EmittersSection(_Section):
     lifetime_avg: Number = Field(2.5, gt=0, le=1e8, description="mean on-time, frames (exponential)")
     # 1 mm of depth: far beyond any objective's working distance
     z_range_um: Number = Field(1.0, ge=0, le=1000, description="z uniform in [-z/2, +z/2], micrometres")
-    blinking: Literal["single", "markov"] = Field("single", description='"single" (one on-event each) or "markov" (on/off/bleach)')
+    blinking: Literal["single", "markov", "four-state", "paint"] = Field(
+        "single", description='"single" (one on-event each), "markov" (on/off/bleach), "four-state" (the SMLM '
+                              'Challenge 2016 model: off, on, dark, bleached) or "paint" (DNA-PAINT binding)')
     off_time_avg: Number = Field(100.0, gt=0, le=1e8, description="markov only: mean off-time, frames")
     bleach_prob: Number = Field(0.0, ge=0, le=1, description="markov only: probability that an on-event ends in bleaching")
+    dark_time_avg: Number = added_field(2.5, gt=0, le=1e8, description="four-state: mean time in the dark state before "
+                                        "returning on, frames (lifetime_avg is the on state's time to the dark state)")
+    bleach_time_avg: Number = added_field(1.5, gt=0, le=1e8, description="four-state: mean on-time to bleaching, frames")
+    lead_in_frames: Number = added_field(0.0, ge=0, le=1e8, description="four-state: activations are uniform over "
+                                         "[-lead_in_frames, frames) (the Challenge simulated 20 frames before the movie)")
+    binding_rate_per_s: Number = added_field(0.05, gt=0, le=1e6, description="paint: imager binding rate k_on*c, per "
+                                             "second (dark time 1/(k_on*c)); frames last camera.frame_interval_ms")
+    bound_time_s: Number = added_field(0.5, gt=0, le=1e6, description="paint: mean bound time tau_b, seconds")
     positions_file: str = Field("", description="optional CSV/HDF5 of emitter positions (x_nm, y_nm[, z_nm])")
     # structures (README "Samples"): the emitters are fluorophores on the sites of copies of a structure
     structure: Literal["uniform", "grid", "npc", "filaments", "density", "positions"] = added_field(
@@ -272,6 +282,68 @@ class OpticsSection(_Section):
         return self.gaussian_sigma_nm or 0.21 * self.wavelength_nm / self.na
 
 
+class IlluminationSection(_Section):
+    """The excitation profile: it scales each emitter's photons (and, optionally, its activation rate)."""
+
+    profile: Literal["flat", "gaussian", "flat-top", "file", "sigmoid"] = added_field(
+        "flat", description='"flat", "gaussian" (exp(-2 r^2/w^2)), "flat-top" (exp(-2 (r/w)^(2 order))), "file" (an '
+                            'image, peak 1) or "sigmoid" (the SMLM Challenge 2016 radial profile)')
+    centre_nm: tuple[Number, Number] | None = added_field(None, description="[x, y] of the beam centre, nm; default: "
+                                                          "the ROI centre")
+    # 1 m: beyond any field of view
+    waist_nm: Number | None = added_field(None, gt=0, le=1e9, description="gaussian, flat-top: 1/e^2 radius w, nm")
+    order: Number = added_field(4.0, ge=1, le=100, description="flat-top: super-Gaussian order (1 = gaussian)")
+    half_max_radius_nm: Number | None = added_field(None, gt=0, le=1e9, description="sigmoid: radius of half intensity, nm")
+    quarter_max_radius_nm: Number | None = added_field(None, gt=0, le=1e9, description="sigmoid: radius of a quarter "
+                                                       "intensity, nm (> half_max_radius_nm)")
+    file: str = added_field("", description="file: the profile as an image (TIFF or PNG), scaled to peak 1; its pixel "
+                            "(0, 0) at the ROI's top-left corner")
+    file_pixel_size_nm: Number | None = added_field(None, gt=0, le=1e5, description="file: its pixel size, nm; default: "
+                                                    "optics.pixel_size_nm")
+    activation: Flag = added_field(False, description="markov, four-state: activation rate proportional to the "
+                                                      "intensity too (the mean off-time divided by it)")
+
+    @model_validator(mode="after")
+    def _profile_keys(self) -> IlluminationSection:
+        needs = {"gaussian": ("waist_nm",), "flat-top": ("waist_nm",), "file": ("file",),
+                 "sigmoid": ("half_max_radius_nm", "quarter_max_radius_nm")}.get(self.profile, ())
+        for key in needs:
+            if not getattr(self, key):
+                raise ValueError(f'profile = "{self.profile}" needs {key}')
+        if self.profile == "sigmoid" and self.quarter_max_radius_nm <= self.half_max_radius_nm:
+            raise ValueError(f"quarter_max_radius_nm = {self.quarter_max_radius_nm:g} must exceed "
+                             f"half_max_radius_nm = {self.half_max_radius_nm:g}")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return self.profile != "flat"
+
+
+class BackgroundSection(_Section):
+    """Structure and time course of the background; its level is camera.background (photons/pixel/frame)."""
+
+    field_amplitude: Number = added_field(0.0, ge=0, le=10, description="relative std of a smooth random field "
+                                          "multiplying the background (seeded per job); 0 = none")
+    field_length_px: Number = added_field(10.0, ge=1, le=1e4, description="correlation length of the field, pixels "
+                                          "(autocorrelation exp(-r^2 / (2 l^2)))")
+    map_file: str = added_field("", description="a background map (TIFF or PNG, the ROI's shape) multiplying the "
+                                "background, scaled to mean 1")
+    bleach_tau_frames: Number | None = added_field(None, gt=0, le=1e9, description="background bleaching exp(-f / tau), "
+                                                   "f the frame index")
+    fluctuation: Number = added_field(0.0, ge=0, le=10, description="per-frame log-normal fluctuation of the whole "
+                                      "background (std of its log; mean 1)")
+
+    @property
+    def structured(self) -> bool:
+        """Whether the background differs between pixels."""
+        return bool(self.field_amplitude or self.map_file)
+
+    @property
+    def active(self) -> bool:
+        return self.structured or self.bleach_tau_frames is not None or bool(self.fluctuation)
+
+
 class CameraSection(_Section):
     roi_size: Side = Field(1200, description="square frame side, pixels (or roi = [height, width])")
     roi: tuple[Side, Side] | None = Field(None, description="frame [height, width], pixels; overrides roi_size")
@@ -292,6 +364,34 @@ class CameraSection(_Section):
     maps_path: str = Field("", description="scmos: per-pixel offset/gain/variance maps (HDF5 or TIFF)")
     # up to one frame per hour (time-lapse)
     frame_interval_ms: Number = Field(10.0, gt=0, le=3600000, description="time between frames, ms (the t coordinate)")
+    # defects (README "Illumination, background and camera defects"); maps seeded per job, written to calibration.h5
+    cic_probability: Number = added_field(0.0, ge=0, le=1, description="emccd: clock-induced charge events per pixel "
+                                          "per frame (the SMLM Challenge 2016: 0.002)")
+    em_stages: Integer = added_field(536, ge=1, le=10000, description="emccd: stages of the gain register (a CIC "
+                                     "electron born in it sees only the stages after it)")
+    full_well_e: Number | None = added_field(None, gt=0, le=1e8, description="electrons a pixel holds: collected "
+                                             "charge is clipped to it; default: none")
+    hot_fraction: Number = added_field(0.0, ge=0, le=1, description="fraction of hot pixels")
+    hot_dark_e: Number = added_field(0.0, ge=0, le=1e6, description="mean dark electrons per frame of a hot pixel")
+    dead_fraction: Number = added_field(0.0, ge=0, le=1, description="fraction of dead pixels (no charge; offset and "
+                                        "read noise only)")
+    dsnu_adu: Number = added_field(0.0, ge=0, le=1e4, description="fixed-pattern offset non-uniformity: std, ADU")
+    prnu: Number = added_field(0.0, ge=0, le=1, description="photo-response non-uniformity: relative std of the gain")
+
+    @model_validator(mode="after")
+    def _defect_keys(self) -> CameraSection:
+        if self.cic_probability and self.type != "emccd":
+            raise ValueError(f'cic_probability applies to type = "emccd" only (type = "{self.type}")')
+        if self.hot_fraction + self.dead_fraction > 1:
+            raise ValueError(f"hot_fraction + dead_fraction = {self.hot_fraction + self.dead_fraction:g} exceeds 1")
+        if self.hot_dark_e and not self.hot_fraction:
+            raise ValueError("hot_dark_e needs hot_fraction > 0")
+        return self
+
+    @property
+    def defects(self) -> bool:
+        """Whether the job's camera has per-pixel defect maps."""
+        return bool(self.hot_fraction or self.dead_fraction or self.dsnu_adu or self.prnu)
 
     @property
     def roi_shape(self) -> tuple[int, int]:
@@ -339,6 +439,29 @@ class JobConfig(_Section):
     camera: CameraSection = CameraSection()
     render: RenderSection = RenderSection()
     drift: DriftSection = added_field(DriftSection(), description="stage drift")
+    illumination: IlluminationSection = added_field(IlluminationSection(), description="excitation profile")
+    background: BackgroundSection = added_field(BackgroundSection(), description="background structure and time course")
+
+    @model_validator(mode="after")
+    def _crlb_assumptions(self) -> JobConfig:
+        if self.render.crlb and (self.background.structured or self.camera.defects or self.camera.cic_probability):
+            raise ValueError("render.crlb assumes a uniform background and a camera without defects or clock-induced "
+                             "charge: turn it off, or the background structure and camera defects")
+        return self
+
+    @model_validator(mode="after")
+    def _source_is_rendered_as_given(self) -> JobConfig:
+        if self.emitters.source and self.illumination.active:
+            raise ValueError("emitters.source renders the file's photons as they are: illumination.profile must be "
+                             '"flat" (the photons of a ground truth already include its illumination)')
+        return self
+
+    @model_validator(mode="after")
+    def _activation_has_switching(self) -> JobConfig:
+        if self.illumination.activation and self.emitters.blinking not in ("markov", "four-state"):
+            raise ValueError(f'illumination.activation needs emitters.blinking = "markov" or "four-state" '
+                             f'(not "{self.emitters.blinking}")')
+        return self
 
     @model_validator(mode="after")
     def _emitters_above_the_coverslip(self) -> JobConfig:

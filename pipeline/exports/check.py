@@ -14,7 +14,7 @@ import numpy as np
 
 from ..plan import Job
 from ..store import checksum, file_checksum
-from .layout import CSV, H5, TIFF, inputs_digest, job_dir, marker_problem, read_marker
+from .layout import CALIBRATION, CSV, H5, TIFF, inputs_digest, job_dir, marker_problem, read_marker
 from .tiff import pixels_offset
 
 
@@ -79,7 +79,7 @@ def export_problems(output: Path, job: Job, entries: list[dict]) -> list[str]:
         return [problem]
     problems = []
     recorded = marker.get("sha256") if isinstance(marker.get("sha256"), dict) else {}
-    for name in (H5, CSV):
+    for name in (H5, CSV, CALIBRATION) if CALIBRATION in recorded else (H5, CSV):
         if file_checksum(folder / name) != recorded.get(name):
             problems.append(f"{name} differs from the checksum recorded when it was written")
     tiff = tiff_problem(folder / TIFF, job, entries)

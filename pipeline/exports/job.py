@@ -19,12 +19,13 @@ from ..errors import UserError
 from ..plan import Job, identity
 from ..store import check_group, file_checksum, group_names, store_path
 from .layout import (
-    COMPRESSIONS, CSV, FILES, H5, JOB_JSON, MARKER, TIFF, export_compression, inputs_digest, job_dir, marker_matches,
+    CALIBRATION, COMPRESSIONS, CSV, FILES, H5, JOB_JSON, MARKER, TIFF, job_files, export_compression, inputs_digest, job_dir, marker_matches,
     read_marker, remove_temporaries, set_export_compression,
 )
 from .malloc import tune_malloc
 from .readback import check_stored, entries_of, frames_array, iter_truth
 from .tiff import TiffStream, finish_stream, write_tiff
+from .calibration import has_calibration, write_calibration
 from .truth import write_csv, write_h5
 
 
@@ -51,7 +52,7 @@ def _clear_folder(folder: Path, marker: Any, job: Job, keep: str | None) -> None
     remove_temporaries(folder, keep=keep)
     (folder / MARKER).unlink(missing_ok=True)
     if not (isinstance(marker, dict) and marker.get("fingerprint") == job.fingerprint):
-        for name in FILES:  # files of another fingerprint (or of unknown origin) must not survive
+        for name in (*FILES, CALIBRATION):  # files of another fingerprint (or of unknown origin) must not survive
             (folder / name).unlink(missing_ok=True)
 
 
@@ -76,7 +77,7 @@ def _job_info(job: Job, entries: list[dict], localizations: int, compression: st
             "exported": now(),
         },
         "tiff": {"compression": compression, "bigtiff": bigtiff},
-        "files": list(FILES),
+        "files": list(job_files(job)),
         "software": software,
     }
 
@@ -96,6 +97,9 @@ def _write_files(output: Path, folder: Path, job: Job, entries: list[dict], comp
         n_h5 = write_h5(tmp, output, job, entries, software)
     with atomic.Staged(folder / CSV) as tmp:
         n_csv = write_csv(tmp, output, job, entries)
+    if has_calibration(job):
+        with atomic.Staged(folder / CALIBRATION) as tmp:
+            write_calibration(tmp, job)
     if not n_h5 == n_csv == expected:
         raise RuntimeError(f"job {job.name}: wrote {n_h5} localizations to HDF5 and {n_csv} to CSV, "
                            f"the cache entries count {expected}")
@@ -146,13 +150,13 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
     info = _job_info(job, entries, localizations, compression, is_big, seconds, software)
     atomic.write_json(folder / JOB_JSON, info)
     atomic.write_json(folder / MARKER, {
-        "fingerprint": job.fingerprint, "files": list(FILES), "compression": compression, "bigtiff": is_big,
+        "fingerprint": job.fingerprint, "files": list(job_files(job)), "compression": compression, "bigtiff": is_big,
         "localizations": localizations, "time": info["timings"]["exported"],
         "inputs": inputs,  # what it was made from: an export follows its chunks' entries (layout.inputs_digest)
-        "sha256": {name: file_checksum(folder / name) for name in (H5, CSV)},  # checked by `verify`
-        "bytes": {name: (folder / name).stat().st_size for name in FILES},  # checked by every run
+        "sha256": {name: file_checksum(folder / name) for name in job_files(job) if name not in (TIFF, JOB_JSON)},  # `verify`
+        "bytes": {name: (folder / name).stat().st_size for name in job_files(job)},  # checked by every run
     })
-    return {"job": job.name, "status": "exported", "folder": str(folder), "files": list(FILES),
+    return {"job": job.name, "status": "exported", "folder": str(folder), "files": list(job_files(job)),
             "localizations": localizations, "bigtiff": is_big, "seconds": seconds}
 
 

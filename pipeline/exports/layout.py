@@ -4,6 +4,7 @@
         simulation.ome.tiff   T×Y×X, uint16 (float32 without noise), OME-XML with physical sizes
         emitters.h5           tables `emitters` and `localizations`, units in attributes
         localizations.csv     ThunderSTORM: "id","frame","x [nm]","y [nm]","z [nm]","intensity [photon]"
+        calibration.h5        (jobs with them) background map, defect maps, illumination profile
         job.json              parameters, varied values, seeds, fingerprint, timings, software
         export.json           marker, written last: fingerprint, file names and sizes, what the export was
                               made from (digest of its chunks' entries) and the ground-truth files' sha256
@@ -26,7 +27,16 @@ H5 = "emitters.h5"
 CSV = "localizations.csv"
 JOB_JSON = "job.json"
 MARKER = "export.json"
+CALIBRATION = "calibration.h5"
 FILES = (TIFF, H5, CSV, JOB_JSON)
+
+
+def job_files(job: Job) -> tuple[str, ...]:
+    """The files of a job's export: FILES, and calibration.h5 for a job with defect, background or
+    illumination maps."""
+    from .calibration import has_calibration
+
+    return (*FILES, CALIBRATION) if has_calibration(job) else FILES
 COMPRESSIONS = ("none", "zlib")
 
 
@@ -36,7 +46,7 @@ def job_dir(output: Path, job_name: str) -> Path:
 
 def remove_temporaries(folder: Path, keep: str | None = None) -> None:
     """Remove what interrupted exports left under temporary names (but ``keep``)."""
-    names = (*FILES, MARKER)
+    names = (*FILES, CALIBRATION, MARKER)
     for path in folder.glob(".*.tmp"):
         if any(path.name.startswith(f".{name}.") for name in names) and str(path) != keep:
             path.unlink(missing_ok=True)
@@ -84,7 +94,7 @@ def marker_problem(marker: Any, job: Job, folder: Path, inputs: str, compression
         return f"compressed with {marker.get('compression')}, not {compression}"
     if bigtiff is not None and marker.get("bigtiff") != bool(bigtiff):
         return "BigTIFF" if marker.get("bigtiff") else "not BigTIFF"
-    for name in FILES:
+    for name in job_files(job):
         try:
             size = (folder / name).stat().st_size
         except OSError:

@@ -101,6 +101,19 @@ VECTORIAL_DESCRIPTIONS = {
 }
 
 
+ILLUMINATION_UNITS = {"illumination": "1 (the profile's peak = 1)"}
+ILLUMINATION_DESCRIPTIONS = {"illumination": "relative excitation intensity at the emitter (illumination.profile); "
+                                             "flux_photons include it"}
+
+
+def extra_columns(job: Job, sample) -> dict[str, np.ndarray]:
+    """The emitter table's columns beyond the standard ones: a vectorial job's, and the illumination."""
+    columns = vectorial_columns(job, sample)
+    if sample.illumination is not None:
+        columns["illumination"] = sample.illumination
+    return columns
+
+
 def vectorial_columns(job: Job, sample) -> dict[str, np.ndarray]:
     """The emitter table's columns of a vectorial job (no PSF is built: the powers are closed integrals)."""
     from kernels.vectorial import collection_efficiency
@@ -226,7 +239,7 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: 
     if sample.source is not None:
         emitters = source_emitter_table(sample.source, job.chunk_frames)
     else:
-        emitters = emitter_table(sample.emitters, sample.events, job.frames, vectorial_columns(job, sample), sample.labels)
+        emitters = emitter_table(sample.emitters, sample.events, job.frames, extra_columns(job, sample), sample.labels)
     config = job.config
     with h5py.File(path, "w") as f:
         root = f.attrs
@@ -248,7 +261,8 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: 
         # uncompressed: gzip halves float tables but costs ~1.5 us per row, serially at the end of
         # the run; plain (chunked) datasets are also what every HDF5 reader opens without filters
         table = f.create_dataset("emitters", data=emitters)
-        _set_column_attrs(table, {**EMITTER_UNITS, **VECTORIAL_UNITS}, {**EMITTER_DESCRIPTIONS, **VECTORIAL_DESCRIPTIONS})
+        _set_column_attrs(table, {**EMITTER_UNITS, **VECTORIAL_UNITS, **ILLUMINATION_UNITS},
+                          {**EMITTER_DESCRIPTIONS, **VECTORIAL_DESCRIPTIONS, **ILLUMINATION_DESCRIPTIONS})
         table.attrs["description"] = ("one row per emitter (re-rendered: one per id of the source, at its first "
                                       "localization)" if sample.source is not None else "one row per emitter")
         if sample.sites is not None:

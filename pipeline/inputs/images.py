@@ -1,4 +1,5 @@
-"""A density image (``emitters.density_file``): sites are drawn with probability proportional to its pixels.
+"""Images a user gives as maps: a density of sites (``emitters.density_file``), a background map
+(``background.map_file``), an illumination profile (``illumination.file``).
 
 TIFF (one 2-D page) or PNG (grey, or RGB(A): the mean of the colour channels, alpha ignored). Values
 must be finite and non-negative, and not all zero.
@@ -17,8 +18,8 @@ _EXPECTED = "a TIFF (one 2-D page) or PNG image of finite, non-negative values, 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def load_density(path) -> np.ndarray:
-    """The image as float64 (rows = y, columns = x); read once per path in a process."""
+def load_image(path) -> np.ndarray:
+    """The image as float64 (rows = y, columns = x), read-only; read once per path in a process."""
     return _load(str(path))
 
 
