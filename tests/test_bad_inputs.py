@@ -82,7 +82,7 @@ CASES = [
     ("z-range-huge", "[base.emitters]\nz_range_um = 5000.0", r"emitters\.z_range_um = 5000\.0: .*less than or equal to 1000"),
     ("off-time-nan", "[base.emitters]\noff_time_avg = nan", r"emitters\.off_time_avg = nan: .*finite"),
     ("bleach-nan", "[base.emitters]\nbleach_prob = nan", r"emitters\.bleach_prob = nan: .*finite.*0 <= x <= 1"),
-    ("blinking-unknown", '[base.emitters]\nblinking = "always"', r"emitters\.blinking = 'always': Input should be 'single' or 'markov'"),
+    ("blinking-unknown", '[base.emitters]\nblinking = "always"', r"emitters\.blinking = 'always': Input should be 'single', 'markov', 'four-state' or 'paint'"),
     ("positions-number", "[base.emitters]\npositions_file = 3", r"emitters\.positions_file = 3: Input should be a valid string"),
     ("structure-unknown", '[base.emitters]\nstructure = "ring"', r"emitters\.structure = 'ring': Input should be 'uniform', 'grid', 'npc', 'filaments', 'density' or 'positions'"),
     ("structure-positions-no-file", '[base.emitters]\nstructure = "positions"', r'sweep\.toml: emitters: structure = "positions" needs positions_file'),

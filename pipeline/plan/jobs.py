@@ -113,7 +113,8 @@ class Job:
     @property
     def scene_bytes(self) -> int:
         """Bytes of the job's scene on a worker (estimate, see :func:`scene_bytes`)."""
-        return scene_bytes(self.config, self.n_emitters, self.positions)
+        index = 2 * 8 * self.source.frames if self.source is not None else 0  # a source's per-frame offsets, counts
+        return scene_bytes(self.config, self.n_emitters, self.positions) + index
 
 
 @dataclass(frozen=True)

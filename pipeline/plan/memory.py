@@ -83,7 +83,10 @@ def scene_bytes(config: JobConfig, n_emitters: int, positions: tuple[int, str] |
     events, _, _ = emitter_load(config, n_emitters)
     coeffs = 8 * ZMAP_MODES if config.optics.zmap_path else 0
     read = positions[0] * POSITIONS_BYTES_PER_ROW[positions[1]] if positions else 0
-    return n_emitters * (EMITTER_BYTES + coeffs) + events * EVENT_BYTES + read + spline_bytes(config)
+    height, width = config.camera.roi_shape
+    # float32 maps of the frame: the background map (and its float64 field while built), the defect maps
+    maps = height * width * ((4 + 8) * config.background.structured + 14 * config.camera.defects)
+    return n_emitters * (EMITTER_BYTES + coeffs) + events * EVENT_BYTES + read + spline_bytes(config) + maps
 
 
 def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None = None) -> int:
