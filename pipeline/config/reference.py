@@ -58,6 +58,11 @@ def _unwrap(annotation, constraints=()) -> tuple[typing.Any, list]:
             return annotation, constraints
 
 
+def bare_type(annotation):
+    """The type a value of this annotation has, without constraints and ``None``: ``int`` for ``Count``."""
+    return _unwrap(annotation)[0]
+
+
 def _number(value) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)

@@ -82,11 +82,20 @@ def physical_parameters(config: JobConfig, digests: dict[str, str]) -> dict:
     return tree
 
 
-def identity(config: JobConfig, sample_id: int | None, sweep_seed: int) -> tuple[str, str, list[str]]:
-    """(seed digest, fingerprint, missing input files) of a job."""
+def identity(config: JobConfig, sample_id: int | None, sweep_seed: int,
+             draw: int | None = None) -> tuple[str, str, list[str]]:
+    """(seed digest, fingerprint, missing input files) of a job.
+
+    ``draw`` is the job's draw index in a ``[random]`` design: like a sample id it makes two draws
+    that happen to have equal values two realizations, not one simulation. Jobs without a draw
+    hash exactly what they hashed before designs existed.
+    """
     digests, missing = _input_digests(config)
     physics = physical_parameters(config, digests)
-    seed_digest = _digest({"physics": physics, "sample_id": sample_id})
+    seeded = {"physics": physics, "sample_id": sample_id}
+    if draw is not None:
+        seeded["draw"] = draw
+    seed_digest = _digest(seeded)
     # chunk_frames changes only the layout, never the bytes (design §3), so it is not part of identity
     numerics = _without_added_defaults(config.render.model_dump(mode="json", exclude={"chunk_frames"}),
                                        type(config.render))

@@ -4,7 +4,8 @@ Layout (design §4)::
 
     sweep.zarr/<job>/frames   uint16 or float32, chunks (chunk_frames, Y, X), Blosc-LZ4
     sweep.zarr/<job>/t, y, x  coordinates: seconds, µm at pixel centres
-    attrs: job, fingerprint, parameters (resolved), varied, sample_id, chunk_frames, ome (NGFF 0.5)
+    attrs: job, fingerprint, parameters (resolved), varied, sample_id, chunk_frames, ome (NGFF 0.5),
+           draw (jobs of a [random] design: index, n, method, keys)
 
 Chunk writes (:mod:`.chunks`) are whole zarr chunks, so parallel tasks never touch the same object.
 """
@@ -32,7 +33,7 @@ CODEC = BloscCodec(cname="lz4", clevel=1, shuffle="shuffle", typesize=2)
 
 def job_attrs(job: Job) -> dict:
     pixel_um, interval_s = job.pixel_size_um, job.frame_interval_s
-    return {
+    attrs = {
         "job": job.name,
         "fingerprint": job.fingerprint,
         # with the parameters, everything needed to rebuild the job's scene (export needs no sweep file)
@@ -63,6 +64,9 @@ def job_attrs(job: Job) -> dict:
             }],
         },
     }
+    if job.draw is not None:  # (only then: a grid job's attributes are what they always were)
+        attrs["draw"] = job.draw.as_json()
+    return attrs
 
 
 def coordinates(job: Job) -> dict[str, np.ndarray]:
