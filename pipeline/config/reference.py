@@ -151,8 +151,9 @@ def _rows(model: type[BaseModel], prefix: str = ""):
         if sub is not None:
             yield from _rows(sub, f"{prefix}{name}.")
             continue
-        default = info.get_default(call_default_factory=True)
-        default = "unset" if default is None else toml_value(default) if default != {} else "{}"
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        default = ("required" if info.is_required() else "unset" if default is None
+                   else toml_value(default) if default != {} else "{}")
         yield f"{prefix}{name}", default, info.description or "", field_allowed(model, name)
 
 
