@@ -105,13 +105,13 @@ def format_validation_error(exc: pydantic.ValidationError, file: str, model: typ
     """
     err = exc.errors()[0]
     loc, msg = err["loc"], err["msg"].removeprefix("Value error, ")
-    if err["type"] == "missing" and loc and isinstance(loc[-1], int):
+    if err["type"] == "missing" and loc and not isinstance(loc[-1], int):  # (its input is the whole table)
+        allowed = allowed_at(model, loc)
+        return f"{file}: {_display(_dotted(loc))} is required" + (f"; allowed: {allowed}" if allowed else "")
+    if err["type"] == "missing" and loc:
         loc, msg = loc[:-1], "too few items"  # roi = [32]: the list is wrong, not its missing item
     bad_key = loc[-1:] == ("[key]",)  # a bad key of a table (a Noll index of optics.zernike), not a value
     key = _display(_dotted(loc[:-2] if bad_key else loc))
-    if err["type"] == "missing" and key:  # (the input is the table the key is missing from)
-        allowed = allowed_at(model, loc)
-        return f"{file}: {key} is required" + (f"; allowed: {allowed}" if allowed else "")
     if err["type"] in ("value_error", "assertion_error") or not key:
         return f"{file}: {key}: {msg}" if key else f"{file}: {msg}"
     what = f"{key} key {err['input']!r}" if bad_key else f"{key} = {err.get('input')!r}"
