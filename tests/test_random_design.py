@@ -278,12 +278,33 @@ def test_a_random_design_runs_and_opens_as_a_table(tmp_path):
     assert table["background"].attrs["units"] == "photon/pixel/frame"
     assert table.attrs["design"] == {"method": "random", "n": 3}
     assert pipeline.open_sweep(tmp_path / "out", stack=True).identical(table)
+    frames = table["frames"].values
+    for i, job in enumerate(plan.jobs):  # each row is its own job's movie
+        stored = zarr.open_group(tmp_path / "out" / "sweep.zarr" / job.name, mode="r")
+        np.testing.assert_array_equal(frames[i], stored["frames"][:])
+    assert len({frames[i].tobytes() for i in range(6)}) == 6
     job = plan.jobs[3]
     stored = zarr.open_group(tmp_path / "out" / "sweep.zarr" / job.name, mode="r")
-    np.testing.assert_array_equal(table["frames"].sel(job=job.name).values, stored["frames"][:])
     # job.json and the group's attributes hold the full values and the draw
     info = json.loads((tmp_path / "out" / "jobs" / job.name / "job.json").read_text())
     assert info["varied"] == job.varied and stored.attrs["varied"] == job.varied
     assert info["draw"] == stored.attrs["draw"] == {"index": 1, "n": 3, "method": "random", "keys": list(plan.random_keys)}
     # one node per job on request
     assert len(pipeline.open_sweep(tmp_path / "out", stack=False).children) == 6
+
+
+def test_a_random_design_of_different_shapes_opens_as_a_tree(tmp_path):
+    import xarray as xr
+
+    import pipeline
+
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(BASE + '[random]\nn = 2\nmethod = "lhs"\n"emitters.frames" = { distribution = "uniform", low = 2, high = 3 }\n')
+    proc = run_module("run", sweep, "--output", tmp_path / "out", "--workers", 1)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with pytest.warns(UserWarning, match="different shapes"):
+        tree = pipeline.open_sweep(tmp_path / "out")
+    assert isinstance(tree, xr.DataTree)
+    assert sorted(node["frames"].shape[0] for node in tree.children.values()) == [2, 3]  # LHS: each integer once
+    with pytest.raises(ValueError, match="cannot stack jobs of different shapes"):
+        pipeline.open_sweep(tmp_path / "out", stack=True)
