@@ -291,6 +291,11 @@ def test_a_random_design_runs_and_opens_as_a_table(tmp_path):
     assert info["draw"] == stored.attrs["draw"] == {"index": 1, "n": 3, "method": "random", "keys": list(plan.random_keys)}
     # one node per job on request
     assert len(pipeline.open_sweep(tmp_path / "out", stack=False).children) == 6
+    # scored (against its own ground truth), a random design is a table too, not a mostly empty n^k grid
+    scored = pipeline.score(tmp_path / "out", str(tmp_path / "out" / "jobs" / "{job}" / "localizations.csv"),
+                            write=False, plots=False)
+    assert scored.dataset["recall"].dims == ("job",) and scored.dataset.sizes["job"] == 6
+    assert list(scored.dataset["background"].values) == [j.varied["camera.background"] for j in plan.jobs]
 
 
 def test_a_random_design_of_different_shapes_opens_as_a_tree(tmp_path):
