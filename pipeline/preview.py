@@ -108,8 +108,13 @@ def _limits(image: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _short(value) -> str:
+    # a drawn float (a [random] design) has 17 digits; values written in the sweep file are short
+    return f"{value:.4g}" if isinstance(value, float) and len(str(value)) > 8 else str(value)
+
+
 def _label(varied: dict, sample_id: int | None) -> str:
-    parts = [f"{key.rsplit('.', 1)[-1]}={value}" for key, value in varied.items()]
+    parts = [f"{key.rsplit('.', 1)[-1]}={_short(value)}" for key, value in varied.items()]
     if sample_id is not None:
         parts.append(f"sample={sample_id}")
     return "\n".join(parts) or "base"

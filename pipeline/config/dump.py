@@ -31,7 +31,7 @@ _SECTIONS = {"emitters", "optics", "camera", "render"}
 
 
 def to_toml(tree: dict) -> str:
-    """TOML text of a sweep tree (sections sweep, cluster, base.*, variables, zip, samples)."""
+    """TOML text of a sweep tree (sections sweep, cluster, base.*, variables, zip, samples, random)."""
     lines: list[str] = []
     for section in ("sweep", "cluster"):
         if tree.get(section):
@@ -46,4 +46,8 @@ def to_toml(tree: dict) -> str:
         lines.append("")
     if tree.get("samples"):
         _table(lines, "samples", tree["samples"])
+    if tree.get("random"):
+        # a parameter's table without the keys its distribution does not take (unset = None)
+        _table(lines, "random", {k: {a: b for a, b in v.items() if b is not None} if isinstance(v, dict) else v
+                                 for k, v in tree["random"].items()})
     return "\n".join(lines)

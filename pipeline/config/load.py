@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from ..errors import UserError, did_you_mean
 from .legacy import translate_legacy
-from .models import PATTERN_HELP, JobConfig, SweepFile
+from .models import PATTERN_HELP, Draw, JobConfig, RandomSection, SweepFile
 from .reference import allowed_at, leaf_keys, model_of
 
 #: keys of [base] whose values are paths, resolved relative to the sweep file's folder
@@ -58,6 +58,9 @@ def _display(path: str) -> str:
 def _check_keys(tree: dict, model: type[BaseModel], file: str, prefix: str = "") -> None:
     for key, value in tree.items():
         path = f"{prefix}{key}"
+        if model is RandomSection and key not in model.model_fields:
+            _check_draw_keys(key, value, file)
+            continue
         if key not in model.model_fields:
             valid = [_display(k) for k in leaf_keys(SweepFile)] + list(JobConfig.model_fields)
             raise UserError(f"unknown key '{_display(path)}' in {file}{did_you_mean(_display(path), valid)}")
@@ -66,6 +69,21 @@ def _check_keys(tree: dict, model: type[BaseModel], file: str, prefix: str = "")
             if not isinstance(value, dict):
                 raise UserError(f"{file}: '{_display(path)}' must be a table of keys, got {value!r}")
             _check_keys(value, sub, file, path + ".")
+
+
+def _check_draw_keys(key: str, value, file: str) -> None:
+    """A parameter of [random]: a dotted key (checked against [base] by the plan) and a table of Draw's keys."""
+    if "." not in key:
+        raise UserError(f"unknown key 'random.{key}' in {file}: [random] holds n, method and parameters as dotted "
+                        f"paths relative to [base], e.g. \"camera.background\" = {{ distribution = \"uniform\", "
+                        f"low = 5.0, high = 200.0 }}")
+    if not isinstance(value, dict):
+        raise UserError(f"{file}: random.{key} = {value!r}: expected a table such as "
+                        f"{{ distribution = \"uniform\", low = 1.0, high = 2.0 }}")
+    for sub in value:
+        if sub not in Draw.model_fields:
+            raise UserError(f"unknown key '{sub}' of random.{key} in {file}{did_you_mean(sub, Draw.model_fields)}; "
+                            f"allowed: {', '.join(Draw.model_fields)}")
 
 
 def _dotted(loc) -> str:
@@ -86,7 +104,10 @@ def format_validation_error(exc: pydantic.ValidationError, file: str, model: typ
     """
     err = exc.errors()[0]
     loc, msg = err["loc"], err["msg"].removeprefix("Value error, ")
-    if err["type"] == "missing" and loc and isinstance(loc[-1], int):
+    if err["type"] == "missing" and loc and not isinstance(loc[-1], int):  # (its input is the whole table)
+        allowed = allowed_at(model, loc)
+        return f"{file}: {_display(_dotted(loc))} is required" + (f"; allowed: {allowed}" if allowed else "")
+    if err["type"] == "missing" and loc:
         loc, msg = loc[:-1], "too few items"  # roi = [32]: the list is wrong, not its missing item
     bad_key = loc[-1:] == ("[key]",)  # a bad key of a table (a Noll index of optics.zernike), not a value
     key = _display(_dotted(loc[:-2] if bad_key else loc))
@@ -145,6 +166,10 @@ def load_sweep(path: str | Path) -> LoadedSweep:
         for dotted, vals in values.items() if isinstance(values, dict) else ():
             if dotted in PATH_KEYS and isinstance(vals, list):
                 values[dotted] = [str((path.parent / v).resolve()) if isinstance(v, str) and v else v for v in vals]
+    random = tree.get("random")
+    for dotted, draw in random.items() if isinstance(random, dict) else ():
+        if dotted in PATH_KEYS and isinstance(draw, dict) and isinstance(draw.get("values"), list):
+            draw["values"] = [str((path.parent / v).resolve()) if isinstance(v, str) and v else v for v in draw["values"]]
     try:
         model = SweepFile.model_validate(tree)
     except pydantic.ValidationError as exc:

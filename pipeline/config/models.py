@@ -512,6 +512,64 @@ class SamplesSection(_Section):
         return value
 
 
+#: what each distribution of a [random] parameter takes: (required keys, optional keys)
+DISTRIBUTION_KEYS = {
+    "uniform": (("low", "high"), ()),
+    "log-uniform": (("low", "high"), ()),
+    "normal": (("mean", "std"), ("low", "high")),  # low/high: optional truncation
+    "choice": (("values",), ()),
+}
+
+
+class Draw(_Section):
+    """How one parameter of a ``[random]`` design is drawn (README "Random designs")."""
+
+    distribution: Literal["uniform", "log-uniform", "normal", "choice"] = Field(
+        description='"uniform" (low, high), "log-uniform" (low > 0, high), "normal" (mean, std; optional low, high '
+                    'truncate it) or "choice" (values)')
+    low: Number | None = Field(None, description="lower end of the range (uniform, log-uniform) or of the truncation (normal)")
+    high: Number | None = Field(None, description="upper end of the range (uniform, log-uniform) or of the truncation (normal)")
+    mean: Number | None = Field(None, description="normal: mean")
+    std: Number | None = Field(None, gt=0, description="normal: standard deviation")
+    # the values are checked against the parameter's own type when the sweep is planned
+    values: list | None = Field(None, min_length=1, description="choice: the values, drawn with equal probability")
+
+    @model_validator(mode="after")
+    def _keys_of_distribution(self) -> Draw:
+        required, optional = DISTRIBUTION_KEYS[self.distribution]
+        given = [k for k in ("low", "high", "mean", "std", "values") if getattr(self, k) is not None]
+        takes = " and ".join(required) + (f" (optional: {' and '.join(optional)})" if optional else "")
+        missing = [k for k in required if k not in given]
+        if missing:
+            raise ValueError(f'distribution "{self.distribution}" needs {" and ".join(missing)}; it takes {takes}')
+        extra = [k for k in given if k not in required + optional]
+        if extra:
+            raise ValueError(f'distribution "{self.distribution}" takes {takes}, not {" and ".join(extra)}')
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"low = {self.low!r} must be smaller than high = {self.high!r}")
+        if self.distribution == "log-uniform" and self.low <= 0:
+            raise ValueError(f'distribution "log-uniform" needs low > 0, got low = {self.low!r}')
+        return self
+
+
+class RandomSection(_Section):
+    """``[random]``: ``n`` draws of the parameters named by dotted keys (``"camera.background" = {...}``)."""
+
+    # the parameters are the extra keys, each a Draw (load.py lets dotted keys through the unknown-key check)
+    model_config = ConfigDict(extra="allow", frozen=True, validate_default=True)
+    __pydantic_extra__: dict[str, Draw]
+
+    n: Integer = Field(ge=1, le=10**6, description="draws (each crossed with [variables], [[zip]] and [samples])")
+    method: Literal["random", "lhs"] = Field(
+        "random", description='"random" (independent draws; more draws keep the first ones) or "lhs" (Latin hypercube: '
+                              "one draw per stratum of each parameter; another n draws other values)")
+
+    @property
+    def parameters(self) -> dict[str, Draw]:
+        """The drawn parameters: dotted key -> how it is drawn, in the file's order."""
+        return dict(self.__pydantic_extra__ or {})
+
+
 class SweepFile(_Section):
     """A whole sweep file, before expansion into jobs."""
 
@@ -522,3 +580,4 @@ class SweepFile(_Section):
     variables: dict[str, list] = Field(default_factory=dict, description="cartesian product over dotted paths")
     zip: list[dict[str, list]] = Field(default_factory=list, description="groups of parameters varied together")
     samples: SamplesSection | None = None
+    random: RandomSection | None = None

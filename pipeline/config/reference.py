@@ -58,6 +58,11 @@ def _unwrap(annotation, constraints=()) -> tuple[typing.Any, list]:
             return annotation, constraints
 
 
+def bare_type(annotation):
+    """The type a value of this annotation has, without constraints and ``None``: ``int`` for ``Count``."""
+    return _unwrap(annotation)[0]
+
+
 def _number(value) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -149,8 +154,9 @@ def _rows(model: type[BaseModel], prefix: str = ""):
         if sub is not None:
             yield from _rows(sub, f"{prefix}{name}.")
             continue
-        default = info.get_default(call_default_factory=True)
-        default = "unset" if default is None else toml_value(default) if default != {} else "{}"
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        default = ("required" if info.is_required() else "unset" if default is None
+                   else toml_value(default) if default != {} else "{}")
         yield f"{prefix}{name}", default, info.description or "", field_allowed(model, name)
 
 

@@ -17,6 +17,7 @@ from .. import atomic
 from ..clock import now
 from ..errors import UserError
 from ..plan import Job, identity
+from ..plan.design import DrawInfo
 from ..store import check_group, file_checksum, group_names, store_path
 from .layout import (
     CALIBRATION, COMPRESSIONS, CSV, FILES, H5, JOB_JSON, MARKER, TIFF, job_files, export_compression, inputs_digest, job_dir, marker_matches,
@@ -71,6 +72,7 @@ def _job_info(job: Job, entries: list[dict], localizations: int, compression: st
         "chunk_frames": job.chunk_frames,
         "chunks": len(job.chunks),
         "localizations": localizations,
+        **({"draw": job.draw.as_json()} if job.draw is not None else {}),
         "timings": {
             "chunk_seconds": round(sum(float(e.get("seconds") or 0.0) for e in entries), 3),
             "export_seconds": seconds,
@@ -177,16 +179,17 @@ def job_from_group(output: Path, name: str) -> Job:
         raise RuntimeError(f"no job group {name!r} in {store_path(Path(output))}") from None
     config = JobConfig.model_validate(attrs["parameters"])
     fingerprint, sample_id = attrs["fingerprint"], attrs.get("sample_id")
+    draw = DrawInfo(**{**attrs["draw"], "keys": tuple(attrs["draw"]["keys"])}) if attrs.get("draw") else None
     sweep_seed, seed_digest = attrs.get("sweep_seed"), attrs.get("seed_digest")
     if sweep_seed is None or seed_digest is None:
         sweep_seed = _seed_of(Path(output))
-        seed_digest, again, _ = identity(config, sample_id, sweep_seed)
+        seed_digest, again, _ = identity(config, sample_id, sweep_seed, draw.index if draw else None)
         if again != fingerprint:
             raise RuntimeError(
                 f"job {name}: its fingerprint {fingerprint} is not reproduced with the seed of {Path(output) / 'sweep.toml'} "
                 "(the output was reused by another sweep, or an input file changed); run the sweep again")
     return Job(index=-1, name=name, config=config, varied=attrs.get("varied") or {}, sample_id=sample_id,
-               sweep_seed=int(sweep_seed), seed_digest=str(seed_digest), fingerprint=fingerprint)
+               sweep_seed=int(sweep_seed), seed_digest=str(seed_digest), fingerprint=fingerprint, draw=draw)
 
 
 def _seed_of(output: Path) -> int:

@@ -247,6 +247,8 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: 
         root["fingerprint"] = job.fingerprint
         root["parameters"] = _json_attr(config.model_dump(mode="json"))
         root["varied"] = _json_attr(job.varied)
+        if job.draw is not None:  # a job of a random design (grid jobs' files are as they were)
+            root["draw"] = _json_attr(job.draw.as_json())
         if job.sample_id is not None:  # (HDF5 has no null: absent, as job.json's null, when the sweep has no samples)
             root["sample_id"] = job.sample_id
         root["sweep_seed"] = job.sweep_seed

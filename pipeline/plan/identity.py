@@ -7,6 +7,7 @@ random streams. Neither depends on the job's position in the sweep or on ``chunk
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -46,25 +47,38 @@ def _input_digests(config: JobConfig) -> tuple[dict[str, str], list[str]]:
 
 def _without_added_defaults(tree: dict, model) -> dict:
     """``tree`` (a section's dump) without the added fields that are at their default."""
+    rules = _field_rules(model)
     out = {}
     for name, value in tree.items():
-        info = model.model_fields.get(name)
-        extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
-        sub = _model_of_field(info)
+        sub, added, default = rules.get(name, (None, False, None))
         if sub is not None and isinstance(value, dict):
             value = _without_added_defaults(value, sub)
-            if extra.get("added") and not value:  # an added section with every key at its default
+            if added and not value:  # an added section with every key at its default
                 continue
-        elif extra.get("added") and value == _json_default(info):
+        elif added and value == default:
             continue
         out[name] = value
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _field_rules(model) -> dict[str, tuple[Any, bool, Any]]:
+    """Per field of ``model``: (its sub-model or None, whether it was added, its default as JSON if added).
+
+    Computed once per model: building the type adapters per job cost ~1 ms a job.
+    """
+    rules = {}
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        added = bool(extra.get("added"))
+        rules[name] = (_model_of_field(info), added, _json_default(info) if added else None)
+    return rules
+
+
 def _model_of_field(info):
     from ..config.reference import model_of
 
-    return model_of(info.annotation) if info is not None else None
+    return model_of(info.annotation)
 
 
 def _json_default(info):
@@ -84,11 +98,20 @@ def physical_parameters(config: JobConfig, digests: dict[str, str]) -> dict:
     return tree
 
 
-def identity(config: JobConfig, sample_id: int | None, sweep_seed: int) -> tuple[str, str, list[str]]:
-    """(seed digest, fingerprint, missing input files) of a job."""
+def identity(config: JobConfig, sample_id: int | None, sweep_seed: int,
+             draw: int | None = None) -> tuple[str, str, list[str]]:
+    """(seed digest, fingerprint, missing input files) of a job.
+
+    ``draw`` is the job's draw index in a ``[random]`` design: like a sample id it makes two draws
+    that happen to have equal values two realizations, not one simulation. Jobs without a draw
+    hash exactly what they hashed before designs existed.
+    """
     digests, missing = _input_digests(config)
     physics = physical_parameters(config, digests)
-    seed_digest = _digest({"physics": physics, "sample_id": sample_id})
+    seeded = {"physics": physics, "sample_id": sample_id}
+    if draw is not None:
+        seeded["draw"] = draw
+    seed_digest = _digest(seeded)
     # chunk_frames changes only the layout, never the bytes (design §3), so it is not part of identity
     numerics = _without_added_defaults(config.render.model_dump(mode="json", exclude={"chunk_frames"}),
                                        type(config.render))

@@ -1,4 +1,4 @@
-"""Expand a sweep into jobs: the product of variables, zip groups and samples (design §3)."""
+"""Expand a sweep into jobs: the product of random draws, variables, zip groups and samples (design §3)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from kernels.camera import output_dtype
 
 from ..config import JobConfig, LoadedSweep, job_config, leaf_keys
 from ..errors import UserError, did_you_mean
+from .design import DrawInfo, check_design, draw_design
 from .identity import identity
 from ..inputs.positions import positions_rows
 from .memory import chunk_working_set, expected_fluorophores, scene_bytes
-from .names import check_name_length, job_name
+from .names import check_name_length, job_name, random_job_name
 from .spline_check import check_spline
 
 
@@ -41,6 +42,8 @@ class Job:
     seed_digest: str
     fingerprint: str
     missing_inputs: tuple[str, ...] = ()
+    #: the job's draw of a [random] design (its drawn values are in ``varied``); None for grid jobs
+    draw: DrawInfo | None = None
 
     @property
     def frames(self) -> int:
@@ -124,8 +127,9 @@ class Plan:
     sweep: LoadedSweep
     jobs: list[Job]
     warnings: list[str] = field(default_factory=list)
-    varied_keys: tuple[str, ...] = ()
+    varied_keys: tuple[str, ...] = ()  # drawn keys first, then the grid's
     subset: str | None = None  # the --jobs pattern that selected these jobs, if any
+    random_keys: tuple[str, ...] = ()  # the keys a [random] design draws
 
     @property
     def name(self) -> str:
@@ -138,14 +142,16 @@ class Plan:
         jobs = [j for j in self.jobs if fnmatch.fnmatchcase(j.name, pattern)]
         if not jobs:
             raise UserError(f"--jobs '{pattern}' matches none of the {len(self.jobs)} jobs of {self.sweep.path.name}")
-        return Plan(self.sweep, jobs, self.warnings, self.varied_keys, subset=pattern)
+        return Plan(self.sweep, jobs, self.warnings, self.varied_keys, subset=pattern, random_keys=self.random_keys)
 
 
-def _check_axes(sweep: LoadedSweep) -> list[tuple[tuple[str, ...], list[tuple]]]:
-    """Validate variables and zip groups; return the product axes as (keys, list of value tuples)."""
+def _check_axes(sweep: LoadedSweep, seen: dict[str, str]) -> list[tuple[tuple[str, ...], list[tuple]]]:
+    """Validate variables and zip groups; return the product axes as (keys, list of value tuples).
+
+    ``seen`` gains each varied key and where it is varied ("variables", "zip group 2").
+    """
     file = sweep.path.name
     valid = set(leaf_keys(JobConfig))
-    seen: dict[str, str] = {}
     axes = []
     groups = [("variables", {k: v}) for k, v in sweep.model.variables.items()]
     groups += [(f"zip group {i + 1}", g) for i, g in enumerate(sweep.model.zip)]
@@ -170,39 +176,58 @@ def _check_axes(sweep: LoadedSweep) -> list[tuple[tuple[str, ...], list[tuple]]]
 
 
 def plan_sweep(sweep: LoadedSweep) -> Plan:
-    """Expand a loaded sweep into its jobs (validating every job's parameters)."""
+    """Expand a loaded sweep into its jobs (validating every job's parameters).
+
+    Jobs are the product of the [random] draws (slowest, so that more draws keep the first jobs'
+    indices), the [variables], each [[zip]] group and the [samples] (fastest).
+    """
     model = sweep.model
-    axes = _check_axes(sweep)
-    varied_keys = tuple(k for keys, _ in axes for k in keys)
+    where: dict[str, str] = {}  # varied key -> where it is varied
+    axes = _check_axes(sweep, where)
+    design = model.random
+    if design is not None:
+        check_design(design, sweep.path.name, where)
+    random_keys = tuple(design.parameters) if design else ()
+    draws: list[dict | None] = draw_design(design, model.sweep.seed) if design else [None]
+    varied_keys = random_keys + tuple(k for keys, _ in axes for k in keys)
     samples = model.samples
     # numbered from 1, as the original tool numbers them (sample_001 ... sample_005)
     sample_ids: list[int | None] = list(range(1, samples.num_samples + 1)) if samples else [None]
     jobs, warnings, missing_seen = [], [], set()
-    combos = itertools.product(*(values for _, values in axes)) if axes else [()]
+    combos = list(itertools.product(*(values for _, values in axes))) if axes else [()]
     index = 0
-    for combo in combos:
-        varied = {k: v for (keys, _), vals in zip(axes, combo) for k, v in zip(keys, vals)}
-        what = ", ".join(f"{k} = {v!r}" for k, v in varied.items()) or "the base"
-        overrides = dict(varied)
-        if samples and samples.frames_per_sample:
-            overrides["emitters.frames"] = samples.frames_per_sample
-        config = job_config(model.base, overrides, sweep.path.name, what)
-        check_spline(config, sweep.path.name, what)
-        for sample_id in sample_ids:
-            suffix = samples.naming.format(sample_id=sample_id) if samples else None
-            seed_digest, fingerprint, missing = identity(config, sample_id, model.sweep.seed)
-            for path in missing:
-                if path not in missing_seen:
-                    missing_seen.add(path)
-                    warnings.append(f"input file {path} does not exist")
-            name = job_name(index, varied, suffix)
-            check_name_length(name, sweep.path.name)
-            jobs.append(
-                Job(index=index, name=name, config=config, varied=varied,
-                    sample_id=sample_id, sweep_seed=model.sweep.seed, seed_digest=seed_digest,
-                    fingerprint=fingerprint, missing_inputs=tuple(missing))
-            )
-            index += 1
+    for draw_index, drawn in enumerate(draws):
+        info = DrawInfo(draw_index, design.n, design.method, random_keys) if design else None
+        for combo in combos:
+            grid = {k: v for (keys, _), vals in zip(axes, combo) for k, v in zip(keys, vals)}
+            varied = {**(drawn or {}), **grid}
+            what = ", ".join(f"{k} = {v!r}" for k, v in varied.items()) or "the base"
+            if info is not None:
+                what = f"random draw {draw_index}: {what}"
+            overrides = dict(varied)
+            if samples and samples.frames_per_sample:
+                overrides["emitters.frames"] = samples.frames_per_sample
+            config = job_config(model.base, overrides, sweep.path.name, what)
+            check_spline(config, sweep.path.name, what)
+            for sample_id in sample_ids:
+                suffix = samples.naming.format(sample_id=sample_id) if samples else None
+                seed_digest, fingerprint, missing = identity(config, sample_id, model.sweep.seed,
+                                                             draw_index if info else None)
+                for path in missing:
+                    if path not in missing_seen:
+                        missing_seen.add(path)
+                        warnings.append(f"input file {path} does not exist")
+                if info is None:
+                    name = job_name(index, grid, suffix)
+                else:
+                    name = random_job_name(index, draw_index, drawn, grid, suffix)
+                check_name_length(name, sweep.path.name)
+                jobs.append(
+                    Job(index=index, name=name, config=config, varied=varied,
+                        sample_id=sample_id, sweep_seed=model.sweep.seed, seed_digest=seed_digest,
+                        fingerprint=fingerprint, missing_inputs=tuple(missing), draw=info)
+                )
+                index += 1
     seen: dict[str, str] = {}
     for job in jobs:
         if job.fingerprint in seen:
@@ -211,4 +236,4 @@ def plan_sweep(sweep: LoadedSweep) -> Plan:
         seen[job.fingerprint] = job.name
     if sweep.ignored_keys:
         warnings.append(f"ignored keys of the original tool: {', '.join(sweep.ignored_keys)}")
-    return Plan(sweep=sweep, jobs=jobs, warnings=warnings, varied_keys=varied_keys)
+    return Plan(sweep=sweep, jobs=jobs, warnings=warnings, varied_keys=varied_keys, random_keys=random_keys)

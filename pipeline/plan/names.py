@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -25,17 +27,34 @@ def _value_label(dotted: str, value: Any) -> str:
     return label or "x"
 
 
-def job_name(index: int, varied: dict[str, Any], sample_suffix: str | None) -> str:
-    """``job_{index:04d}_{key}_{value}_...`` (+ sample suffix); the key is the dotted path's last
-    segment unless two varied paths share it."""
-    parts = [f"job_{index:04d}"]
+def _labels(varied: dict[str, Any], sample_suffix: str | None) -> list[str]:
+    """``{key}_{value}`` of each varied path (its last segment unless two share it), then the sample suffix."""
+    parts = []
     lasts = [d.rsplit(".", 1)[-1] for d in varied]
     for dotted, value in varied.items():
         key = dotted.rsplit(".", 1)[-1] if lasts.count(dotted.rsplit(".", 1)[-1]) == 1 else dotted.replace(".", "_")
         parts.append(f"{key}_{_value_label(dotted, value)}")
     if sample_suffix:
         parts.append(_SAFE.sub("-", sample_suffix).strip("-."))
-    return "_".join(parts)
+    return parts
+
+
+def job_name(index: int, varied: dict[str, Any], sample_suffix: str | None) -> str:
+    """``job_{index:04d}_{key}_{value}_...`` (+ sample suffix); the key is the dotted path's last
+    segment unless two varied paths share it."""
+    return "_".join([f"job_{index:04d}", *_labels(varied, sample_suffix)])
+
+
+def random_job_name(index: int, draw: int, drawn: dict[str, Any], varied: dict[str, Any],
+                    sample_suffix: str | None) -> str:
+    """``job_{index:04d}_r{draw:04d}-{hash}``, then the grid's ``{key}_{value}`` and the sample suffix.
+
+    A draw's values are long floats: the name carries a short hash of them (6 hex digits of the
+    SHA-256 of their canonical JSON); the values themselves are in job.json and in the group's
+    attributes (``varied``). ``varied`` holds the grid's values only.
+    """
+    digest = hashlib.sha256(json.dumps(drawn, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    return "_".join([f"job_{index:04d}_r{draw:04d}-{digest[:6]}", *_labels(varied, sample_suffix)])
 
 
 def check_name_length(name: str, file: str) -> None:

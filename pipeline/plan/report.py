@@ -7,9 +7,11 @@ from pathlib import Path
 from ..table import format_table, human_bytes
 
 
-def _value(v) -> str:
+def _value(v, drawn: bool = False) -> str:
     if isinstance(v, str) and "/" in v:
         return Path(v).name
+    if drawn and isinstance(v, float):
+        return f"{v:.6g}"  # a drawn float has 17 digits; the full value is in job.json
     return str(v)
 
 
@@ -17,6 +19,11 @@ def print_plan(plan, output: Path, workers: int, limit_bytes: int, warnings: lis
     sweep = plan.sweep
     print(f"sweep {plan.name!r} from {sweep.path}: {len(plan.jobs)} jobs -> {output}")
     print(f"seed {sweep.model.sweep.seed}; {workers} workers, {human_bytes(limit_bytes)} memory limit each")
+    design = sweep.model.random
+    if design is not None:
+        per_draw = len(plan.jobs) // design.n if plan.subset is None else None
+        print(f"random design: {design.n} draws (method {design.method}) of {', '.join(plan.random_keys)}"
+              + (f"; {per_draw} jobs per draw" if per_draw and per_draw > 1 else ""))
     for warning in warnings:
         print(f"warning: {warning}")
     keys = list(plan.varied_keys)
@@ -27,7 +34,7 @@ def print_plan(plan, output: Path, workers: int, limit_bytes: int, warnings: lis
     for job in plan.jobs:
         height, width = job.config.camera.roi_shape
         rows.append(
-            [job.name] + [_value(job.varied[k]) for k in keys] + ([] if varied_frames else [job.frames])
+            [job.name] + [_value(job.varied[k], k in plan.random_keys) for k in keys] + ([] if varied_frames else [job.frames])
             + [f"{height}x{width}", len(job.chunks), human_bytes(job.nbytes), human_bytes(job.scene_bytes),
                human_bytes(job.chunk_working_set)]
         )

@@ -161,7 +161,8 @@ def score(output, localizations: str, format: str = "auto", match: str = "greedy
             for row in by_photons(js, edges):
                 bin_rows.append({"job": name, **{names[p]: labels.get(p) for p in names}, **row})
         binned = pd.DataFrame(bin_rows)
-    ds = dataset(frame, dims)
+    drawn = any(js.truth.draw for js in results.values())  # a random design: a table, not a grid
+    ds = dataset(frame, dims, drawn)
     ds.attrs.update({"title": "localization scores (SMLM Challenge 2016 metrics)", "output": str(output),
                      "localizations": str(localizations), "match": settings.match,
                      "tolerance_nm": settings.tolerance_nm, "tolerance_z_nm": settings.tolerance_z_nm,
@@ -190,7 +191,7 @@ def score(output, localizations: str, format: str = "auto", match: str = "greedy
         result.notes.append("the sweep varies no parameter: no plots")
     elif plots:
         three_d = any(j.metrics["dims"] == 3 for j in results.values())
-        result.files += plot_metrics(frame, dims, folder, MAIN_METRICS + (AXIAL_METRICS if three_d else ()))
+        result.files += plot_metrics(frame, dims, folder, MAIN_METRICS + (AXIAL_METRICS if three_d else ()), drawn)
     from .. import atomic
 
     info = {"written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "output": str(output), "localizations": str(localizations),

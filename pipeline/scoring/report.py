@@ -47,8 +47,12 @@ def table(rows: list[dict], dims: Sequence[str]):
     return frame[["job", *dims, *metrics]]
 
 
-def dataset(frame, dims: Sequence[str]):
-    """xarray Dataset with the varied parameters as dimensions (``job`` as a variable on them)."""
+def dataset(frame, dims: Sequence[str], drawn: bool = False):
+    """xarray Dataset with the varied parameters as dimensions (``job`` as a variable on them).
+
+    ``drawn``: a random design, no grid (its values would span a mostly empty n^k grid): a ``job``
+    dimension with the parameters as coordinates on it.
+    """
     import xarray as xr
 
     metrics = [c for c in frame.columns if c not in ("job", *dims)]
@@ -56,7 +60,7 @@ def dataset(frame, dims: Sequence[str]):
         ds = xr.Dataset({c: ("job", frame[c].to_numpy()) for c in metrics}, coords={"job": frame["job"].to_numpy()})
     else:
         indexed = frame.set_index(list(dims))
-        if indexed.index.has_duplicates:  # the varied values do not identify the jobs: keep a job dim
+        if drawn or indexed.index.has_duplicates:  # the varied values do not identify the jobs: keep a job dim
             ds = xr.Dataset({c: ("job", frame[c].to_numpy()) for c in metrics},
                             coords={"job": frame["job"].to_numpy(), **{d: ("job", frame[d].to_numpy()) for d in dims}})
         else:
@@ -123,8 +127,12 @@ def series(frame, dims: Sequence[str], dim: str, metric: str) -> list[tuple[str 
     return lines
 
 
-def plot_metrics(frame, dims: Sequence[str], folder: Path, metrics: Sequence[str]) -> list[Path]:
-    """``<metric>_vs_<dim>.png`` for each metric and each varied dimension but ``sample``."""
+def plot_metrics(frame, dims: Sequence[str], folder: Path, metrics: Sequence[str], drawn: bool = False) -> list[Path]:
+    """``<metric>_vs_<dim>.png`` for each metric and each varied dimension but ``sample``.
+
+    ``drawn``: a random design: every job is one point (a scatter), not a line per combination of
+    the other parameters (each combination is a single job there).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -140,7 +148,11 @@ def plot_metrics(frame, dims: Sequence[str], folder: Path, metrics: Sequence[str
             fig = Figure(figsize=(5.2, 3.6), dpi=110)
             FigureCanvasAgg(fig)
             ax = fig.add_subplot(1, 1, 1)
-            lines = series(frame, dims, dim, metric)
+            lines = [] if drawn else series(frame, dims, dim, metric)
+            if drawn:
+                y = frame[metric].to_numpy(dtype=float)
+                pos = frame[dim].to_numpy(dtype=float) if numeric else [xs.index(v) for v in frame[dim]]
+                ax.plot(pos, y, "o", ms=3, alpha=0.6)
             for label, x, mean, sem in lines:
                 pos = np.asarray(x, dtype=float) if numeric else [xs.index(v) for v in x]
                 ax.errorbar(pos, mean, yerr=sem, marker="o", ms=4, capsize=3, label=label)

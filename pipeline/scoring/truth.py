@@ -38,6 +38,7 @@ class Truth:
     varied: dict = field(default_factory=dict)
     sample_id: int | None = None
     crlb: dict[str, np.ndarray] = field(default_factory=dict)
+    draw: dict | None = None  # the job's draw of a random design (index, n, method, keys)
 
     def __len__(self) -> int:
         return int(self.frame.size)
@@ -83,6 +84,7 @@ def read_truth(path: Path) -> Truth:
         pixel = float(attrs["pixel_size_nm"])
         sample = int(attrs.get("sample_id", -1))
         varied = _attr_json(attrs, "varied", {})
+        draw = _attr_json(attrs, "draw", None)
         name = attrs.get("job", path.parent.name)
         name = name.decode() if isinstance(name, bytes) else str(name)
     names = table.dtype.names
@@ -90,7 +92,8 @@ def read_truth(path: Path) -> Truth:
     return Truth(frame=np.asarray(table["frame"], dtype=np.int64), x_nm=np.asarray(table["x_nm"], dtype=np.float64),
                  y_nm=np.asarray(table["y_nm"], dtype=np.float64), z_nm=np.asarray(table["z_nm"], dtype=np.float64),
                  photons=np.asarray(table["photons"], dtype=np.float64), roi_shape=roi, pixel_size_nm=pixel,
-                 name=name, varied=dict(varied), sample_id=None if sample < 0 else sample, crlb=crlb)
+                 name=name, varied=dict(varied), sample_id=None if sample < 0 else sample, crlb=crlb,
+                 draw=draw)
 
 
 @dataclass(frozen=True)

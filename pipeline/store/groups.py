@@ -5,7 +5,8 @@ Layout (design §4)::
     sweep.zarr/<job>/frames   uint16 or float32, chunks (chunk_frames, Y, X), Blosc-LZ4
     sweep.zarr/<job>/t, y, x  coordinates: seconds, µm at pixel centres
     sweep.zarr/<job>/drift_x_nm, drift_y_nm, drift_z_nm   (t,) stage drift, nm (only with [base.drift])
-    attrs: job, fingerprint, parameters (resolved), varied, sample_id, chunk_frames, ome (NGFF 0.5)
+    attrs: job, fingerprint, parameters (resolved), varied, sample_id, chunk_frames, ome (NGFF 0.5),
+           draw (jobs of a [random] design: index, n, method, keys)
 
 Chunk writes (:mod:`.chunks`) are whole zarr chunks, so parallel tasks never touch the same object.
 """
@@ -33,7 +34,7 @@ CODEC = BloscCodec(cname="lz4", clevel=1, shuffle="shuffle", typesize=2)
 
 def job_attrs(job: Job) -> dict:
     pixel_um, interval_s = job.pixel_size_um, job.frame_interval_s
-    return {
+    attrs = {
         "job": job.name,
         "fingerprint": job.fingerprint,
         # with the parameters, everything needed to rebuild the job's scene (export needs no sweep file)
@@ -64,6 +65,9 @@ def job_attrs(job: Job) -> dict:
             }],
         },
     }
+    if job.draw is not None:  # (only then: a grid job's attributes are what they always were)
+        attrs["draw"] = job.draw.as_json()
+    return attrs
 
 
 def coordinates(job: Job) -> dict[str, np.ndarray]:
