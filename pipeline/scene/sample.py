@@ -1,8 +1,8 @@
-"""Build a job's :class:`kernels.render.Scene` from its configuration and input files.
+"""A job's sample: its emitters (uniform, from a file, or fluorophores on a structure's sites), their
+illumination, blinking and dipoles, the stage drift — or the rows of a ground truth to re-render.
 
-This is where files are read (zmap, sCMOS maps, positions, spline PSF) and where the job's random streams
-are keyed; the kernels then only see arrays. :func:`build_sample` is the part that the ground
-truth needs (emitters and their on-events); :func:`build_scene` adds the optics and the camera.
+Each draw comes from a random stream of its own (docs/physics.md §8), so that turning one feature on
+leaves every other draw, and so every other job's bytes, as they were.
 """
 
 from __future__ import annotations
@@ -11,73 +11,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.camera import Camera
-from kernels.background import background_map, smooth_field
-from kernels.defects import defect_maps
 from kernels.drift import drift_table
 from kernels.illumination import flat_top_profile, gaussian_profile, image_profile, radial_sigmoid_profile
 from kernels.photophysics import (Emitters, Events, draw_flux, four_state_events, markov_events, paint_events,
                                   place_emitters, single_events)
-from kernels.structures import Labels, Sites, density_sites, filament_sites, grid_sites, label_sites, npc_sites
-from kernels.psf import AstigmaticPSF, GaussianPSF, ZernikePSF
-from kernels.vectorial import VectorialPSF
-from kernels.render import Scene
 from kernels.rng import generator, key_words
+from kernels.structures import Labels, Sites, density_sites, filament_sites, grid_sites, label_sites, npc_sites
 
-from .config import JobConfig
-from .errors import UserError
-from .inputs import ZMap, load_camera_maps, load_positions, load_spline, load_zmap
-from .inputs.images import load_image
-from .inputs.truth_source import TruthSource, open_source
-from .plan import Job
-from .plan.spline_check import check_spline
-
-
-def psf_model(config: JobConfig, noll: tuple[int, ...] = ()):
-    """The PSF model named by ``optics.psf``; ``noll`` = modes of per-emitter coefficients."""
-    optics, render = config.optics, config.render
-    if optics.psf == "spline":
-        return load_spline(optics.psf_file).model(optics.psf_radius_px, optics.psf_clamp_z, optics.pixel_size_nm)
-    common = dict(pixel_size_nm=optics.pixel_size_nm, radius_px=optics.psf_radius_px)
-    if optics.psf == "gaussian":
-        return GaussianPSF(sigma_nm=optics.sigma_nm, **common)
-    if optics.psf == "astigmatic":
-        return AstigmaticPSF(sigma0_nm=optics.sigma_nm, focal_offset_nm=optics.astig_d_nm,
-                             depth_nm=optics.astig_depth_nm, **common)
-    pupil = dict(wavelength_nm=optics.wavelength_nm, na=optics.na, immersion_index=optics.immersion_index,
-                 global_coeffs_nm=tuple(optics.zernike.items()), noll=noll, mode=render.mode,
-                 oversample=render.oversample, **common)
-    if optics.psf == "vectorial":
-        return VectorialPSF(sample_index=optics.sample_index, focus_depth_nm=optics.focus_depth_nm,
-                            dipole=optics.dipole, wobble_rad=np.deg2rad(optics.dipole_wobble_deg), **pupil)
-    return ZernikePSF(**pupil)
+from ..config import JobConfig
+from ..inputs import load_positions
+from ..inputs.images import load_image
+from ..inputs.truth_source import TruthSource, open_source
+from ..plan import Job
 
 
-def camera_model(config: JobConfig, maps: dict[str, np.ndarray] | None = None) -> Camera:
-    cam = config.camera
-    return Camera(kind=cam.type, add_noise=cam.add_noise, shot_noise=cam.shot_noise, qe=cam.qe,
-                  readout_noise_e=cam.readout_noise, e_per_adu=cam.e_per_adu, baseline_adu=cam.baseline_adu,
-                  em_gain=cam.em_gain, bit_depth=cam.bit_depth, cic_probability=cam.cic_probability,
-                  em_stages=cam.em_stages, full_well_e=cam.full_well_e, **(maps or {}))
-
-
-def camera_defects(config: JobConfig, key: tuple[int, ...]) -> dict[str, np.ndarray] | None:
-    """The job's fixed-pattern defect maps (hot, dead, dark_e, dsnu_adu, response), from a stream of their own."""
-    cam = config.camera
-    if not cam.defects:
-        return None
-    return defect_maps(generator(key, "defects"), cam.roi_shape, cam.hot_fraction, cam.hot_dark_e,
-                       cam.dead_fraction, cam.dsnu_adu, cam.prnu)
-
-
-def background_photons_map(config: JobConfig, key: tuple[int, ...]) -> np.ndarray | None:
-    """Expected background photons per pixel per frame, before its time course (None: uniform)."""
-    bg, shape = config.background, config.camera.roi_shape
-    if not bg.structured:
-        return None
-    field = smooth_field(generator(key, "background-field"), shape, bg.field_length_px) if bg.field_amplitude else None
-    image = load_image(bg.map_file) if bg.map_file else None
-    return background_map(config.camera.background, shape, field, bg.field_amplitude, image)
+def _positions(config: JobConfig) -> np.ndarray | None:
+    return load_positions(config.emitters.positions_file) if config.emitters.positions_file else None
 
 
 def illumination_at(config: JobConfig, x_nm: np.ndarray, y_nm: np.ndarray) -> np.ndarray:
@@ -94,39 +43,6 @@ def illumination_at(config: JobConfig, x_nm: np.ndarray, y_nm: np.ndarray) -> np
     if ill.profile == "sigmoid":
         return radial_sigmoid_profile(x_nm, y_nm, centre, ill.half_max_radius_nm, ill.quarter_max_radius_nm)
     return image_profile(x_nm, y_nm, load_image(ill.file), ill.file_pixel_size_nm or pixel_nm)
-
-
-def _zmap(config: JobConfig) -> ZMap | None:
-    if config.optics.zmap_path and config.optics.psf in ("zernike", "vectorial"):
-        return load_zmap(config.optics.zmap_path, config.camera.roi_shape)
-    return None
-
-
-def _maps(config: JobConfig) -> dict | None:
-    return load_camera_maps(config.camera.maps_path, config.camera.roi_shape) if config.camera.maps_path else None
-
-
-def _positions(config: JobConfig) -> np.ndarray | None:
-    return load_positions(config.emitters.positions_file) if config.emitters.positions_file else None
-
-
-def check_inputs(config: JobConfig) -> None:
-    """Read and validate every input file of a job (raises InputFileError with a one-line reason)."""
-    _zmap(config), _maps(config), _positions(config)
-    em = config.emitters
-    for path in (em.density_file if em.structure == "density" else "", config.illumination.file, config.background.map_file):
-        if path:
-            load_image(path)
-    if config.background.map_file and load_image(config.background.map_file).shape != tuple(config.camera.roi_shape):
-        raise UserError(f"background.map_file {config.background.map_file}: an image of shape "
-                        f"{load_image(config.background.map_file).shape}, the ROI is {list(config.camera.roi_shape)}")
-    if em.source:
-        source = open_source(em.source)
-        if source.frames > em.frames:
-            raise UserError(f"emitters.source {em.source} has localizations up to frame {source.frames - 1} (0-based) "
-                            f"but emitters.frames = {em.frames}: set emitters.frames >= {source.frames}")
-    if config.optics.psf == "spline":
-        check_spline(config)
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,26 +162,3 @@ def _dipoles(config: JobConfig, key: tuple[int, ...], n: int) -> dict[str, np.nd
     cos_polar = rng.random(n)
     polar = np.arccos(cos_polar) if optics.dipole_polar_deg is None else np.full(n, np.deg2rad(optics.dipole_polar_deg))
     return {"polar_rad": polar, "azimuth_rad": 2.0 * np.pi * rng.random(n)}
-
-
-def build_scene(job: Job) -> Scene:
-    """Emitters, on-events, per-emitter aberrations, PSF and camera of a job (built once per job)."""
-    config = job.config
-    sample = build_sample(job)
-    zmap = _zmap(config)
-    pixel_nm = config.optics.pixel_size_nm
-    per_row = sample.drift_nm is not None or sample.source is not None
-    # the zmap is indexed by (x, y) in pixels: column first; each row where it is when rows move (drift)
-    coeffs = None if zmap is None or per_row else zmap.at(sample.emitters.x_nm / pixel_nm, sample.emitters.y_nm / pixel_nm)
-    maps = {**(_maps(config) or {}), **(camera_defects(config, sample.key) or {})}
-    maps.pop("hot", None), maps.pop("dead", None)  # (recorded for the user; the camera sees dark_e and response)
-    bg = config.background
-    return Scene(
-        key=sample.key, roi_shape=config.camera.roi_shape, pixel_size_nm=pixel_nm,
-        background_photons=config.camera.background, emitters=sample.emitters, events=sample.events,
-        psf=psf_model(config, zmap.noll if zmap else ()), camera=camera_model(config, maps), coeffs_nm=coeffs,
-        psf_params=sample.dipoles, drift_nm=sample.drift_nm, source=sample.source,
-        coeffs_at=zmap.at if zmap is not None and per_row else None,
-        background_map=background_photons_map(config, sample.key), background_bleach_tau_frames=bg.bleach_tau_frames,
-        background_fluctuation=bg.fluctuation,
-    )
