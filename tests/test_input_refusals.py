@@ -22,7 +22,7 @@ TRUTH_HEADER = '"id","frame","x [nm]","y [nm]","z [nm]","intensity [photon]"\n'
 def _tiff(path, image):
     import tifffile
 
-    tifffile.imwrite(path, np.asarray(image, dtype=np.float32))
+    tifffile.imwrite(path, np.asarray(image, dtype=np.float32), photometric="minisblack")  # (a 3-D array: pages)
 
 
 def _good_zmap(path):
