@@ -66,7 +66,9 @@ MIN_PIXELS = 64
 _MAX_VALUES = 1024           # values per level table (σ ≈ 75 ADU); a wider level gets no table
 _TAIL = 2.0**-34             # value tails below this mass are folded into the nearest kept value
 _MAX_BYTES = 64 << 20        # rows of tables held per camera; levels above get no table (chain)
+_PER_ELECTRON = 16.0         # levels per electron (at least): QE·D <= 1/16
 _BATCH = 128                 # levels per matrix product when building
+_BLOCK = 1 << 15             # pixels per pass of the table draw (temporaries stay in L2; even)
 
 
 def level_step_photons(qe: float) -> float:
@@ -74,7 +76,7 @@ def level_step_photons(qe: float) -> float:
 
     A power of two makes ``p / D``, ``floor(p / D) · D`` and ``p − a`` exact in float32.
     """
-    return float(2.0 ** -int(np.ceil(np.log2(16.0 * qe))))
+    return float(2.0 ** -int(np.ceil(np.log2(_PER_ELECTRON * qe))))
 
 
 def map_sampler_applies(camera: Camera) -> bool:
@@ -313,9 +315,16 @@ def _bernoulli_positions(rng: np.random.Generator, n: int, q: float) -> np.ndarr
     (geometric gaps: work in proportion to the positions drawn, not to ``n``)."""
     expected = n * q
     batch = int(expected + 10 * np.sqrt(expected) + 64)
-    ends = [np.cumsum(rng.geometric(q, batch)) - 1]
+    rate = -np.log1p(-q)
+
+    def gaps():  # Geometric(q) on 1, 2, ...: 1 + floor(E / rate) for E ~ Exp(1) (faster than geometric)
+        g = rng.standard_exponential(batch)
+        g /= rate
+        return np.floor(g, out=g).astype(np.int64) + 1
+
+    ends = [np.cumsum(gaps()) - 1]
     while ends[-1][-1] < n:  # rare: one more batch
-        ends.append(ends[-1][-1] + np.cumsum(rng.geometric(q, batch)))
+        ends.append(ends[-1][-1] + np.cumsum(gaps()))
     pos = np.concatenate(ends)
     return pos[: np.searchsorted(pos, n)]
 
@@ -352,6 +361,7 @@ class MapSampler:
         self.tables = _level_tables(camera, _column_bits(camera, float(self._sorted[-1]), level_step_photons(camera.qe)))
         self.step_photons = self.tables.step_photons
         self.delta_max_e = camera.qe * self.step_photons
+        self._scaled = flat * np.float32(1.0 / self.step_photons)  # exact: D is a power of two
         self._q = -np.expm1(-self.delta_max_e)
 
     def expose(self, rng: np.random.Generator, factor: float, index: np.ndarray, photons: np.ndarray,
@@ -389,19 +399,24 @@ class MapSampler:
         rows = tables.max_rows
         wanted = np.flatnonzero((counts >= MIN_PIXELS) & (np.arange(first, last + 1) < rows))
         has = np.zeros(counts.size, dtype=bool)
-        p = self.map.reshape(-1) * factor  # float32: the painted background
-        level = (p * scale).astype(np.intp)  # floor (p >= 0; the power-of-two scale is exact)
-        if last >= rows:
-            np.minimum(level, rows - 1, out=level)  # (drawn from a wrong row, replaced below)
+        bmap = self.map.reshape(-1)
         out = np.empty(self.shape, dtype=np.uint16) if out is None else out
         flat_out = out.reshape(-1)
         with tables.lock:
             has[wanted] = tables.prepare(first + wanted, top=min(last, rows - 1))
-            # 1. every pixel from its level's table (a row without one gives 0, replaced below)
-            bits = uniform_bits(rng.bit_generator.random_raw((n + 1) // 2), n)
-            offset = np.take(tables.offset, level)
-            _alias_draw(tables.bits, tables.entries.reshape(-1), level, bits, offset, flat_out)
-        del bits, offset, level
+            # 1. every pixel from its level's table (a row without one gives 0, replaced below),
+            # in blocks whose temporaries stay in cache; the bits are the stream's in order
+            entries, offsets, c = tables.entries.reshape(-1), tables.offset, tables.bits
+            for a in range(0, n, _BLOCK):  # _BLOCK is even: every block starts on a whole word
+                b = min(a + _BLOCK, n)
+                # floor(p / D) of the painted p = map·factor (float32): map/D·factor is the same
+                # float32 number divided by D (a power of two: scaling commutes with rounding)
+                level = np.multiply(self._scaled[a:b], factor).astype(np.intp)
+                if last >= rows:
+                    np.minimum(level, rows - 1, out=level)  # (drawn from a wrong row, replaced below)
+                bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
+                _alias_draw(c, entries, level, bits, np.take(offsets, level), flat_out[a:b])
+        p = bmap * factor  # (only read at a few pixels below)
         # pixels with their own photons through the chain: lit, defective, levels without a table
         index = np.asarray(index, dtype=np.intp)
         photons = np.asarray(photons, dtype=np.float32)
