@@ -23,29 +23,34 @@ independent terms, the recorded value is ``chain(N_a + M)`` with ``N_a ~ Poisson
    of them the first event time is ``T1 = −log(1 − u·q)`` (an exponential conditioned on
    ``T1 <= Δ``), and ``M = 0`` if ``T1 >= δ``, else ``M = 1 + Poisson(δ − T1)`` (the events after
    the first, memoryless). Every other pixel has ``M = 0``;
-3. the pixels with ``M >= 1`` (≈ ``Δ/2`` of them, < 3.2 %) are recorded as ``chain(N_a + M)`` with
-   a fresh ``N_a ~ Poisson(QE·a)`` (:func:`kernels.camera._chain` with ``extra_e = M``), replacing
-   their table draw; so are the lit and defective pixels (their own expected photons) and the
-   pixels of levels without a table (fewer than :data:`MIN_PIXELS` pixels in the frame, or
-   outside the table limits): plain ``chain(Poisson(QE·p))``.
+3. the pixels with ``M = 1`` (≈ ``Δ/2`` of them, < 3.2 %) draw instead from the exact table of
+   ``chain(N_a + 1)`` at their level (32 fresh bits); those with ``M >= 2`` (≈ ``Δ²/6``) are
+   recorded as ``chain(N_a + M)`` with a fresh ``N_a ~ Poisson(QE·a)``
+   (:func:`kernels.camera._chain` with ``extra_e = M``); so are the lit and defective pixels (their
+   own expected photons) and the pixels of levels without a table (fewer than
+   :data:`MIN_PIXELS` pixels in the frame, or beyond the table limits): ``chain(Poisson(QE·p))``.
 
 Exactness: a pixel with ``M = 0`` records ``T_a``, whose law is that of ``chain(N_a)``, and its
-table bits are independent of ``M``; a pixel with ``M = m >= 1`` records ``chain(N_a + m)`` with an
-independent ``N_a``. So the value has law ``Σ_m P(M = m) · law(chain(N_a + m)) =
-law(chain(Poisson(QE·a) + Poisson(δ))) = law(chain(Poisson(QE·p)))``, the full chain's, and pixels
-are independent (disjoint random draws). What is not exact is only what the constant-background
-table already accepts: outcome probabilities are reproduced to ``2^-32`` (32-bit uniforms), the
-electron and value tails beyond the cuts of :func:`level_pmfs` (mass < 2^-33) are folded into the
-nearest kept value, and the rates ``QE·a + δ`` and ``QE·p`` agree to float64 rounding.
+table bits are independent of ``M``; a pixel with ``M = m >= 1`` records a value of law
+``chain(N_a + m)`` from random draws of its own. So the value has law ``Σ_m P(M = m) ·
+law(chain(N_a + m)) = law(chain(Poisson(QE·a) + Poisson(δ))) = law(chain(Poisson(QE·p)))``, the
+full chain's, and pixels are independent (disjoint random draws). What is not exact is only what
+the constant-background table already accepts: outcome probabilities are multiples of ``2^-32``
+(rounded, 32-bit uniforms), value tails beyond mass ``2^-34`` are folded into the end values, the
+electron and read-noise windows of :func:`level_pmfs` cut < 1e-30, and the rates ``QE·a + δ`` and
+``QE·p`` agree to float64 rounding.
 
-Draw order per frame (fixed): the table bits of all pixels (in map order, see below), the
-geometric gaps, one float64 uniform per candidate, one Poisson per candidate with ``M >= 1``,
-then :func:`kernels.camera._chain` over the chained pixels (lit and defective ones ascending,
-then the pixels of levels without a table, then those with ``M >= 1``, both in map order).
+Which levels have a table depends only on the frame (its pixel counts per level), and a table is a
+pure function of (camera, level, column count): frames do not depend on what was built before,
+hence not on the chunking. Draw order per frame (fixed): the table bits of all pixels (C order),
+the exponential gaps, one float64 uniform per candidate, one Poisson per candidate with
+``M >= 1``, the bits of the ``M = 1`` pixels (C order), then :func:`kernels.camera._chain` over
+the chained pixels (lit and defective ones ascending, then the pixels of levels without a table in
+map order, then those with ``M >= 2`` ascending).
 
-Speed: the pixels are visited in the order of the map's values (sorted once per map), in which
-``p`` and hence the level never decrease whatever the factor: each level's table is read in one
-run (cache-friendly); the draws are put back in place with one scatter.
+Speed: the tables are integer alias tables of ``2^c`` uint32 entries (1 KB for a σ ≈ 14 ADU
+background): the ~2500 levels of a 1200² map at 100 ± 30 photons take 3.4 MiB, small enough for
+random access in C order (blocks of :data:`_BLOCK` pixels keep the temporaries in cache).
 """
 
 from __future__ import annotations
@@ -63,7 +68,6 @@ __all__ = ["LevelTables", "MapSampler", "level_pmfs", "level_step_photons", "map
 
 #: a level with fewer pixels than this in a frame gets no table: its pixels go through the chain
 MIN_PIXELS = 64
-_MAX_VALUES = 1024           # values per level table (σ ≈ 75 ADU); a wider level gets no table
 _TAIL = 2.0**-34             # value tails below this mass are folded into the nearest kept value
 _MAX_BYTES = 64 << 20        # rows of tables held per camera; levels above get no table (chain)
 _PER_ELECTRON = 16.0         # levels per electron (at least): QE·D <= 1/16
@@ -92,7 +96,7 @@ def _level_fits(camera: Camera, photons: np.ndarray) -> np.ndarray:
     return electrons * values < 6e6
 
 
-def level_pmfs(camera: Camera, photons: np.ndarray) -> tuple[int, np.ndarray]:
+def level_pmfs(camera: Camera, photons: np.ndarray, extra_e: int = 0) -> tuple[int, np.ndarray]:
     """Exact outcome distributions of background pixels at several expected photon levels.
 
     The law of :func:`kernels.camera.background_pmf` for every level at once: electrons
@@ -107,6 +111,9 @@ def level_pmfs(camera: Camera, photons: np.ndarray) -> tuple[int, np.ndarray]:
         Plain sCMOS chain (no per-pixel maps), shot noise on.
     photons : (L,) float
         Expected photons of each level, ``>= 0``.
+    extra_e : int
+        Electrons added to the Poisson count (before the full-well cap): the law of
+        ``chain(N + extra_e)``.
 
     Returns
     -------
@@ -127,6 +134,7 @@ def level_pmfs(camera: Camera, photons: np.ndarray) -> tuple[int, np.ndarray]:
         weight = np.exp(n[None, :] * np.log(mu)[:, None] - mu[:, None] - gammaln(n + 1.0)[None, :])
     zero = mu == 0
     weight[zero] = n[None, :] == 0  # Poisson(0) is 0
+    n = n + int(extra_e)
     if camera.full_well_e is not None:
         n = np.minimum(n, float(camera.full_well_e))  # saturated counts share a readout row
     s, b, sigma, top = camera.e_per_adu, camera.baseline_adu, camera.readout_noise_e, camera.max_adu
@@ -211,12 +219,13 @@ class LevelTables:
     built is all zeros: it draws its offset (0), and its pixels are recorded by the chain instead.
     """
 
-    def __init__(self, camera: Camera, step_photons: float, bits: int):
+    def __init__(self, camera: Camera, step_photons: float, bits: int, extra_e: int = 0):
         if not map_sampler_applies(camera):
             raise ValueError("LevelTables needs a plain sCMOS camera with shot noise (no per-pixel maps)")
         if not 1 <= bits <= 16:
             raise ValueError(f"bits must be in 1..16, got {bits}")
         self.camera, self.step_photons, self.bits = camera, float(step_photons), int(bits)
+        self.extra_e = int(extra_e)  # the tables hold the law of chain(N_a + extra_e)
         self.lock = threading.Lock()  # frames of one job may be drawn by several threads
         self.build_seconds = 0.0
         self.levels_built = 0
@@ -278,7 +287,7 @@ class LevelTables:
         self._unfit.update(int(j) for j in levels[~fits])
         levels, photons = levels[fits], photons[fits]
         for b in range(0, levels.size, _BATCH):
-            offset, pmf = level_pmfs(self.camera, photons[b:b + _BATCH])
+            offset, pmf = level_pmfs(self.camera, photons[b:b + _BATCH], self.extra_e)
             cdf = np.cumsum(pmf, axis=1)
             for j, row_pmf, row_cdf in zip(levels[b:b + _BATCH], pmf, cdf):
                 lo = int(np.searchsorted(row_cdf, _TAIL))                          # mass below lo < 2^-34
@@ -305,9 +314,9 @@ def _integer_weights(pmf: np.ndarray) -> np.ndarray:
     return weights
 
 
-@lru_cache(maxsize=2)
-def _level_tables(camera: Camera, bits: int) -> LevelTables:
-    return LevelTables(camera, level_step_photons(camera.qe), bits)
+@lru_cache(maxsize=4)
+def _level_tables(camera: Camera, bits: int, extra_e: int = 0) -> LevelTables:
+    return LevelTables(camera, level_step_photons(camera.qe), bits, extra_e)
 
 
 def _bernoulli_positions(rng: np.random.Generator, n: int, q: float) -> np.ndarray:
@@ -358,7 +367,9 @@ class MapSampler:
         # map order: the pixels of a level are one run of it, whatever the (positive) factor
         self._order = np.argsort(flat, kind="stable").astype(np.int32 if flat.size < 2**31 else np.intp)
         self._sorted = flat[self._order]
-        self.tables = _level_tables(camera, _column_bits(camera, float(self._sorted[-1]), level_step_photons(camera.qe)))
+        bits = _column_bits(camera, float(self._sorted[-1]), level_step_photons(camera.qe))
+        self.tables = _level_tables(camera, bits)
+        self.tables_plus_one = _level_tables(camera, bits, 1)  # for the pixels with M = 1
         self.step_photons = self.tables.step_photons
         self.delta_max_e = camera.qe * self.step_photons
         self._scaled = flat * np.float32(1.0 / self.step_photons)  # exact: D is a power of two
@@ -404,6 +415,8 @@ class MapSampler:
         flat_out = out.reshape(-1)
         with tables.lock:
             has[wanted] = tables.prepare(first + wanted, top=min(last, rows - 1))
+            has_plus_one = np.zeros(counts.size, dtype=bool)
+            has_plus_one[wanted] = self.tables_plus_one.prepare(first + wanted, top=min(last, rows - 1))
             # 1. every pixel from its level's table (a row without one gives 0, replaced below),
             # in blocks whose temporaries stay in cache; the bits are the stream's in order
             entries, offsets, c = tables.entries.reshape(-1), tables.offset, tables.bits
@@ -416,7 +429,10 @@ class MapSampler:
                     np.minimum(level, rows - 1, out=level)  # (drawn from a wrong row, replaced below)
                 bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
                 _alias_draw(c, entries, level, bits, np.take(offsets, level), flat_out[a:b])
-        p = bmap * factor  # (only read at a few pixels below)
+
+        def p(at):  # the painted background at some pixels (float32, as above)
+            return bmap[at] * factor
+
         # pixels with their own photons through the chain: lit, defective, levels without a table
         index = np.asarray(index, dtype=np.intp)
         photons = np.asarray(photons, dtype=np.float32)
@@ -428,24 +444,36 @@ class MapSampler:
             own[extra] = True
             merged = np.concatenate([index, extra])
             keep = np.argsort(merged, kind="stable")
-            index, photons = merged[keep], np.concatenate([photons, p[extra]])[keep]
+            index, photons = merged[keep], np.concatenate([photons, p(extra)])[keep]
         no_table = np.flatnonzero(~has)
         bare = self._order[_ranges(bounds[no_table], bounds[no_table + 1])].astype(np.intp)
         bare = bare[~own[bare]]
         # 2. M ~ Poisson(δ): the events in [0, δ] of a rate-1 process on [0, Δ] per pixel
         pos = _bernoulli_positions(rng, n, self._q)
         t1 = -np.log1p(-rng.random(pos.size) * self._q)
-        level_at = (p[pos] * scale).astype(np.int64)
-        delta_e = camera.qe * (p[pos].astype(np.float64) - level_at * step)
+        p_at = p(pos)
+        level_at = (p_at * scale).astype(np.int64)
+        delta_e = camera.qe * (p_at.astype(np.float64) - level_at * step)
         hit = np.flatnonzero(t1 < delta_e)
         m = 1 + rng.poisson(delta_e[hit] - t1[hit])
         pos, level_at = pos[hit], level_at[hit]
         take = ~own[pos] & has[level_at - first]
         pos, level_at, m = pos[take], level_at[take], m[take]
-        # 3. the chain over them: their own photons, or the level's photons + M electrons
+        # 3. M = 1 (almost all): the exact table of chain(N_a + 1) at the level, 32 bits each
+        single = (m == 1) & has_plus_one[level_at - first]
+        if single.any():
+            tables1, k = self.tables_plus_one, int(single.sum())
+            bits = uniform_bits(rng.bit_generator.random_raw((k + 1) // 2), k)
+            level1 = level_at[single].astype(np.intp)
+            values1 = np.empty(k, dtype=np.uint16)
+            _alias_draw(tables1.bits, tables1.entries.reshape(-1), level1.copy(), bits,
+                        np.take(tables1.offset, level1), values1)
+            flat_out[pos[single]] = values1
+            pos, level_at, m = pos[~single], level_at[~single], m[~single]
+        # 4. the chain over the rest: their own photons, or the level's photons + M electrons
         at = np.concatenate([index, bare, pos])
         if at.size:
-            values = np.concatenate([photons, p[bare], (level_at * step).astype(np.float32)])
+            values = np.concatenate([photons, p(bare), (level_at * step).astype(np.float32)])
             extra_e = np.concatenate([np.zeros(index.size + bare.size, dtype=np.int64), m])
             flat_out[at] = _chain(camera, values[None, :], rng, at, extra_e[None, :])[0]
         return out

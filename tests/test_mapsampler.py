@@ -86,6 +86,19 @@ def test_level_pmfs_are_background_pmf(name):
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)
 
 
+def test_level_pmfs_with_an_extra_electron_shift_the_law():
+    # 1 e-/ADU and an integer baseline: one more electron is one more ADU (no clipping in range)
+    camera = SCMOS["r10"]
+    offset0, pmf0 = level_pmfs(camera, np.array([37.25, 120.0]))
+    offset1, pmf1 = level_pmfs(camera, np.array([37.25, 120.0]), extra_e=1)
+    for row0, row1 in zip(pmf0, pmf1):
+        a = np.zeros(row0.size + row1.size + 4)
+        b = a.copy()
+        a[offset0 - min(offset0, offset1) + 1:][: row0.size] = row0
+        b[offset1 - min(offset0, offset1):][: row1.size] = row1
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+
+
 def test_alias_tables_are_exact_integer_tables_and_draw_by_definition():
     rng = np.random.default_rng(1)
     for size in (1, 2, 3, 17, 200, 256, 300):
