@@ -466,8 +466,9 @@ class MapSampler:
             bits = uniform_bits(rng.bit_generator.random_raw((k + 1) // 2), k)
             level1 = level_at[single].astype(np.intp)
             values1 = np.empty(k, dtype=np.uint16)
-            _alias_draw(tables1.bits, tables1.entries.reshape(-1), level1.copy(), bits,
-                        np.take(tables1.offset, level1), values1)
+            with tables.lock:  # (the lock under which both stores are prepared)
+                _alias_draw(tables1.bits, tables1.entries.reshape(-1), level1.copy(), bits,
+                            np.take(tables1.offset, level1), values1)
             flat_out[pos[single]] = values1
             pos, level_at, m = pos[~single], level_at[~single], m[~single]
         # 4. the chain over the rest: their own photons, or the level's photons + M electrons

@@ -271,3 +271,23 @@ def test_lit_and_defective_pixels_keep_their_own_law():
     chi2 = (((movie[:, watch].mean(axis=0) - mean) ** 2) / (var / frames)).sum()
     assert chi2 < stats.chi2.isf(P_MIN, watch.size), chi2
     assert np.all(movie[:, [10 * 32 + 10, 30 * 32 + 2]].mean(axis=0) < 100.5)  # dead: read noise only
+
+
+def test_levels_beyond_the_table_memory_take_the_chain(monkeypatch):
+    """Levels above the rows the tables may hold (here 100 rows) get none: their pixels go through
+    the chain, with the same law."""
+    import kernels.mapsampler as ms
+
+    camera = Camera(readout_noise_e=3.0)
+    photons = np.float32(12.34)  # level 197 > 100 rows
+    bits = ms._column_bits(camera, float(photons), level_step_photons(camera.qe))
+    monkeypatch.setattr(ms, "_MAX_BYTES", 100 * (4 << bits))
+    ms._level_tables.cache_clear()
+    bmap = np.full((128, 128), photons, dtype=np.float32)
+    sampler = MapSampler(camera, bmap)
+    assert sampler.tables.max_rows <= 100
+    drawn = _frames(camera, bmap, 6).ravel().astype(np.int64)
+    assert sampler.tables.levels == 0
+    offset, pmf = background_pmf(camera, float(photons))
+    assert _chi2_pvalue(np.bincount(drawn - offset, minlength=pmf.size), pmf) > P_MIN
+    ms._level_tables.cache_clear()
