@@ -8,11 +8,16 @@ Kernels only (:func:`kernels.render.render_chunk`, no store, no pipeline): the p
 - ``constant + bleaching``: a scalar background that changes every frame (one table per frame);
 - ``hot/dead pixels``: constant background, 0.1 % hot + 0.1 % dead pixels (they join the lit pixels);
 - ``structured map``: a smooth field (length 20 px, amplitude 0.3) times bleaching: every pixel
-  has its own law, so the whole frame goes through the Poisson/normal chain;
+  has its own law; drawn by :class:`kernels.mapsampler.MapSampler` (exact per-level tables, the
+  chain for the pixels whose remainder is drawn >= 1 and for sparse levels);
+- ``structured map, whole chain``: the same frames' law through the Poisson/normal chain (the
+  previous path, still used for cameras the tables do not model), for comparison;
 - ``PRNU + DSNU``: constant background with dense fixed patterns (whole chain too).
 
-The cases are interleaved within every repetition. Prints the per-frame medians and the ratio to
-``constant`` (target, issue 18: structured <= 2x constant).
+The cases are interleaved within every repetition. Table building is included where it happens:
+the warm-up frame builds the first frame's levels (reported separately: levels, seconds, memory),
+and bleaching brings new levels later. Prints the per-frame medians and the ratio to ``constant``
+(target, issue 18: structured <= 2x constant).
 
 Run:  python benchmarks/background.py [--frames 20] [--reps 3]
 """
@@ -31,11 +36,12 @@ import _common as C  # noqa: E402  (also takes benchmarks/ off sys.path)
 import numpy as np  # noqa: E402
 
 from kernels.background import background_map, smooth_field  # noqa: E402
-from kernels.camera import Camera  # noqa: E402
+from kernels.camera import Camera, expose  # noqa: E402
 from kernels.defects import defect_maps  # noqa: E402
 from kernels.photophysics import place_emitters, single_events  # noqa: E402
 from kernels.psf import GaussianPSF  # noqa: E402
-from kernels.render import Scene, render_chunk  # noqa: E402
+from kernels.mapsampler import map_sampler  # noqa: E402
+from kernels.render import Scene, render_chunk, render_expected  # noqa: E402
 from kernels.rng import generator, key_words  # noqa: E402
 
 SIZE = 1200
@@ -62,16 +68,35 @@ def scenes(frames: int) -> dict[str, Scene]:
                                                             response=sparse["response"]), **common),
         "structured map (+ bleaching)": Scene(camera=camera, background_map=bmap, background_bleach_tau_frames=50.0,
                                               **common),
+        WHOLE_CHAIN: Scene(camera=camera, background_map=bmap, background_bleach_tau_frames=50.0, **common),
         "PRNU 1 % + DSNU 1 ADU": Scene(camera=Camera(readout_noise_e=10.0, response=dense["response"],
                                                      dsnu_adu=dense["dsnu_adu"]), **common),
     }
 
 
-def per_frame(scene: Scene, frames: int) -> float:
+WHOLE_CHAIN = "structured map, whole chain"
+
+
+def _whole_chain(scene: Scene, t0: int, t1: int) -> None:
+    """The frames of a map scene through the camera's whole chain (the path before MapSampler)."""
+    photons, _ = render_expected(scene, t0, t1)
+    for i, frame in enumerate(range(t0, t1)):
+        expose(scene.camera, photons[i], generator(scene.key, "camera", frame=frame))
+
+
+def _tables(sampler) -> tuple[int, float, float]:
+    """Tables built, seconds spent building them, MiB held: both stores of a MapSampler."""
+    stores = (sampler.tables, sampler.tables_plus_one)
+    return (sum(t.levels_built for t in stores), sum(t.build_seconds for t in stores),
+            sum(t.nbytes for t in stores) / 2**20)
+
+
+def per_frame(name: str, scene: Scene, frames: int) -> float:
     """CPU seconds per frame of render_chunk over ``frames`` frames (chunks of 10)."""
+    render = _whole_chain if name == WHOLE_CHAIN else render_chunk
     t0 = time.process_time()
     for a in range(0, frames, 10):
-        render_chunk(scene, a, min(a + 10, frames))
+        render(scene, a, min(a + 10, frames))
     return (time.process_time() - t0) / frames
 
 
@@ -83,19 +108,32 @@ def main() -> None:
     C.header(f"render_chunk CPU per {SIZE}x{SIZE} frame, constant vs structured background "
              f"({args.frames} frames per case and repetition, cases interleaved); numpy {np.__version__}", args.reps)
     cases = scenes(args.frames)
-    for scene in cases.values():
+    for name, scene in cases.items():
+        start = time.perf_counter()
         render_chunk(scene, 0, 1)  # warm-up: tables, caches
+        if scene.background_map is not None and name != WHOLE_CHAIN:
+            sampler = map_sampler(scene.camera, scene.background_map)
+            built, seconds, mib = _tables(sampler)
+            print(f"  {name}: first frame {time.perf_counter() - start:.2f} s wall, of which table building "
+                  f"{seconds:.2f} s for {built} tables (levels of step {sampler.step_photons} photons, for M = 0 "
+                  f"and M = 1; {1 << sampler.tables.bits} alias columns), {mib:.1f} MiB", flush=True)
     times = {name: [] for name in cases}
     for rep in range(args.reps):
         for name, scene in cases.items():
-            times[name].append(per_frame(scene, args.frames))
+            times[name].append(per_frame(name, scene, args.frames))
         print(f"  rep {rep + 1}: " + ", ".join(f"{k} {v[-1] * 1e3:.1f}" for k, v in times.items()) + " ms", flush=True)
     med = {k: C.median(v) for k, v in times.items()}
     base = med["constant"]
     print()
     print(C.table(["case", "CPU ms/frame", "/ constant"],
                   [[k, f"{v * 1e3:.1f}", f"{v / base:.2f}"] for k, v in med.items()]))
+    sampler = map_sampler(cases["structured map (+ bleaching)"].camera, cases["structured map (+ bleaching)"].background_map)
+    built, seconds, mib = _tables(sampler)
+    print(f"map tables after all runs: {sampler.tables.levels} levels, {built} tables built in {seconds:.2f} s "
+          f"({1e3 * seconds / max(built, 1):.2f} ms per table, included in the per-frame times after the "
+          f"warm-up frame), {mib:.1f} MiB held")
     ratio = med["structured map (+ bleaching)"] / base
+    print(f"structured map: {med[WHOLE_CHAIN] / med['structured map (+ bleaching)']:.2f}x faster than the whole chain")
     print(f"target: structured <= 2x constant per frame: {ratio:.2f}x -> {C.verdict(ratio <= 2.0)}")
 
 

@@ -394,20 +394,28 @@ def expose(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
 
 
 def _chain(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
-           at: np.ndarray | None = None) -> np.ndarray:
-    """The noisy chain over a whole frame (``at`` None) or over the pixels ``at`` (photons (1, k))."""
-    e = _electrons(camera, photons, rng, at)
+           at: np.ndarray | None = None, extra_e: np.ndarray | None = None) -> np.ndarray:
+    """The noisy chain over a whole frame (``at`` None) or over the pixels ``at`` (photons (1, k)).
+
+    ``extra_e`` (int, the shape of ``photons``): electrons added to the Poisson counts (shot noise
+    only), e.g. the remainder ``M`` of :mod:`kernels.mapsampler`'s split of a pixel's Poisson draw.
+    """
+    e = _electrons(camera, photons, rng, at, extra_e)
     _add_read_noise(camera, e, rng, at)
     return _digitize(_to_adu(camera, e, at), camera)
 
 
 def _electrons(camera: Camera, photons: np.ndarray, rng: np.random.Generator,
-               at: np.ndarray | None = None) -> np.ndarray:
-    """Collected electrons (Poisson if shot noise), through the EM register for an EMCCD; float32."""
+               at: np.ndarray | None = None, extra_e: np.ndarray | None = None) -> np.ndarray:
+    """Collected electrons (Poisson if shot noise, plus ``extra_e``), through the EM register for an EMCCD; float32."""
     lam = _mean_electrons(camera, photons, at)
+    if extra_e is not None and not camera.shot_noise:
+        raise ValueError("extra_e is part of the Poisson draw: it needs shot noise")
     if camera.shot_noise:
         counts = rng.poisson(lam)  # int64
         del lam
+        if extra_e is not None:
+            counts += extra_e
         e = counts.astype(np.float32)
         del counts
     else:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .background import temporal_factor
 from .camera import Camera, expected_adu, expose, expose_sparse
+from .mapsampler import map_sampler
 from .photophysics import Emitters, Events, frame_photons
 from .psf import Patches
 from .rng import generator
@@ -65,8 +66,9 @@ class Scene:
         Further per-emitter arguments of ``psf.render`` (a fixed dipole's ``polar_rad``, ``azimuth_rad``).
     background_map : ndarray (Y, X) of float32, optional
         Expected background photons per pixel per frame (:func:`kernels.background.background_map`);
-        replaces ``background_photons``. Frames are then drawn through the camera's whole chain
-        (no per-level table: every pixel has its own law).
+        replaces ``background_photons``. Frames are drawn by :class:`kernels.mapsampler.MapSampler`
+        (exact per-level tables plus the chain for a few pixels) where it models the camera, else
+        through the camera's whole chain.
     background_bleach_tau_frames : float, optional
         Background bleaching ``exp(-t / tau)``, t = 0-based frame index (:func:`kernels.background.temporal_factor`).
     background_fluctuation : float
@@ -183,19 +185,27 @@ def _painter(scene: Scene, t0: int, t1: int):
             _scatter(image, weighted, patches.row0[which], patches.col0[which])
 
     def paint_sparse(i: int) -> tuple[np.ndarray, np.ndarray]:
-        """(flat index, photons) of the pixels that differ from the background: ``paint``'s values
-        there, bit for bit (the same float32 additions in the same order). Without a background map."""
+        """(flat index, photons) of the pixels that differ from the background (the level, or the map
+        times the frame's factor): ``paint``'s values there, bit for bit (the same float32 additions
+        in the same order)."""
         background = levels[i]
         weighted, which = spots(i)
         flat, inside = _footprint(patches.row0[which], patches.col0[which], patches.values.shape[-1],
                                   scene.roi_shape)
         index, where = np.unique(flat[inside], return_inverse=True)
-        values = np.full(index.size, background, dtype=np.float32)
-        np.add.at(values, where, weighted[inside])
-        lit = values != background
+        if bmap is None:
+            values = np.full(index.size, background, dtype=np.float32)
+            np.add.at(values, where, weighted[inside])
+            lit = values != background
+        else:
+            # with a map: the map times the frame's factor there, as paint's float32 product
+            base = bmap.reshape(-1)[index] * background
+            values = base.copy()
+            np.add.at(values, where, weighted[inside])
+            lit = values != base
         return index[lit], values[lit]
 
-    return paint, paint_sparse, truth, levels
+    return paint, paint_sparse, truth, levels, bmap
 
 
 def truth_rows(scene: Scene, t0: int, t1: int) -> np.ndarray:
@@ -230,7 +240,7 @@ def render_expected(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndar
     truth : structured array of :data:`TRUTH_DTYPE`
         Ground truth of the emitters that emit in those frames.
     """
-    paint, _, truth, _ = _painter(scene, t0, t1)
+    paint, _, truth, _, _ = _painter(scene, t0, t1)
     stack = np.empty((t1 - t0, *scene.roi_shape), dtype=np.float32)
     for i in range(t1 - t0):
         paint(i, stack[i])
@@ -251,10 +261,17 @@ def render_chunk(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray
         for i in range(photons.shape[0]):
             photons[i] = expected_adu(camera, photons[i])
         return photons, truth
-    paint, paint_sparse, truth, levels = _painter(scene, t0, t1)
+    paint, paint_sparse, truth, levels, bmap = _painter(scene, t0, t1)
     frames = np.empty((t1 - t0, *scene.roi_shape), dtype=camera.output_dtype)
-    if scene.background_map is not None:
-        # a background map: every pixel has its own law, the whole frame goes through the chain
+    sampler = map_sampler(camera, bmap) if bmap is not None else None
+    if sampler is not None:
+        # a background map: each pixel's level table, the rest of its Poisson draw where it is not 0
+        for i, frame in enumerate(range(t0, t1)):
+            index, photons = paint_sparse(i)
+            sampler.expose(generator(scene.key, "camera", frame=frame), levels[i], index, photons, out=frames[i])
+        return frames, truth
+    if bmap is not None:
+        # a map on a camera the level tables do not model: the whole frame goes through the chain
         image = np.empty(scene.roi_shape, dtype=np.float32)
         for i, frame in enumerate(range(t0, t1)):
             paint(i, image)

@@ -1,0 +1,526 @@
+"""Exact and fast recording of frames whose background is a per-pixel map times a per-frame factor.
+
+With a constant background every background-only pixel has the same law, and
+:func:`kernels.camera.expose_sparse` draws it in one step from a table. With a map
+(:mod:`kernels.background`) every pixel ``x`` has its own expected photons
+``p(x) = map(x) · f(t)`` (float32, as :mod:`kernels.render` paints it), and the whole frame went
+through the chain (Poisson + normal per pixel, ~13x slower). This module keeps the one-step draw
+for almost every pixel, exactly.
+
+Method (plain sCMOS chain: no per-pixel gain/offset/variance maps, shot noise on)
+-----------------------------------------------------------------------------------
+Levels lie on a grid of step ``D = 2^-k`` photons (:func:`level_step_photons`, ``QE·D <= 1/16``
+electron). Pixel ``x`` has level ``a = floor(p / D) · D <= p`` and remainder ``δ = QE·(p − a)``
+electrons, ``0 <= δ < Δ = QE·D``. Because ``Poisson(QE·p) = Poisson(QE·a) + Poisson(δ)`` for
+independent terms, the recorded value is ``chain(N_a + M)`` with ``N_a ~ Poisson(QE·a)`` and
+``M ~ Poisson(δ)`` independent. The frame is drawn as:
+
+1. every pixel gets a draw ``T_a`` from the exact outcome table of its level (:class:`LevelTables`:
+   the law of ``chain(N_a)``, as :func:`kernels.camera.background_pmf`), 32 random bits each;
+2. ``M`` is drawn as the number of events in ``[0, δ]`` of a unit-rate Poisson process on
+   ``[0, Δ]`` of the pixel (thinning: exactly ``Poisson(δ)``). The pixels where that process has
+   at least one event are a Bernoulli(``q = 1 − e^−Δ``) subset, drawn as geometric gaps; for each
+   of them the first event time is ``T1 = −log(1 − u·q)`` (an exponential conditioned on
+   ``T1 <= Δ``), and ``M = 0`` if ``T1 >= δ``, else ``M = 1 + Poisson(δ − T1)`` (the events after
+   the first, memoryless). Every other pixel has ``M = 0``;
+3. the pixels with ``M = 1`` (≈ ``Δ/2`` of them, < 3.2 %) draw instead from the exact table of
+   ``chain(N_a + 1)`` at their level (32 fresh bits); those with ``M >= 2`` (≈ ``Δ²/6``) are
+   recorded as ``chain(N_a + M)`` with a fresh ``N_a ~ Poisson(QE·a)``
+   (:func:`kernels.camera._chain` with ``extra_e = M``); so are the lit and defective pixels (their
+   own expected photons) and the pixels of levels without a table (fewer than
+   :data:`MIN_PIXELS` pixels in the frame, or beyond the table limits): ``chain(Poisson(QE·p))``.
+
+Exactness: a pixel with ``M = 0`` records ``T_a``, whose law is that of ``chain(N_a)``, and its
+table bits are independent of ``M``; a pixel with ``M = m >= 1`` records a value of law
+``chain(N_a + m)`` from random draws of its own. So the value has law ``Σ_m P(M = m) ·
+law(chain(N_a + m)) = law(chain(Poisson(QE·a) + Poisson(δ))) = law(chain(Poisson(QE·p)))``, the
+full chain's, and pixels are independent (disjoint random draws). What is not exact is only what
+the constant-background table already accepts: outcome probabilities are multiples of ``2^-32``
+(rounded, 32-bit uniforms), value tails beyond mass ``2^-34`` are folded into the end values, the
+electron and read-noise windows of :func:`level_pmfs` cut < 1e-30, and the rates ``QE·a + δ`` and
+``QE·p`` agree to float64 rounding.
+
+Which levels have a table depends only on the frame (its pixel counts per level), and a table is a
+pure function of (camera, level, column count): frames do not depend on what was built before,
+hence not on the chunking. Draw order per frame (fixed): the table bits of all pixels (C order),
+the exponential gaps, one float64 uniform per candidate, one Poisson per candidate with
+``M >= 1``, the bits of the ``M = 1`` pixels (C order), then :func:`kernels.camera._chain` over
+the chained pixels (lit and defective ones ascending, then the pixels of levels without a table in
+map order, then those with ``M >= 2`` ascending).
+
+Speed: the tables are integer alias tables of ``2^c`` uint32 entries (1 KB for a σ ≈ 14 ADU
+background): the ~2500 levels of a 1200² map at 100 ± 30 photons take 3.4 MiB, small enough for
+random access in C order (blocks of :data:`_BLOCK` pixels keep the temporaries in cache).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+import numpy as np
+
+from .camera import Camera, _chain, _plain_scmos
+from .lookup import uniform_bits
+
+__all__ = ["LevelTables", "MapSampler", "level_pmfs", "level_step_photons", "map_sampler",
+           "map_sampler_applies", "MIN_PIXELS"]
+
+#: a level with fewer pixels than this in a frame gets no table: its pixels go through the chain
+MIN_PIXELS = 64
+_TAIL = 2.0**-34             # value tails below this mass are folded into the nearest kept value
+_MAX_BYTES = 64 << 20        # rows of tables held per camera; levels above get no table (chain)
+_PER_ELECTRON = 16.0         # levels per electron (at least): QE·D <= 1/16
+_BATCH = 128                 # levels per matrix product when building
+_BLOCK = 1 << 15             # pixels per pass of the table draw (temporaries stay in L2; even)
+
+
+def level_step_photons(qe: float) -> float:
+    """Level spacing ``D`` in photons: the largest power of two with ``QE·D <= 1/16`` electron.
+
+    A power of two makes ``p / D``, ``floor(p / D) · D`` and ``p − a`` exact in float32.
+    """
+    return float(2.0 ** -int(np.ceil(np.log2(_PER_ELECTRON * qe))))
+
+
+def map_sampler_applies(camera: Camera) -> bool:
+    """Whether :class:`MapSampler` models this camera (else the caller uses the whole chain)."""
+    return (camera.add_noise and camera.shot_noise and _plain_scmos(camera)
+            and not camera._dense_defects)
+
+
+def _level_fits(camera: Camera, photons: np.ndarray) -> np.ndarray:
+    # the size limit of kernels.camera._table_applies, per level
+    electrons = 30 * np.sqrt(camera.qe * photons) + 30
+    values = (electrons + 24 * camera.readout_noise_e) / camera.e_per_adu
+    return electrons * values < 6e6
+
+
+def level_pmfs(camera: Camera, photons: np.ndarray, extra_e: int = 0) -> tuple[int, np.ndarray]:
+    """Exact outcome distributions of background pixels at several expected photon levels.
+
+    The law of :func:`kernels.camera.background_pmf` for every level at once: electrons
+    ``n ~ Poisson(QE·photons)`` (capped at ``full_well_e``), then ``N(0, σ_read²)``, ÷ e_per_adu,
+    + baseline, round, clip. One readout matrix ``R[n, k] = P(value k | n electrons)`` serves all
+    levels: ``pmf = W @ R`` with ``W`` the Poisson weights. Electrons span the union of the levels'
+    ``μ ± 15√μ`` windows (+10/+20), read noise ±12σ (mass < 1e-30 cut).
+
+    Parameters
+    ----------
+    camera : Camera
+        Plain sCMOS chain (no per-pixel maps), shot noise on.
+    photons : (L,) float
+        Expected photons of each level, ``>= 0``.
+    extra_e : int
+        Electrons added to the Poisson count (before the full-well cap): the law of
+        ``chain(N + extra_e)``.
+
+    Returns
+    -------
+    offset : int
+        The value of column 0.
+    pmf : (L, K) float64
+        ``P(value = offset + i)`` per level; rows sum to 1.
+    """
+    from scipy.special import gammaln, ndtr
+
+    if not (_plain_scmos(camera) and camera.shot_noise):
+        raise ValueError("level_pmfs models the sCMOS chain without per-pixel maps, with shot noise")
+    mu = camera.qe * np.asarray(photons, dtype=np.float64).reshape(-1)
+    spread = 15.0 * np.sqrt(mu)
+    n = np.arange(max(0, int((mu - spread).min() - 10)), int(np.ceil((mu + spread).max() + 20)) + 1,
+                  dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.exp(n[None, :] * np.log(mu)[:, None] - mu[:, None] - gammaln(n + 1.0)[None, :])
+    zero = mu == 0
+    weight[zero] = n[None, :] == 0  # Poisson(0) is 0
+    n = n + int(extra_e)
+    if camera.full_well_e is not None:
+        n = np.minimum(n, float(camera.full_well_e))  # saturated counts share a readout row
+    s, b, sigma, top = camera.e_per_adu, camera.baseline_adu, camera.readout_noise_e, camera.max_adu
+    if sigma > 0:
+        k_lo = int(np.clip(np.floor((n[0] - 12 * sigma) / s + b) - 1, 0, top))
+        k_hi = int(np.clip(np.ceil((n[-1] + 12 * sigma) / s + b) + 1, 0, top))
+        k = np.arange(k_lo, k_hi + 2, dtype=np.float64)
+        edges = (k - 0.5 - b) * s  # electrons at the lower rounding edge of each value
+        if k_lo == 0:
+            edges[0] = -np.inf  # clipping collects the lower tail into 0
+        if k_hi == top:
+            edges[-1] = np.inf
+        readout = np.diff(ndtr((edges[None, :] - n[:, None]) / sigma), axis=1)
+    else:
+        # no read noise: the value is a function of the count, in the chain's float32 arithmetic
+        values = np.rint(n.astype(np.float32) * np.float32(1.0 / s) + np.float32(b))
+        values = np.clip(values, 0, top).astype(np.int64)
+        k_lo = int(values.min())
+        readout = np.zeros((n.size, int(values.max()) - k_lo + 1))
+        readout[np.arange(n.size), values - k_lo] = 1.0
+    pmf = weight @ readout
+    return k_lo, pmf / pmf.sum(axis=1, keepdims=True)
+
+
+def _column_bits(camera: Camera, top_photons: float, step_photons: float) -> int:
+    """``c`` such that ``2^c`` alias columns hold the values of the map's brightest level (the
+    widest law; brighter levels, e.g. under a fluctuation > 1, may not fit: they get no table)."""
+    level = np.floor(top_photons / step_photons) * step_photons
+    if not _level_fits(camera, np.array([level]))[0]:
+        return 1
+    offset, pmf = level_pmfs(camera, np.array([level]))
+    cdf = np.cumsum(pmf[0])
+    values = min(int(np.searchsorted(cdf, 1.0 - _TAIL)), cdf.size - 1) - int(np.searchsorted(cdf, _TAIL)) + 1
+    return max(1, (values - 1).bit_length())
+
+
+def alias_table(weights: np.ndarray, bits: int = 1) -> tuple[int, np.ndarray]:
+    """Walker/Vose alias table, in integers, of ``weights`` (int, summing to 2^32).
+
+    ``2^c`` columns (``c >= bits, 1`` the least with ``2^c >= len(weights)``), each of mass ``C = 2^(32-c)``
+    in 32-bit units. Column ``i`` keeps its own value ``i`` for the first ``t_i`` of its ``C``
+    fractions and gives ``alias_i`` for the rest; every value's probability is exactly
+    ``weights[v] / 2^32`` (integer arithmetic: nothing is rounded here).
+
+    Returns
+    -------
+    c : int
+    entries : (2^c,) uint32
+        ``t_i << c | alias_i`` (a full column, ``t_i = C``, is stored as ``C - 1`` with alias ``i``).
+    """
+    weights = [int(w) for w in weights]
+    if sum(weights) != 1 << 32 or min(weights) < 0:
+        raise ValueError("weights must be >= 0 and sum to 2**32")
+    c = max(1, bits, (len(weights) - 1).bit_length())  # >= 1: a shift by 32 is undefined
+    size, capacity = 1 << c, 1 << (32 - c)
+    w = weights + [0] * (size - len(weights))
+    keep, alias = [capacity] * size, list(range(size))
+    small = [i for i in range(size) if w[i] < capacity]
+    large = [i for i in range(size) if w[i] >= capacity]
+    while small and large:
+        lo, hi = small.pop(), large[-1]
+        keep[lo], alias[lo] = w[lo], hi
+        w[hi] -= capacity - w[lo]
+        if w[hi] < capacity:
+            small.append(large.pop())
+    # the columns left in either list are full: integer weights leave no residue
+    keep, alias = np.array(keep, dtype=np.uint64), np.array(alias, dtype=np.uint64)
+    full = keep == capacity  # C does not fit the field: C - 1 own fractions, the last one aliases to itself
+    keep[full], alias[full] = capacity - 1, np.flatnonzero(full)
+    return c, ((keep << np.uint64(c)) | alias).astype(np.uint32)
+
+
+class LevelTables:
+    """Exact outcome tables of one camera on the level grid ``a_j = j · step_photons``.
+
+    A level's table is an integer alias table (:func:`alias_table`) with ``2^c`` uint32 entries
+    (1-2 KB) over its values, probabilities rounded to multiples of 2^-32 (largest remainders): a
+    frame's tables stay in cache. Row ``j`` is level ``j``; all rows share ``c``, so that a pixel's
+    entry is at ``j·2^c + column`` (no look-up of where its table starts). Tables are built on
+    demand, many levels per matrix product (:func:`level_pmfs`), and kept: a table is a pure
+    function of (camera, level, c), so what is held changes speed, never values. A row that is not
+    built is all zeros: it draws its offset (0), and its pixels are recorded by the chain instead.
+    """
+
+    def __init__(self, camera: Camera, step_photons: float, bits: int, extra_e: int = 0):
+        if not map_sampler_applies(camera):
+            raise ValueError("LevelTables needs a plain sCMOS camera with shot noise (no per-pixel maps)")
+        if not 1 <= bits <= 16:
+            raise ValueError(f"bits must be in 1..16, got {bits}")
+        self.camera, self.step_photons, self.bits = camera, float(step_photons), int(bits)
+        self.extra_e = int(extra_e)  # the tables hold the law of chain(N_a + extra_e)
+        self.lock = threading.Lock()  # frames of one job may be drawn by several threads
+        self.build_seconds = 0.0
+        self.levels_built = 0
+        self.entries = np.zeros((0, 1 << bits), dtype=np.uint32)
+        self.offset = np.zeros(0, dtype=np.uint16)
+        self.built = np.zeros(0, dtype=bool)
+        self._unfit: set[int] = set()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the tables."""
+        return self.entries.nbytes + self.offset.nbytes + self.built.nbytes
+
+    @property
+    def max_rows(self) -> int:
+        """Levels ``0 .. max_rows - 1`` can have a table (memory limit ``_MAX_BYTES``)."""
+        return _MAX_BYTES // (4 << self.bits)
+
+    @property
+    def levels(self) -> int:
+        """Levels whose tables are held."""
+        return int(self.built.sum())
+
+    def probabilities(self, level: int) -> tuple[int, np.ndarray] | None:
+        """(offset, pmf) that the table of ``level`` samples, or None without a table (for tests)."""
+        if not (0 <= level < self.built.size and self.built[level]):
+            return None
+        c, entries = self.bits, self.entries[level].astype(np.int64)
+        keep, alias = entries >> c, entries & ((1 << c) - 1)  # own fractions are those < keep
+        weight = np.bincount(np.arange(1 << c), weights=keep, minlength=1 << c)
+        weight += np.bincount(alias, weights=(1 << (32 - c)) - keep, minlength=1 << c)
+        return int(self.offset[level]), weight / 2.0**32
+
+    def prepare(self, levels: np.ndarray, top: int = 0) -> np.ndarray:
+        """Build what is missing of ``levels`` (ascending ints >= 0); which of them have a table
+        (a level whose values do not fit ``2^c`` columns, or the size limit, has none). Rows are
+        held up to ``top`` at least (unbuilt ones are zeros)."""
+        levels = np.asarray(levels, dtype=np.int64)
+        need = max(int(levels[-1]) if levels.size else 0, int(top)) + 1
+        if need > self.built.size:
+            grow = int(max(need, 1.25 * self.built.size))
+            entries = np.zeros((grow, 1 << self.bits), dtype=np.uint32)
+            entries[: self.built.size] = self.entries
+            self.entries = entries
+            self.offset = np.concatenate([self.offset, np.zeros(grow - self.offset.size, dtype=np.uint16)])
+            self.built = np.concatenate([self.built, np.zeros(grow - self.built.size, dtype=bool)])
+        missing = levels[~self.built[levels]]
+        missing = np.array([j for j in missing if int(j) not in self._unfit], dtype=np.int64)
+        if missing.size:
+            self._build(missing)
+        return self.built[levels]
+
+    def _build(self, levels: np.ndarray) -> None:
+        import time
+
+        start = time.perf_counter()
+        photons = levels * self.step_photons
+        fits = _level_fits(self.camera, photons)
+        self._unfit.update(int(j) for j in levels[~fits])
+        levels, photons = levels[fits], photons[fits]
+        for b in range(0, levels.size, _BATCH):
+            offset, pmf = level_pmfs(self.camera, photons[b:b + _BATCH], self.extra_e)
+            cdf = np.cumsum(pmf, axis=1)
+            for j, row_pmf, row_cdf in zip(levels[b:b + _BATCH], pmf, cdf):
+                lo = int(np.searchsorted(row_cdf, _TAIL))                          # mass below lo < 2^-34
+                hi = min(int(np.searchsorted(row_cdf, 1.0 - _TAIL)), row_cdf.size - 1)  # above hi <= 2^-34
+                if hi - lo >= 1 << self.bits or offset + hi > 0xFFFF:
+                    self._unfit.add(int(j))
+                    continue
+                kept = row_pmf[lo:hi + 1].copy()
+                kept[0], kept[-1] = row_cdf[lo], 1.0 - (row_cdf[hi - 1] if hi > lo else 0.0)  # tails folded in
+                self.entries[j] = alias_table(_integer_weights(kept), self.bits)[1]
+                self.offset[j] = offset + lo
+                self.built[j] = True
+                self.levels_built += 1
+        self.build_seconds += time.perf_counter() - start
+
+
+def _integer_weights(pmf: np.ndarray) -> np.ndarray:
+    """``pmf`` as integers summing to 2^32: floors plus one unit to the largest remainders."""
+    scaled = pmf / pmf.sum() * 2.0**32
+    weights = np.floor(scaled).astype(np.int64)
+    short = (1 << 32) - int(weights.sum())
+    if short:
+        weights[np.argsort(weights - scaled, kind="stable")[:short]] += 1
+    return weights
+
+
+@lru_cache(maxsize=4)
+def _level_tables(camera: Camera, bits: int, extra_e: int = 0) -> LevelTables:
+    return LevelTables(camera, level_step_photons(camera.qe), bits, extra_e)
+
+
+def _bernoulli_positions(rng: np.random.Generator, n: int, q: float) -> np.ndarray:
+    """Ascending positions in ``0 .. n-1``, each included independently with probability ``q``
+    (geometric gaps: work in proportion to the positions drawn, not to ``n``)."""
+    expected = n * q
+    batch = int(expected + 10 * np.sqrt(expected) + 64)
+    rate = -np.log1p(-q)
+
+    def gaps():  # Geometric(q) on 1, 2, ...: 1 + floor(E / rate) for E ~ Exp(1) (faster than geometric)
+        g = rng.standard_exponential(batch)
+        g /= rate
+        return np.floor(g, out=g).astype(np.int64) + 1
+
+    ends = [np.cumsum(gaps()) - 1]
+    while ends[-1][-1] < n:  # rare: one more batch
+        ends.append(ends[-1][-1] + np.cumsum(gaps()))
+    pos = np.concatenate(ends)
+    return pos[: np.searchsorted(pos, n)]
+
+
+class MapSampler:
+    """Records frames whose expected photons are ``background_map · factor`` plus sparse lit pixels.
+
+    Bit for bit a function of (camera, map, factor, lit pixels, rng state); the same law per
+    pixel as :func:`kernels.camera.expose` of the painted image (module docstring). Build once per
+    job (:func:`map_sampler`): it sorts the map.
+
+    Parameters
+    ----------
+    camera : Camera
+        :func:`map_sampler_applies` must hold.
+    background_map : ndarray (Y, X) of float32
+        Expected background photons per pixel (before the factor), ``>= 0``.
+    """
+
+    def __init__(self, camera: Camera, background_map: np.ndarray):
+        if not map_sampler_applies(camera):
+            raise ValueError("MapSampler needs a plain sCMOS camera with shot noise (no per-pixel maps)")
+        bmap = np.asarray(background_map)
+        if bmap.ndim != 2 or bmap.dtype != np.float32:
+            raise ValueError(f"background_map must be a 2-D float32 array, got {bmap.dtype} {bmap.shape}")
+        if not (np.isfinite(bmap).all() and bmap.min() >= 0):
+            raise ValueError("background_map must be finite and >= 0")
+        camera._check_shape(bmap.shape)
+        self.camera, self.map, self.shape = camera, bmap, bmap.shape
+        flat = bmap.reshape(-1)
+        # map order: the pixels of a level are one run of it, whatever the (positive) factor
+        self._order = np.argsort(flat, kind="stable").astype(np.int32 if flat.size < 2**31 else np.intp)
+        self._sorted = flat[self._order]
+        bits = _column_bits(camera, float(self._sorted[-1]), level_step_photons(camera.qe))
+        self.tables = _level_tables(camera, bits)
+        self.tables_plus_one = _level_tables(camera, bits, 1)  # for the pixels with M = 1
+        self.step_photons = self.tables.step_photons
+        self.delta_max_e = camera.qe * self.step_photons
+        self._scaled = flat * np.float32(1.0 / self.step_photons)  # exact: D is a power of two
+        self._q = -np.expm1(-self.delta_max_e)
+
+    def expose(self, rng: np.random.Generator, factor: float, index: np.ndarray, photons: np.ndarray,
+               out: np.ndarray | None = None) -> np.ndarray:
+        """Record one frame.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The frame's ``"camera"`` stream.
+        factor : float
+            The frame's background factor; the background of pixel ``x`` is
+            ``map[x] * float32(factor)`` photons (float32 product, as :mod:`kernels.render` paints).
+        index : (k,) int, ascending
+            Flat indices of the lit pixels (expected photons differ from the background).
+        photons : (k,) float32
+            Their expected photons.
+        out : ndarray (Y, X) of uint16, C-contiguous, optional
+
+        Returns
+        -------
+        ndarray (Y, X) of uint16
+        """
+        camera, tables, n = self.camera, self.tables, self.map.size
+        factor = np.float32(factor)
+        if not factor > 0:
+            raise ValueError(f"factor must be > 0, got {factor}")
+        step, scale = self.step_photons, np.float32(1.0 / self.step_photons)
+        # levels and their pixel counts from the map order: level j holds j·D <= p < (j+1)·D
+        ascending = self._sorted * factor
+        first, last = int(ascending[0] * scale), int(ascending[-1] * scale)
+        bounds = np.searchsorted(ascending, (np.arange(first, last + 2) * step).astype(np.float32))
+        del ascending
+        counts = np.diff(bounds)
+        rows = tables.max_rows
+        wanted = np.flatnonzero((counts >= MIN_PIXELS) & (np.arange(first, last + 1) < rows))
+        has = np.zeros(counts.size, dtype=bool)
+        bmap = self.map.reshape(-1)
+        out = np.empty(self.shape, dtype=np.uint16) if out is None else out
+        flat_out = out.reshape(-1)
+        with tables.lock:
+            has[wanted] = tables.prepare(first + wanted, top=min(last, rows - 1))
+            has_plus_one = np.zeros(counts.size, dtype=bool)
+            has_plus_one[wanted] = self.tables_plus_one.prepare(first + wanted, top=min(last, rows - 1))
+            # 1. every pixel from its level's table (a row without one gives 0, replaced below),
+            # in blocks whose temporaries stay in cache; the bits are the stream's in order
+            entries, offsets, c = tables.entries.reshape(-1), tables.offset, tables.bits
+            for a in range(0, n, _BLOCK):  # _BLOCK is even: every block starts on a whole word
+                b = min(a + _BLOCK, n)
+                # floor(p / D) of the painted p = map·factor (float32): map/D·factor is the same
+                # float32 number divided by D (a power of two: scaling commutes with rounding)
+                level = np.multiply(self._scaled[a:b], factor).astype(np.intp)
+                if last >= rows:
+                    np.minimum(level, rows - 1, out=level)  # (drawn from a wrong row, replaced below)
+                bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
+                _alias_draw(c, entries, level, bits, np.take(offsets, level), flat_out[a:b])
+
+        def p(at):  # the painted background at some pixels (float32, as above)
+            return bmap[at] * factor
+
+        # pixels with their own photons through the chain: lit, defective, levels without a table
+        index = np.asarray(index, dtype=np.intp)
+        photons = np.asarray(photons, dtype=np.float32)
+        own = np.zeros(n, dtype=bool)
+        own[index] = True
+        defects = camera._defect_index
+        if defects.size:
+            extra = defects[~own[defects]]
+            own[extra] = True
+            merged = np.concatenate([index, extra])
+            keep = np.argsort(merged, kind="stable")
+            index, photons = merged[keep], np.concatenate([photons, p(extra)])[keep]
+        no_table = np.flatnonzero(~has)
+        bare = self._order[_ranges(bounds[no_table], bounds[no_table + 1])].astype(np.intp)
+        bare = bare[~own[bare]]
+        # 2. M ~ Poisson(δ): the events in [0, δ] of a rate-1 process on [0, Δ] per pixel
+        pos = _bernoulli_positions(rng, n, self._q)
+        t1 = -np.log1p(-rng.random(pos.size) * self._q)
+        p_at = p(pos)
+        level_at = (p_at * scale).astype(np.int64)
+        delta_e = camera.qe * (p_at.astype(np.float64) - level_at * step)
+        hit = np.flatnonzero(t1 < delta_e)
+        m = 1 + rng.poisson(delta_e[hit] - t1[hit])
+        pos, level_at = pos[hit], level_at[hit]
+        take = ~own[pos] & has[level_at - first]
+        pos, level_at, m = pos[take], level_at[take], m[take]
+        # 3. M = 1 (almost all): the exact table of chain(N_a + 1) at the level, 32 bits each
+        single = (m == 1) & has_plus_one[level_at - first]
+        if single.any():
+            tables1, k = self.tables_plus_one, int(single.sum())
+            bits = uniform_bits(rng.bit_generator.random_raw((k + 1) // 2), k)
+            level1 = level_at[single].astype(np.intp)
+            values1 = np.empty(k, dtype=np.uint16)
+            with tables.lock:  # (the lock under which both stores are prepared)
+                _alias_draw(tables1.bits, tables1.entries.reshape(-1), level1.copy(), bits,
+                            np.take(tables1.offset, level1), values1)
+            flat_out[pos[single]] = values1
+            pos, level_at, m = pos[~single], level_at[~single], m[~single]
+        # 4. the chain over the rest: their own photons, or the level's photons + M electrons
+        at = np.concatenate([index, bare, pos])
+        if at.size:
+            values = np.concatenate([photons, p(bare), (level_at * step).astype(np.float32)])
+            extra_e = np.concatenate([np.zeros(index.size + bare.size, dtype=np.int64), m])
+            flat_out[at] = _chain(camera, values[None, :], rng, at, extra_e[None, :])[0]
+        return out
+
+
+def _alias_draw(c: int, entries: np.ndarray, level: np.ndarray, bits: np.ndarray, offset: np.ndarray,
+                out: np.ndarray) -> None:
+    """``out = offset + `` the alias draw of 32-bit ``bits`` in row ``level`` of ``entries`` (2^c per row).
+
+    Column ``bits >> (32 - c)``; its own value if the remaining ``32 - c`` bits (the fraction) are
+    below the entry's ``t``, else its alias. ``level`` is overwritten.
+    """
+    column = np.right_shift(bits, np.uint32(32 - c))
+    index = np.left_shift(level, c, out=level)
+    index |= column
+    entry = np.take(entries, index)
+    # fraction < t  <=>  (fraction << c | 2^c - 1) < (t << c | alias): one compare of the packed entry
+    own = np.left_shift(bits, np.uint32(c))
+    own |= np.uint32((1 << c) - 1)
+    own = own < entry
+    entry &= np.uint32((1 << c) - 1)
+    np.add(np.where(own, column, entry), offset, out=out, casting="unsafe")
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(starts[i], stops[i])``."""
+    lengths = stops - starts
+    if not lengths.sum():
+        return np.zeros(0, dtype=np.intp)
+    ends = np.cumsum(lengths)
+    shift = np.repeat(starts - (ends - lengths), lengths)
+    return (np.arange(ends[-1]) + shift).astype(np.intp)
+
+
+_SAMPLERS: list[MapSampler] = []
+
+
+def map_sampler(camera: Camera, background_map: np.ndarray) -> MapSampler | None:
+    """The :class:`MapSampler` of (camera, map), built once and kept (the last two); None where it
+    does not apply (:func:`map_sampler_applies`)."""
+    if not map_sampler_applies(camera):
+        return None
+    for sampler in _SAMPLERS:
+        if sampler.camera is camera and sampler.map is background_map:
+            return sampler
+    sampler = MapSampler(camera, background_map)
+    _SAMPLERS.insert(0, sampler)
+    del _SAMPLERS[2:]
+    return sampler
