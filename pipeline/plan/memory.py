@@ -84,8 +84,11 @@ def scene_bytes(config: JobConfig, n_emitters: int, positions: tuple[int, str] |
     coeffs = 8 * ZMAP_MODES if config.optics.zmap_path else 0
     read = positions[0] * POSITIONS_BYTES_PER_ROW[positions[1]] if positions else 0
     height, width = config.camera.roi_shape
-    # float32 maps of the frame: the background map (and its float64 field while built), the defect maps
-    maps = height * width * ((4 + 8) * config.background.structured + 14 * config.camera.defects)
+    # float32 maps of the frame: the background map (and its float64 field while built; the map sampler's
+    # sorted copies and ~7 MiB of level tables), the defect maps
+    sampler = 17 * height * width + 8 * 2**20
+    maps = height * width * ((4 + 8) * config.background.structured + 14 * config.camera.defects) + \
+        sampler * config.background.structured
     return n_emitters * (EMITTER_BYTES + coeffs) + events * EVENT_BYTES + read + spline_bytes(config) + maps
 
 
