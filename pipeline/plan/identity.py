@@ -7,8 +7,10 @@ random streams. Neither depends on the job's position in the sweep or on ``chunk
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,25 +48,34 @@ def _input_digests(config: JobConfig) -> tuple[dict[str, str], list[str]]:
 
 def _without_added_defaults(tree: dict, model) -> dict:
     """``tree`` (a section's dump) without the added fields that are at their default."""
+    fields = _field_info(model)
     out = {}
     for name, value in tree.items():
-        info = model.model_fields.get(name)
-        extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
-        sub = _model_of_field(info)
+        added, sub, default = fields.get(name, (False, None, None))
         if sub is not None and isinstance(value, dict):
             value = _without_added_defaults(value, sub)
-            if extra.get("added") and not value:  # an added section with every key at its default
+            if added and not value:  # an added section with every key at its default
                 continue
-        elif extra.get("added") and value == _json_default(info):
+        elif added and value == default():
             continue
         out[name] = value
     return out
 
 
-def _model_of_field(info):
+@functools.cache
+def _field_info(model) -> dict[str, tuple[bool, type | None, Callable[[], Any]]]:
+    """Per field of ``model``: (added?, its sub-model or None, its default as JSON, computed once).
+
+    Cached per model: building a TypeAdapter for every field of every job cost ~8 ms per job.
+    """
     from ..config.reference import model_of
 
-    return model_of(info.annotation) if info is not None else None
+    info = {}
+    for name, field in model.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        info[name] = (bool(extra.get("added")), model_of(field.annotation),
+                      functools.cache(functools.partial(_json_default, field)))
+    return info
 
 
 def _json_default(info):
@@ -89,8 +100,8 @@ def identity(config: JobConfig, sample_id: int | None, sweep_seed: int) -> tuple
     digests, missing = _input_digests(config)
     physics = physical_parameters(config, digests)
     seed_digest = _digest({"physics": physics, "sample_id": sample_id})
-    # chunk_frames changes only the layout, never the bytes (design §3), so it is not part of identity
-    numerics = _without_added_defaults(config.render.model_dump(mode="json", exclude={"chunk_frames"}),
+    # chunk_frames and shard_frames change only the layout, never the bytes (design §3): not part of identity
+    numerics = _without_added_defaults(config.render.model_dump(mode="json", exclude={"chunk_frames", "shard_frames"}),
                                        type(config.render))
     fingerprint = _digest(
         {"seed_digest": seed_digest, "render": numerics, "sweep_seed": sweep_seed, "kernels": kernels.__version__,
