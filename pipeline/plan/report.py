@@ -17,6 +17,8 @@ def print_plan(plan, output: Path, workers: int, limit_bytes: int, warnings: lis
     sweep = plan.sweep
     print(f"sweep {plan.name!r} from {sweep.path}: {len(plan.jobs)} jobs -> {output}")
     print(f"seed {sweep.model.sweep.seed}; {workers} workers, {human_bytes(limit_bytes)} memory limit each")
+    for note in getattr(plan, "notes", ()):
+        print(f"note: {note}")
     for warning in warnings:
         print(f"warning: {warning}")
     keys = list(plan.varied_keys)
