@@ -31,8 +31,9 @@ import threading
 import time
 from pathlib import Path
 
-import _common as C  # (also takes benchmarks/ off sys.path)
-import psutil
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # (worker processes import this file again)
+import _common as C  # noqa: E402  (also takes benchmarks/ off sys.path again)
+import psutil  # noqa: E402
 
 SMALL = {"emitters": {"num_emitters": 20, "frames": 100, "area_px": 32.0},
          "optics": {"psf": "gaussian", "psf_radius_px": 4},
