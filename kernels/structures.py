@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 
 __all__ = [
     "Sites",
@@ -481,6 +480,8 @@ def _vmf_kappa(mean_cos: float) -> float:
     if mean_cos > 1.0 - 1e-9:
         return 1.0 / (1.0 - mean_cos)  # coth κ = 1 in float64 there: 1 − 1/κ = mean_cos
     # L(κ) <= κ/3 and L(κ) >= 1 − 1/κ bracket the root: 3 m <= κ <= 1 / (1 − m)
+    from scipy.optimize import brentq  # (here: scipy.optimize takes 0.6 s to import, every run paid it)
+
     return float(brentq(lambda k: _langevin(k) - mean_cos, 3.0 * mean_cos,
                         1.0 / (1.0 - mean_cos), xtol=1e-300, rtol=4 * np.finfo(float).eps))
 

@@ -60,7 +60,7 @@ def collect(output: Path, name: str) -> JobPreview:
     fingerprint = attrs["fingerprint"]
     pixel_nm = float(attrs["parameters"]["optics"]["pixel_size_nm"])
     frames = array.shape[0]
-    step = int(attrs.get("chunk_frames") or array.chunks[0])
+    step = int(attrs.get("shard_frames") or attrs.get("chunk_frames") or array.chunks[0])  # (entries per shard)
     cache = CacheDir(output)
 
     # pass 1 (cheap, truth files only): the frame with most localizations

@@ -57,7 +57,8 @@ def _verify_chunks(output: Path, cache: CacheDir, name: str, group, result: Veri
     frames = group[FRAMES]
     stored = stored_chunks(output, name)
     entries = []
-    for i, (t0, t1) in enumerate(chunk_bounds(frames.shape[0], frames.chunks[0])):
+    unit = frames.shards[0] if frames.shards else frames.chunks[0]  # (one entry per shard when sharded)
+    for i, (t0, t1) in enumerate(chunk_bounds(frames.shape[0], unit)):
         entry = cache.read_entry(fingerprint, t0, t1)
         entries.append(entry)
         if entry is None:

@@ -111,7 +111,7 @@ def stored_movie(output, job_name):
 
     group = zarr.open_group(Path(output) / "sweep.zarr" / job_name, mode="r")
     frames = group["frames"][:]
-    step = group.attrs["chunk_frames"]
+    step = group.attrs.get("shard_frames") or group.attrs["chunk_frames"]  # (one entry per shard when sharded)
     fingerprint = group.attrs["fingerprint"]
     cache = CacheDir(Path(output))
     truth = [cache.read_truth(cache.read_entry(fingerprint, t0, min(t0 + step, frames.shape[0])))

@@ -406,7 +406,11 @@ class RenderSection(_Section):
         "direct", description='"direct" (exact pixel integration) or "oversampled" (render finer, bin)'
     )
     oversample: Integer = Field(4, ge=1, le=16, description="oversampled mode: sub-pixels per pixel side")
-    chunk_frames: Count = Field(10, ge=1, description="frames per chunk: the unit of work, of memory and of caching")
+    chunk_frames: Count = Field(10, ge=1, description="frames per chunk: the unit of work, of memory and of caching; "
+                                "not set: plan chooses >= 10 frames and >= 1 MiB per chunk (and shards past 256 chunks)")
+    shard_frames: Count = added_field(0, ge=0, description="frames per Zarr shard (a multiple of chunk_frames): one "
+                                      "file, task, cache entry and ground-truth file per shard, chunks inside it; "
+                                      "0 = no sharding (layout only: the bytes are the same)")
     crlb: Flag = added_field(False, description="ground truth gains each localization's Cramér–Rao bounds "
                                                 "(crlb_x_nm, crlb_y_nm, crlb_z_nm, crlb_photons); costs render time")
 

@@ -9,9 +9,9 @@ from .layout import (
 )
 from .readback import iter_chunks, iter_frames, iter_truth
 from .thunderstorm import CSV_HEADER, csv_lines
-from .tiff import TiffStream, start_stream
+from .tiff import TiffStream, open_stream, start_stream
 
 __all__ = ["COMPRESSIONS", "CSV", "CSV_HEADER", "FILES", "H5", "JOB_JSON", "MARKER", "TIFF", "TiffStream",
            "csv_lines", "export_compression", "export_is_current", "export_job", "export_sweep", "forget_export", "iter_chunks",
            "iter_frames", "iter_truth", "job_dir", "job_from_group", "set_export_compression", "software_versions",
-           "start_stream"]
+           "open_stream", "start_stream"]

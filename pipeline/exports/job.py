@@ -93,11 +93,13 @@ def _write_files(output: Path, folder: Path, job: Job, entries: list[dict], comp
         finish_stream(stream, output, job, entries, streamed)
         is_big = stream.bigtiff
     else:
-        with atomic.Staged(folder / TIFF) as tmp:
+        with atomic.Staged(folder / TIFF, sync_folder=False) as tmp:
             is_big = write_tiff(tmp, output, job, entries, compression, bigtiff)
-    with atomic.Staged(folder / H5) as tmp:
+    # each file's bytes are durable before the marker that vouches for them by size; their names
+    # need no fsync: a file lost in a crash has another size than the marker says (re-exported)
+    with atomic.Staged(folder / H5, sync_folder=False) as tmp:
         n_h5 = write_h5(tmp, output, job, entries, software)
-    with atomic.Staged(folder / CSV) as tmp:
+    with atomic.Staged(folder / CSV, sync_folder=False) as tmp:
         n_csv = write_csv(tmp, output, job, entries)
     if has_calibration(job):
         with atomic.Staged(folder / CALIBRATION) as tmp:
@@ -150,8 +152,10 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
     is_big, localizations = _write_files(output, folder, job, entries, compression, bigtiff, stream, streamed, software)
     seconds = round(time.monotonic() - started, 3)
     info = _job_info(job, entries, localizations, compression, is_big, seconds, software)
-    atomic.write_json(folder / JOB_JSON, info)
-    atomic.write_json(folder / MARKER, {
+    # job.json and the marker are not fsynced: one lost or torn in a crash makes the export not
+    # current (sizes, marker), and the next run exports the job again
+    atomic.write_json(folder / JOB_JSON, info, durable=False)
+    atomic.write_json(folder / MARKER, durable=False, obj={
         "fingerprint": job.fingerprint, "files": list(job_files(job)), "compression": compression, "bigtiff": is_big,
         "localizations": localizations, "time": info["timings"]["exported"],
         "inputs": inputs,  # what it was made from: an export follows its chunks' entries (layout.inputs_digest)

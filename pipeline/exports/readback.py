@@ -84,7 +84,7 @@ def check_stored(output: Path, job: Job, entries: list[dict]) -> None:
     check, :func:`~pipeline.store.holds_chunk`): refused before an export touches anything."""
     stored = stored_chunks(output, job.name)
     missing = [entry["frames"] for entry in entries
-               if not holds_chunk(entry, stored.get(entry["frames"][0] // job.chunk_frames))]
+               if not holds_chunk(entry, stored.get(entry["frames"][0] // job.unit_frames))]
     if missing:
         shown = ", ".join(f"[{t0}, {t1})" for t0, t1 in missing[:3]) + (" ..." if len(missing) > 3 else "")
         raise RuntimeError(f"job {job.name}: frames {shown} are no longer in the store as their cache entries "

@@ -93,23 +93,46 @@ def start_stream(output: Path, job: Job, token: str) -> TiffStream:
     """Lay out the job's uncompressed OME-TIFF (no pixels yet: a sparse file) for its chunk tasks to fill.
 
     Removes what earlier, interrupted runs left under temporary names; a finished export stays
-    valid until :func:`export_job` replaces it.
+    valid until :func:`export_job` replaces it. Idempotent for one ``token``: a layout of this run
+    that is already there is kept with the frames written into it (the run's task that lays it out
+    may be computed again when the worker holding its result is lost).
     """
     import tifffile
 
     folder = job_dir(Path(output), job.name)
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_temporaries(folder)
     path = folder / f".{TIFF}.run-{token}.tmp"
     big = bigtiff_needed(job, "none", None)
+    frame_nbytes = int(np.prod(job.shape[1:])) * job.dtype.itemsize
+    if path.is_file():
+        kept = open_stream(output, job, token)
+        if kept is not None:
+            return kept
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(folder)
     with tifffile.TiffWriter(path, bigtiff=big, ome=True, byteorder="<") as tif:
         tif.write(shape=job.shape, dtype=job.dtype, photometric="minisblack", metadata=_ome_metadata(job))
-    frame_nbytes = int(np.prod(job.shape[1:])) * job.dtype.itemsize
     with tifffile.TiffFile(path) as tif:  # the frames must be where the stream will put them
         offset = pixels_offset(tif, job.frames, frame_nbytes)
     if offset is None:
         raise RuntimeError(f"{path}: tifffile did not lay out the frames contiguously")
     return TiffStream(str(path), str(folder / TIFF), offset, frame_nbytes, big)
+
+
+def open_stream(output: Path, job: Job, token: str) -> TiffStream | None:
+    """The layout :func:`start_stream` made for run ``token``, or None when it is not there (any more)."""
+    import tifffile
+
+    folder = job_dir(Path(output), job.name)
+    path = folder / f".{TIFF}.run-{token}.tmp"
+    frame_nbytes = int(np.prod(job.shape[1:])) * job.dtype.itemsize
+    try:
+        with tifffile.TiffFile(path) as tif:
+            offset = pixels_offset(tif, job.frames, frame_nbytes)
+    except (OSError, tifffile.TiffFileError):
+        return None
+    if offset is None:
+        return None
+    return TiffStream(str(path), str(folder / TIFF), offset, frame_nbytes, bigtiff_needed(job, "none", None))
 
 
 def pixels_offset(tif, frames: int, frame_nbytes: int) -> int | None:
@@ -133,4 +156,4 @@ def finish_stream(stream: TiffStream, output: Path, job: Job, entries: list[dict
     for t0, block in iter_chunks(output, job, entries, skip=streamed):
         stream.write(t0, block)
         del block
-    atomic.publish(Path(stream.path), Path(stream.final))
+    atomic.publish(Path(stream.path), Path(stream.final), sync_folder=False)  # (export.json vouches by size)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,8 @@ def identity(config: JobConfig, sample_id: int | None, sweep_seed: int,
     if draw is not None:
         seeded["draw"] = draw
     seed_digest = _digest(seeded)
-    # chunk_frames changes only the layout, never the bytes (design §3), so it is not part of identity
-    numerics = _without_added_defaults(config.render.model_dump(mode="json", exclude={"chunk_frames"}),
+    # chunk_frames and shard_frames change only the layout, never the bytes (design §3): not part of identity
+    numerics = _without_added_defaults(config.render.model_dump(mode="json", exclude={"chunk_frames", "shard_frames"}),
                                        type(config.render))
     fingerprint = _digest(
         {"seed_digest": seed_digest, "render": numerics, "sweep_seed": sweep_seed, "kernels": kernels.__version__,

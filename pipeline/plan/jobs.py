@@ -54,9 +54,19 @@ class Job:
         return self.config.render.chunk_frames
 
     @property
+    def shard_frames(self) -> int:
+        """Frames per Zarr shard, 0 without sharding."""
+        return self.config.render.shard_frames
+
+    @property
+    def unit_frames(self) -> int:
+        """Frames per stored file, task, cache entry and ground-truth file: a shard, else a chunk."""
+        return self.shard_frames or self.chunk_frames
+
+    @property
     def chunks(self) -> list[tuple[int, int]]:
-        """Frame ranges [t0, t1) of the job's chunks."""
-        return chunk_bounds(self.frames, self.chunk_frames)
+        """Frame ranges [t0, t1) of the job's units of work (its chunks, or its shards when sharded)."""
+        return chunk_bounds(self.frames, self.unit_frames)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -130,6 +140,7 @@ class Plan:
     varied_keys: tuple[str, ...] = ()  # drawn keys first, then the grid's
     subset: str | None = None  # the --jobs pattern that selected these jobs, if any
     random_keys: tuple[str, ...] = ()  # the keys a [random] design draws
+    notes: list[str] = field(default_factory=list)  # what plan chose for the sweep (printed, not warnings)
 
     @property
     def name(self) -> str:
@@ -142,7 +153,8 @@ class Plan:
         jobs = [j for j in self.jobs if fnmatch.fnmatchcase(j.name, pattern)]
         if not jobs:
             raise UserError(f"--jobs '{pattern}' matches none of the {len(self.jobs)} jobs of {self.sweep.path.name}")
-        return Plan(self.sweep, jobs, self.warnings, self.varied_keys, subset=pattern, random_keys=self.random_keys)
+        return Plan(self.sweep, jobs, self.warnings, self.varied_keys, subset=pattern, random_keys=self.random_keys,
+                    notes=self.notes)
 
 
 def _check_axes(sweep: LoadedSweep, seen: dict[str, str]) -> list[tuple[tuple[str, ...], list[tuple]]]:
@@ -175,6 +187,37 @@ def _check_axes(sweep: LoadedSweep, seen: dict[str, str]) -> list[tuple[tuple[st
     return axes
 
 
+#: the automatic layout's chunk: at least this many bytes of frames (small frames get longer chunks)
+AUTO_CHUNK_BYTES = 2**20
+#: ... and at most this many stored files (shards) per job: longer movies get shards of several chunks
+AUTO_MAX_UNITS = 256
+
+
+def auto_layout(config: JobConfig) -> tuple[int, int]:
+    """(chunk_frames, shard_frames) that ``plan`` chooses when the sweep does not set ``render.chunk_frames``.
+
+    Chunks of at least 10 frames (the former default, kept by every frame of 229² px or more)
+    and at least :data:`AUTO_CHUNK_BYTES`; when that still makes more than :data:`AUTO_MAX_UNITS`
+    chunks, shards of whole chunks bring the files down to about that many. Never longer than the
+    movie. The layout never changes the bytes (the fingerprint leaves it out).
+    """
+    frames = config.emitters.frames
+    frame_bytes = math.prod(config.camera.roi_shape) * output_dtype(config.camera.add_noise).itemsize
+    chunk = min(frames, max(10, -(-AUTO_CHUNK_BYTES // frame_bytes)))
+    chunks = -(-frames // chunk)
+    shard = chunk * -(-chunks // AUTO_MAX_UNITS) if chunks > AUTO_MAX_UNITS else 0
+    return chunk, shard
+
+
+def _layout_is_set(sweep: LoadedSweep) -> bool:
+    """Whether the sweep file chooses the layout (sets or varies render.chunk_frames or render.shard_frames)."""
+    model = sweep.model
+    keys = {"chunk_frames", "shard_frames"}
+    varied = {k for group in [model.variables, *model.zip] for k in group}
+    varied |= set(model.random.parameters) if model.random is not None else set()
+    return bool(keys & model.base.render.model_fields_set) or bool({f"render.{k}" for k in keys} & varied)
+
+
 def plan_sweep(sweep: LoadedSweep) -> Plan:
     """Expand a loaded sweep into its jobs (validating every job's parameters).
 
@@ -193,7 +236,8 @@ def plan_sweep(sweep: LoadedSweep) -> Plan:
     samples = model.samples
     # numbered from 1, as the original tool numbers them (sample_001 ... sample_005)
     sample_ids: list[int | None] = list(range(1, samples.num_samples + 1)) if samples else [None]
-    jobs, warnings, missing_seen = [], [], set()
+    jobs, warnings, notes, missing_seen = [], [], [], set()
+    auto = not _layout_is_set(sweep)
     combos = list(itertools.product(*(values for _, values in axes))) if axes else [()]
     index = 0
     for draw_index, drawn in enumerate(draws):
@@ -208,6 +252,10 @@ def plan_sweep(sweep: LoadedSweep) -> Plan:
             if samples and samples.frames_per_sample:
                 overrides["emitters.frames"] = samples.frames_per_sample
             config = job_config(model.base, overrides, sweep.path.name, what)
+            if auto:
+                chunk, shard = auto_layout(config)
+                config = config.model_copy(update={"render": config.render.model_copy(
+                    update={"chunk_frames": chunk, "shard_frames": shard})})
             check_spline(config, sweep.path.name, what)
             for sample_id in sample_ids:
                 suffix = samples.naming.format(sample_id=sample_id) if samples else None
@@ -230,10 +278,20 @@ def plan_sweep(sweep: LoadedSweep) -> Plan:
                 index += 1
     seen: dict[str, str] = {}
     for job in jobs:
+        render = job.config.render
+        if render.shard_frames % render.chunk_frames:
+            raise UserError(f"{sweep.path.name}: {job.name}: render.shard_frames = {render.shard_frames} must be a "
+                            f"multiple of render.chunk_frames = {render.chunk_frames} (0 = no sharding)")
         if job.fingerprint in seen:
             raise UserError(f"{sweep.path.name}: jobs {seen[job.fingerprint]} and {job.name} are the same simulation "
                             "(equal parameters; chunk_frames changes only the layout): vary something physical")
         seen[job.fingerprint] = job.name
+    layouts = sorted({(j.chunk_frames, j.shard_frames) for j in jobs})
+    if auto and layouts != [(10, 0)]:
+        shown = ", ".join(f"{c} frames per chunk" + (f" in shards of {s}" if s else "") for c, s in layouts[:3])
+        notes.append(f"render.chunk_frames not set: layout chosen from the frame size ({shown}; "
+                     f"chunks of >= 1 MiB, <= {AUTO_MAX_UNITS} files per job); set it to choose")
     if sweep.ignored_keys:
         warnings.append(f"ignored keys of the original tool: {', '.join(sweep.ignored_keys)}")
-    return Plan(sweep=sweep, jobs=jobs, warnings=warnings, varied_keys=varied_keys, random_keys=random_keys)
+    return Plan(sweep=sweep, jobs=jobs, warnings=warnings, varied_keys=varied_keys, random_keys=random_keys,
+                notes=notes)

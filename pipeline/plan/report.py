@@ -24,6 +24,8 @@ def print_plan(plan, output: Path, workers: int, limit_bytes: int, warnings: lis
         per_draw = len(plan.jobs) // design.n if plan.subset is None else None
         print(f"random design: {design.n} draws (method {design.method}) of {', '.join(plan.random_keys)}"
               + (f"; {per_draw} jobs per draw" if per_draw and per_draw > 1 else ""))
+    for note in getattr(plan, "notes", ()):
+        print(f"note: {note}")
     for warning in warnings:
         print(f"warning: {warning}")
     keys = list(plan.varied_keys)

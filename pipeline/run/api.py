@@ -112,6 +112,8 @@ def _run(sweep_or_path, output, workers, scheduler, client, resume, jobs, progre
         check_workers(plan, spec.workers, spec.memory_limit, spec.memory_auto, spec.threads_per_worker,
                       spec.workers_option)
         warnings += check_memory(plan, spec.memory_limit, spec.threads_per_worker)
+    for note in plan.notes:
+        echo(f"note: {note}")
     for warning in warnings:
         echo(f"warning: {warning}")
     try:

@@ -17,26 +17,28 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import dask
 import zarr
 from distributed import as_completed
 
 from .. import atomic, signals
 from ..clock import now
 from ..config.dump import to_toml
-from ..exports import export_compression, export_is_current, forget_export, job_dir, start_stream
+from ..exports import export_compression, export_is_current, forget_export, job_dir
 from ..plan import Job, Plan, chunk_bounds
 from ..store import (
-    FRAMES, CacheDir, consolidate, fingerprint_index, job_groups, prepare_job, repair_root, store_path, stored_chunks,
+    FRAMES, CacheDir, consolidate, fingerprint_index, group_folders, prepare_job, repair_root, store_path,
+    stored_chunks,
 )
 from .cluster import ClusterSpec, connect
-from .graph import commit_tasks, export_task
+from .graph import SmallJobs, commit_tasks, export_task, run_small_jobs
 from .lock import RunLock
 from .preflight import check_chunks
 from .progress import Progress
-from .status import JobStatus, RunStatus, load_status, status_problem, status_table
+from .status import JobStatus, RunStatus, SaveSchedule, load_status, status_problem, status_table
 
 
 def _drop_entries(cache: CacheDir, job: Job, chunk_frames: int) -> None:
@@ -59,6 +61,7 @@ class Work:
 
     todo: dict[str, list[tuple[int, int]]]
     to_export: set[str]
+    new_groups: set[str] = field(default_factory=set)  # groups the jobs' tasks write (prepare_job defer)
 
     @property
     def chunks(self) -> int:
@@ -89,7 +92,9 @@ def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus, echo: Ca
         echo(repaired)
     groups = fingerprint_index(output)
     for job in plan.jobs:
-        prepared = prepare_job(output, job, groups)
+        prepared = prepare_job(output, job, groups, defer=True)
+        if prepared.deferred:
+            work.new_groups.add(job.name)
         for line in prepared.rebuilt:
             echo(line)
         if prepared.old_chunk_frames:
@@ -161,7 +166,7 @@ def _execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_jo
              echo: Callable[[str], None], progress: bool, status: RunStatus) -> None:
     """The steps of a run, between taking the output's lock and releasing it."""
     work = _prepare(plan, output, resume, status, echo)
-    status.stale = [name for name in job_groups(output) if name not in (sweep_jobs or status.jobs)]
+    status.stale = [name for name in group_folders(output) if name not in (sweep_jobs or status.jobs)]
     status.save()
     total = sum(len(j.chunks) for j in plan.jobs)
     todo = f"{work.chunks} chunks to compute" if work.chunks else "nothing to compute"
@@ -198,8 +203,24 @@ def cache_summary(output: Path, status: RunStatus) -> None:
         "jobs_failed": sum(j.state == "failed" for j in jobs), "time": now()})
 
 
+#: one-chunk jobs per batch task (run_small_jobs): enough to pay the scheduler's cost per task once
+#: for many small jobs, few enough that every worker gets several batches
+BATCH_MAX = 64
+
+
+def batch_sizes(jobs: int, workers: int) -> list[int]:
+    """How many one-chunk jobs go into each batch: about 8 batches per worker, at most ``BATCH_MAX``
+    jobs each, sizes differing by at most one."""
+    if jobs == 0:
+        return []
+    batches = max(-(-jobs // BATCH_MAX), min(jobs, 8 * max(1, workers)))
+    small, extra = divmod(jobs, batches)
+    return [small + 1] * extra + [small] * (batches - extra)
+
+
 class _Run:
-    """The futures of one run: chunk tasks (and which job and frames each is), export tasks."""
+    """The futures of one run: chunk tasks (and which job and frames each is), batches of one-chunk
+    jobs, export tasks."""
 
     def __init__(self, client, plan: Plan, output: Path, work: Work):
         self.client, self.output, self.work = client, output, work
@@ -208,22 +229,46 @@ class _Run:
         # chunk tasks fill the job's OME-TIFF as they go only when it is uncompressed (its pixels then
         # lie at fixed offsets); a compressed one is written from the store by the export task
         self.compression = export_compression(output)
-        self.streams = {name: start_stream(output, self.jobs[name], self.token)
-                        for name, chunks in work.todo.items() if chunks and self.compression == "none"}
-        tasks, self.owner = [], {}
+        self.streamed = {name for name, chunks in work.todo.items() if chunks and self.compression == "none"}
+        # new one-chunk jobs are rendered and exported in batches (run_small_jobs), the others chunk by chunk
+        small = [name for name, chunks in work.todo.items()
+                 if len(self.jobs[name].chunks) == 1 and len(chunks) == 1 and name in work.to_export]
+        tasks, self.owner, self.batches = [], {}, {}
         for name, chunks in work.todo.items():
+            if name in small:
+                continue
             for task, (t0, t1) in zip(commit_tasks(self.jobs[name], output, chunks, self.token,
-                                                   self.streams.get(name)), chunks):
+                                                   stream=name in self.streamed), chunks):
                 tasks.append(task)
                 self.owner[task.key] = (name, t1 - t0)
+        start = 0
+        workers = sum(client.nthreads().values()) if small else 0
+        for i, size in enumerate(batch_sizes(len(small), workers)):
+            names = small[start:start + size]
+            start += size
+            batch = SmallJobs([(self.jobs[name], *work.todo[name][0], name in work.new_groups) for name in names])
+            tasks.append(dask.delayed(run_small_jobs, pure=False)(
+                batch, str(output), self.token if self.compression == "none" else None, self.compression,
+                dask_key_name=f"jobs-{self.token}-{i:05d}"))
+            self.batches[tasks[-1].key] = names
         self.futures = client.compute(tasks, retries=2)
         self.pending = as_completed(self.futures)
         self.exports: dict[str, str] = {}
 
+    @property
+    def chunks(self) -> int:
+        return len(self.owner) + sum(len(names) for names in self.batches.values())
+
+    @property
+    def frames(self) -> int:
+        return (sum(n for _, n in self.owner.values())
+                + sum(self.jobs[name].frames for names in self.batches.values() for name in names))
+
     def export(self, name: str) -> None:
         """Submit a job's export (after its last chunk)."""
         streamed = frozenset(t0 for t0, _ in self.work.todo[name])
-        future = self.client.submit(export_task, self.output, self.jobs[name], stream=self.streams.get(name),
+        future = self.client.submit(export_task, self.output, self.jobs[name],
+                                    token=self.token if name in self.streamed else None,
                                     streamed=streamed, compression=self.compression, pure=False,
                                     key=f"export-{name}-{self.token}")
         self.exports[future.key] = name
@@ -241,16 +286,15 @@ def _compute(client, plan: Plan, output: Path, work: Work, status: RunStatus, sh
             status.jobs[name].state = "running"
             if not chunks:
                 run.export(name)
-    progress = Progress(len(run.owner), sum(n for _, n in run.owner.values()), enabled=show_progress)
-    started, last_save = time.monotonic(), 0.0
+    progress = Progress(run.chunks, run.frames, enabled=show_progress)
+    started, schedule = time.monotonic(), SaveSchedule()
     try:
         for future in run.pending:
             _record(run, future, status, progress)
-            if future.key in run.owner:
-                status.jobs[run.owner[future.key][0]].seconds = round(time.monotonic() - started, 2)
-            if time.monotonic() - last_save > 0.5:
-                status.save()
-                last_save = time.monotonic()
+            for name in [run.owner[future.key][0]] if future.key in run.owner else run.batches.get(future.key, ()):
+                status.jobs[name].seconds = round(time.monotonic() - started, 2)
+            if schedule.due():  # (status.json is O(jobs): saved at a rate bounded by its cost)
+                schedule.save(status)
     except KeyboardInterrupt as exc:
         run.cancel()
         # recorded before the cluster closes (seconds, more while a worker finishes its task): a
@@ -263,7 +307,11 @@ def _compute(client, plan: Plan, output: Path, work: Work, status: RunStatus, sh
 
 
 def _record(run: _Run, future, status: RunStatus, progress: Progress) -> None:
-    """Book one finished future: an export, or a chunk (whose job is exported after its last chunk)."""
+    """Book one finished future: an export, a batch of small jobs, or a chunk (whose job is exported
+    after its last chunk)."""
+    if future.key in run.batches:
+        _record_batch(run, future, status, progress)
+        return
     if future.key in run.exports:
         js = status.jobs[run.exports[future.key]]
         if future.status == "finished":
@@ -284,3 +332,27 @@ def _record(run: _Run, future, status: RunStatus, progress: Progress) -> None:
         if js.error is None:  # the job's first failing chunk is its error
             js.fail(future.exception(), future.traceback())
         progress.update(failed=1)
+
+
+def _record_batch(run: _Run, future, status: RunStatus, progress: Progress) -> None:
+    """Book a batch of one-chunk jobs: each job's outcome, or the batch's own failure for all of them."""
+    names = run.batches[future.key]
+    if future.status != "finished":
+        exc, tb = future.exception(), future.traceback()
+        for name in names:
+            status.jobs[name].fail(exc, tb)
+        progress.update(failed=len(names))
+        return
+    for outcome in future.result():
+        js = status.jobs[outcome["job"]]
+        if outcome["committed"]:
+            js.chunks_done += 1
+            js.chunks_computed += 1
+            js.frames += outcome["frames"]
+            progress.update(chunks=1, frames=outcome["frames"])
+        else:
+            progress.update(failed=1)
+        if outcome["exported"]:
+            js.exported, js.state = True, "done"
+        else:
+            js.state, js.error = "failed", outcome["error"]

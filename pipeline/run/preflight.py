@@ -126,7 +126,7 @@ def check_chunks(job: Job, cache: CacheDir, stored: dict[int, int], resume: bool
     check = ChunkCheck()
     for t0, t1 in job.chunks:
         entry = cache.read_entry(job.fingerprint, t0, t1) if resume else None
-        why = None if entry is None else _stale(job, cache, entry, stored.get(t0 // job.chunk_frames), frames)
+        why = None if entry is None else _stale(job, cache, entry, stored.get(t0 // job.unit_frames), frames)
         if entry is not None and why is None:
             check.done[(t0, t1)] = entry
             continue

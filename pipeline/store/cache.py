@@ -137,16 +137,22 @@ class CacheDir:
             "worker": worker,
             "time": now(),
         }
-        atomic.write_json(self.entry_path(fingerprint, t0, t1), entry)
+        # not fsynced: written after the chunk's bytes are durable; an entry lost or torn in a crash
+        # is missing or unreadable, and the chunk is recomputed
+        atomic.write_json(self.entry_path(fingerprint, t0, t1), entry, durable=False)
         return entry
 
     def write_truth(self, fingerprint: str, t0: int, t1: int, truth: np.ndarray) -> str:
-        """Store a chunk's ground-truth rows; returns the checksum of the file's bytes."""
+        """Store a chunk's ground-truth rows; returns the checksum of the file's bytes.
+
+        Not fsynced: every run reads it through the entry's checksum (:meth:`truth_matches`), so a
+        file a crash lost or tore makes its chunk count as missing.
+        """
         path = self.truth_path(fingerprint, t0, t1)
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.save(buffer, truth, allow_pickle=False)
-        atomic.write_bytes(path, buffer.getvalue())
+        atomic.write_bytes(path, buffer.getvalue(), durable=False)
         return bytes_checksum(buffer.getvalue())
 
     def write_csv_lines(self, fingerprint: str, t0: int, t1: int, lines: bytes) -> str:

@@ -10,17 +10,36 @@ from pathlib import Path
 import numpy as np
 import zarr
 from numcodecs import Blosc
-from zarr.codecs import BloscCodec, BloscShuffle, BytesCodec
+from zarr.codecs import BloscCodec, BloscShuffle, BytesCodec, Crc32cCodec, ShardingCodec
+from zarr.codecs.sharding import ShardingCodecIndexLocation
 from zarr.codecs.bytes import Endian
 
-from ..atomic import fsync_dir, fsync_file, write_bytes
+from ..atomic import fsync_file, write_bytes
 from .metadata import FRAMES, store_path
 
 
 def _blosc_of(array: zarr.Array) -> Blosc | None:
     """numcodecs' Blosc that encodes a chunk of ``array`` exactly as zarr does, or None when the
     array's codecs are not just (little-endian bytes, Blosc)."""
+    return _blosc_of_codecs(array.metadata.codecs)
+
+
+def _sharded_blosc_of(array: zarr.Array) -> Blosc | None:
+    """The inner chunks' Blosc of a sharded ``array`` whose shards this module can write as zarr
+    does (index at the end, little-endian uint64 offsets and lengths + CRC32C), else None."""
     codecs = array.metadata.codecs
+    if not (len(codecs) == 1 and isinstance(codecs[0], ShardingCodec)):
+        return None
+    sharding = codecs[0]
+    index = sharding.index_codecs
+    if not (sharding.index_location == ShardingCodecIndexLocation.end and len(index) == 2
+            and isinstance(index[0], BytesCodec) and index[0].endian == Endian.little
+            and isinstance(index[1], Crc32cCodec)):
+        return None
+    return _blosc_of_codecs(sharding.codecs)
+
+
+def _blosc_of_codecs(codecs) -> Blosc | None:
     if not (len(codecs) == 2 and isinstance(codecs[0], BytesCodec) and codecs[0].endian == Endian.little
             and isinstance(codecs[1], BloscCodec)):
         return None
@@ -42,6 +61,8 @@ def write_chunk(output: Path, job_name: str, t0: int, frames: np.ndarray) -> int
     more than the encoding itself.
     """
     array = zarr.open_array(store_path(output) / job_name / FRAMES, mode="r+")
+    if array.shards is not None:
+        return _write_shard(output, job_name, array, t0, frames)
     chunk_frames = array.chunks[0]
     path = store_path(output) / job_name / FRAMES / array.metadata.encode_chunk_key((t0 // chunk_frames, 0, 0))
     blosc = _blosc_of(array)
@@ -50,7 +71,6 @@ def write_chunk(output: Path, job_name: str, t0: int, frames: np.ndarray) -> int
         if not path.exists():  # (zarr does not write an all-zero chunk)
             return 0
         fsync_file(path)
-        fsync_dir(path.parent)
         size = path.stat().st_size
     else:
         if frames.shape[0] < chunk_frames:  # the last chunk: zarr stores whole chunks, padded with the fill value
@@ -58,11 +78,62 @@ def write_chunk(output: Path, job_name: str, t0: int, frames: np.ndarray) -> int
             frames = np.concatenate([frames, padding])
         path.parent.mkdir(parents=True, exist_ok=True)
         encoded = blosc.encode(np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder("<")))
-        write_bytes(path, encoded)
+        # the bytes reach the disk before the entry is written; the file's name and folders need no
+        # fsync of their own: every run lists the chunk files, and one lost in a crash is recomputed
+        write_bytes(path, encoded, sync_folder=False)
         size = len(encoded)
-    for folder in (path.parent.parent, path.parent.parent.parent):
-        fsync_dir(folder)  # the chunk's folders may be new: their names must be durable too
     return size
+
+
+def encode_shard(frames: np.ndarray, chunk_frames: int, chunks_per_shard: int, fill_value, blosc: Blosc) -> bytes:
+    """A shard file as zarr's sharding codec writes it: the inner chunks (each padded to
+    ``chunk_frames`` with the fill value and Blosc-encoded) one after the other, then the index —
+    per inner chunk (offset, length) as little-endian uint64, 2^64 − 1 for a chunk not stored — and
+    the index's CRC32C (little-endian uint32).
+
+    ``frames`` may end before the shard does (the movie's last shard): inner chunks past its end
+    are not stored, as zarr leaves them out. Unlike zarr, an inner chunk that is all fill value is
+    stored too (zarr leaves it out); both decode to the same array.
+    """
+    import google_crc32c
+
+    index = np.full((chunks_per_shard, 2), 2**64 - 1, dtype="<u8")
+    parts, offset = [], 0
+    for i, c0 in enumerate(range(0, frames.shape[0], chunk_frames)):
+        block = frames[c0:c0 + chunk_frames]
+        if block.shape[0] < chunk_frames:
+            padding = np.full((chunk_frames - block.shape[0], *block.shape[1:]), fill_value, block.dtype)
+            block = np.concatenate([block, padding])
+        encoded = blosc.encode(np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<")))
+        index[i] = offset, len(encoded)
+        parts.append(encoded)
+        offset += len(encoded)
+    index_bytes = index.tobytes()
+    crc = np.uint32(google_crc32c.value(index_bytes)).astype("<u4").tobytes()
+    return b"".join([*parts, index_bytes, crc])
+
+
+def _write_shard(output: Path, job_name: str, array: zarr.Array, t0: int, frames: np.ndarray) -> int:
+    """Write one whole shard (a single task owns it: never a partial shard), durably; returns its size.
+
+    Encoded here as zarr's sharding codec does (tested byte for byte), else through zarr for other
+    codecs — still a whole shard, so zarr writes it without reading it back first.
+    """
+    shard_frames, chunk_frames = array.shards[0], array.chunks[0]
+    if t0 % shard_frames or frames.shape[0] != min(shard_frames, array.shape[0] - t0):
+        raise ValueError(f"{job_name}: frames [{t0}, {t0 + frames.shape[0]}) are not one whole shard of {shard_frames}")
+    path = store_path(output) / job_name / FRAMES / array.metadata.encode_chunk_key((t0 // shard_frames, 0, 0))
+    blosc = _sharded_blosc_of(array)
+    if blosc is None or frames.dtype != array.dtype or frames.shape[1:] != array.shape[1:]:
+        array[t0:t0 + frames.shape[0]] = frames
+        if not path.exists():
+            return 0
+        fsync_file(path)
+        return path.stat().st_size
+    encoded = encode_shard(frames, chunk_frames, shard_frames // chunk_frames, array.fill_value, blosc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, encoded, sync_folder=False)  # (as a chunk file: see write_chunk)
+    return len(encoded)
 
 
 def stored_chunks(output: Path, job_name: str) -> dict[int, int]:

@@ -14,6 +14,7 @@ Chunk writes (:mod:`.chunks`) are whole zarr chunks, so parallel tasks never tou
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
+from .. import atomic
 from ..errors import UserError
 from ..plan import Job
 from .metadata import FRAMES, check_root, damaged_metadata, group_folders, node_problem, store_path
@@ -44,6 +46,7 @@ def job_attrs(job: Job) -> dict:
         "varied": job.varied,
         "parameters": job.config.model_dump(mode="json"),
         "chunk_frames": job.chunk_frames,
+        **({"shard_frames": job.shard_frames} if job.shard_frames else {}),
         "units": {"t": "s", "y": "um", "x": "um", "frames": "ADU"},
         "ome": {
             "version": "0.5",
@@ -101,7 +104,9 @@ def _matches(group: zarr.Group, job: Job) -> bool:
         frames = group[FRAMES]
     except Exception:  # noqa: BLE001 - damaged array metadata: not a group whose chunks can be kept as they are
         return False
-    return frames.shape == job.shape and frames.chunks[0] == job.chunk_frames and frames.dtype == job.dtype
+    shards = frames.shards[0] if frames.shards else 0
+    return (frames.shape == job.shape and frames.chunks[0] == job.chunk_frames and shards == job.shard_frames
+            and frames.dtype == job.dtype)
 
 
 def _open_root(output: Path) -> zarr.Group:
@@ -115,9 +120,10 @@ class Prepared:
     layout, metadata it rebuilt."""
 
     moved_from: str | None = None
-    old_chunk_frames: int | None = None  # the same job stored with another chunk layout
+    old_chunk_frames: int | None = None  # the same job stored with another layout: its frames per unit (shard or chunk)
     rebuilt: tuple[str, ...] = ()  # one line per damaged metadata file rebuilt
     unsure: bool = False  # the group's or the frames' metadata was rebuilt: its chunks must prove their checksums
+    deferred: bool = False  # a new group that the job's task writes (write_new_group)
 
 
 def _aside(folder: Path, name: str, fingerprint: str) -> Path:
@@ -161,8 +167,11 @@ def repair_root(output: Path) -> str | None:
 
 def _create_frames(group: zarr.Group, job: Job) -> None:
     height, width = job.config.camera.roi_shape
+    # a shard holds whole chunks and is written by one task only: never two tasks into one shard
+    # (zarr rewrites a whole shard for a partial write: parallel ones lose data, zarr-python #3682)
+    shards = (job.shard_frames, height, width) if job.shard_frames else None
     group.create_array(
-        FRAMES, shape=job.shape, chunks=(job.chunk_frames, height, width), dtype=job.dtype,
+        FRAMES, shape=job.shape, chunks=(job.chunk_frames, height, width), shards=shards, dtype=job.dtype,
         compressors=CODEC, fill_value=0, dimension_names=("t", "y", "x"),
         attributes={"units": "ADU", "long_name": "camera counts"},
     )
@@ -211,16 +220,92 @@ def _rebuild_metadata(output: Path, job: Job, listed: bool) -> Prepared:
     return Prepared(rebuilt=tuple(rebuilt), unsure=unsure)
 
 
-def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None) -> Prepared:
+def _template_key(job: Job) -> tuple | None:
+    """What a new job group's files depend on besides the job's attributes (None: no template, the
+    group holds per-job arrays such as the drift)."""
+    if job.config.drift.active:
+        return None
+    return (job.shape, job.chunk_frames, job.shard_frames, str(job.dtype), job.pixel_size_um, job.frame_interval_s)
+
+
+#: layout (:func:`_template_key`) -> :func:`_template_files` (a handful per sweep)
+_TEMPLATES: dict[tuple, dict[str, bytes]] = {}
+
+
+def _template_files(key: tuple, job: Job) -> dict[str, bytes]:
+    """Every file zarr writes for a new group of this layout, by path inside the group, except the
+    group's own ``zarr.json`` (which holds the job's attributes): made once by zarr itself, in memory."""
+    if key in _TEMPLATES:
+        return _TEMPLATES[key]
+    store = zarr.storage.MemoryStore()
+    group = zarr.open_group(store, mode="w", zarr_format=3)
+    _create_frames(group, job)
+    for name, array in derived_arrays(job).items():
+        _create_derived(group, name, array)
+    prototype = zarr.core.buffer.default_buffer_prototype()
+    files = {}
+    for path in zarr.core.sync.sync(_list(store)):
+        if path != "zarr.json":
+            files[path] = zarr.core.sync.sync(store.get(path, prototype)).to_bytes()
+    if len(_TEMPLATES) > 64:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = files
+    return files
+
+
+async def _list(store) -> list[str]:
+    return [path async for path in store.list()]
+
+
+def _group_document(job: Job) -> bytes:
+    """The group's ``zarr.json``: zarr's document (same keys, same order), without zarr's indentation
+    (json's C encoder only serves unindented output; indenting the parameters cost ~1 ms per job)."""
+    return json.dumps({"attributes": job_attrs(job), "zarr_format": 3, "node_type": "group"}, allow_nan=False).encode()
+
+
+def new_group_deferrable(job: Job) -> bool:
+    """Whether a new group of this job can be written later, by the task that renders the job
+    (:func:`write_new_group`): one-chunk jobs with a template layout."""
+    return len(job.chunks) == 1 and _template_key(job) is not None
+
+
+def write_new_group(output: Path, job: Job) -> None:
+    """Write a deferred new group (:func:`prepare_job` with ``defer``) unless it exists by now."""
+    if not (store_path(output) / job.name).exists():
+        _write_new_group(output, job)
+
+
+def _write_new_group(output: Path, job: Job) -> bool:
+    """Write a new job's group straight to disk from its layout's template (the bytes zarr writes,
+    tested), 0.3 ms instead of ~15 ms through zarr for a small job; False when there is no template."""
+    key = _template_key(job)
+    if key is None:
+        return False
+    folder = store_path(output) / job.name
+    for path, data in [("zarr.json", _group_document(job)), *_template_files(key, job).items()]:
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return True
+
+
+def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None, defer: bool = False) -> Prepared:
     """Create (or keep) the job's group.
 
     A group with the same fingerprint under another name (the sweep was extended and the job's
     index changed) is moved to the new name first, so its finished chunks are kept. A group of
     another job under this name is moved aside (``<name>~<fingerprint>``), never deleted.
     ``groups`` (:func:`fingerprint_index`, kept up to date here) saves listing the whole store
-    for every new job; without it the store is listed.
+    for every new job; without it the store is listed. ``defer``: a new group that
+    :func:`new_group_deferrable` allows is not written here but by the job's task (``Prepared.deferred``).
     """
     groups = fingerprint_index(output) if groups is None else groups
+    folder = store_path(output)
+    if job.fingerprint not in groups and not (folder / job.name).exists() and (folder / "zarr.json").is_file():
+        if defer and new_group_deferrable(job):
+            return Prepared(deferred=True)
+        if _write_new_group(output, job):  # a new job: nothing to keep, move aside or rebuild
+            return Prepared()
     repaired = _rebuild_metadata(output, job, listed=groups.get(job.fingerprint) == job.name)
     root = _open_root(output)
     folder = store_path(output)
@@ -240,7 +325,8 @@ def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None) ->
         root[job.name].attrs.update(job_attrs(job))
         return Prepared(moved_from=moved_from, rebuilt=repaired.rebuilt, unsure=repaired.unsure)
     if job.name in root:  # the same job with another chunk layout: its chunks are recomputed
-        old_chunk_frames = int(root[job.name].attrs.get("chunk_frames") or 0) or None
+        old = root[job.name].attrs
+        old_chunk_frames = int(old.get("shard_frames") or old.get("chunk_frames") or 0) or None
         shutil.rmtree(folder / job.name)
     group = root.create_group(job.name, attributes=job_attrs(job))
     _create_frames(group, job)
@@ -288,6 +374,47 @@ def job_groups(output: Path) -> dict[str, zarr.Group]:
     return groups
 
 
+def _read_node(folder: Path, kind: str) -> dict | None:
+    """A node's ``zarr.json`` as JSON when it is a zarr v3 document of this kind, else None."""
+    try:
+        doc = json.loads((folder / "zarr.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(doc, dict) and doc.get("zarr_format") == 3 and doc.get("node_type") == kind
+    return doc if ok else None
+
+
+def _consolidated_document(output: Path) -> bytes | None:
+    """The root's ``zarr.json`` with every job group's and array's metadata inlined, as
+    ``zarr.consolidate_metadata`` makes it (tested equal), from one JSON read per node instead of
+    zarr opening each one (~6 ms per job); None when some node is not a plain v3 document (then
+    zarr's own consolidation decides, and says what is damaged)."""
+    root = store_path(output)
+    top = _read_node(root, "group")
+    if top is None:
+        return None
+    metadata = {}
+    for name in group_folders(output):
+        group = _read_node(root / name, "group")
+        if group is None:
+            return None
+        metadata[name] = {"attributes": group.get("attributes", {}), "zarr_format": 3,
+                          "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": {}},
+                          "node_type": "group"}
+        with os.scandir(root / name) as entries:
+            children = sorted(e.name for e in entries if e.is_dir(follow_symlinks=False)
+                              and os.path.isfile(os.path.join(e.path, "zarr.json")))
+        for child in children:
+            array = _read_node(root / name / child, "array")
+            if array is None:
+                return None
+            metadata[f"{name}/{child}"] = array
+    document = {"attributes": top.get("attributes", {}), "zarr_format": 3,
+                "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": metadata},
+                "node_type": "group"}
+    return json.dumps(document, allow_nan=False).encode()  # (compact: json's C encoder, seconds faster for 10^4 jobs)
+
+
 def consolidate(output: Path) -> str | None:
     """Consolidated metadata, so xarray opens any group in one read and without a warning.
 
@@ -297,6 +424,10 @@ def consolidate(output: Path) -> str | None:
     import warnings
 
     if node_problem(store_path(output), "group"):
+        return None
+    document = _consolidated_document(output)
+    if document is not None:
+        atomic.write_bytes(store_path(output) / "zarr.json", document, durable=False)
         return None
     try:
         with warnings.catch_warnings():
