@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline {plan,run,status,verify,export,preview,score,zmap,psf}`` (docs/design.md §8).
+"""Command line: ``python -m pipeline {render,plan,run,status,verify,export,preview,score,zmap,psf}`` (docs/design.md §8).
 
 Every verb's arguments are declared here; each verb is a thin call into the Python API.
 Exit codes: 0 done; 1 some job failed, or the environment stopped the run (a full disk: one line
@@ -49,6 +49,23 @@ def cmd_run(args) -> int:
 
     result = run_sweep(args.sweep, output=args.output, workers=args.workers, scheduler=args.scheduler,
                        resume=not args.no_resume, jobs=args.jobs, force=args.force)
+    return _run_outcome(result)
+
+
+def cmd_render(args) -> int:
+    import tempfile
+
+    from .rerender import render_sweep
+    from .run import run_sweep
+
+    with tempfile.TemporaryDirectory() as folder:  # (the run keeps the sweep as run: <output>/sweep.toml)
+        sweep = render_sweep(args.source, Path(folder), args.sweep, args.set)
+        result = run_sweep(sweep, output=args.output, workers=args.workers, resume=not args.no_resume)
+    return _run_outcome(result)
+
+
+def _run_outcome(result) -> int:
+    """One line on stderr per failed job; the exit code."""
     for job in result.failed:
         message = job.error["message"]
         if job.error["type"] == "DiskFull" and result.disk_full:  # where, what is left to write, that it resumes
@@ -324,6 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    p = sub.add_parser("render", help="re-render a ground truth (emitters.h5 or ThunderSTORM CSV) through other "
+                                      "optics or another camera: a one-job sweep with emitters.source")
+    p.add_argument("source", help="emitters.h5 (its job's parameters are the default) or a ThunderSTORM CSV")
+    p.add_argument("--output", required=True, help="output folder of the re-rendered job")
+    p.add_argument("--sweep", help="take the optics, camera, background and render settings from this sweep's [base]")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting, e.g. --set camera.type=emccd --set camera.em_gain=300 (repeatable)")
+    p.add_argument("--workers", type=int, help="worker processes of the local cluster")
+    p.add_argument("--no-resume", action="store_true", help="recompute every chunk")
+    p.set_defaults(func=cmd_render)
     sweep_verb("plan", "validate a sweep, list its jobs, sizes and memory per chunk; writes nothing", cmd_plan)
     p = sweep_verb("run", "run a sweep (resumes finished chunks)", cmd_run)
     p.add_argument("--scheduler", metavar="ADDR", help="use this existing dask scheduler instead of a local cluster")

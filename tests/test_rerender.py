@@ -155,3 +155,26 @@ def test_a_job_re_rendered_from_its_own_ground_truth_gives_its_frames(original_r
     np.testing.assert_allclose(emitters["total_photons"], np.bincount(rows["id"], rows["photons"])[emitters["id"]],
                                rtol=1e-6)
     assert np.isnan(emitters["flux_photons"]).all()
+
+
+def test_the_render_verb_re_renders_with_the_source_jobs_settings_or_others(original_run):
+    """``python -m pipeline render SOURCE``: the source job's own optics and camera by default (its frames
+    again), ``--set`` to change one (an EMCCD), and a bad setting refused in one line."""
+    import pipeline
+
+    folder = original_run
+    source = folder / "original" / "jobs" / "job_0000" / "emitters.h5"
+    proc = run_module("render", source, "--output", folder / "same", "--workers", 1)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    want = pipeline.open_job(folder / "original", "job_0000").frames.values
+    np.testing.assert_allclose(pipeline.open_job(folder / "same", "job_0000").frames.values, want,
+                               rtol=2 * np.finfo(np.float32).eps, atol=0)
+    proc = run_module("render", source, "--output", folder / "emccd", "--workers", 1, "--set", "camera.type=emccd",
+                      "--set", "camera.add_noise=true", "--set", "camera.em_gain=50")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    job = pipeline.open_job(folder / "emccd", "job_0000")
+    assert job.attrs["parameters"]["camera"]["type"] == "emccd" and job.frames.dtype == np.uint16
+    assert job.attrs["parameters"]["emitters"]["source"] == str(source)
+    proc = run_module("render", source, "--output", folder / "bad", "--set", "camera.typo=1")
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert "unknown key 'camera.typo'" in proc.stderr and not (folder / "bad").exists()
