@@ -139,7 +139,7 @@ def test_background_pixels_average_to_the_configured_map(tmp_path):
     assert abs(ratio.mean() - 1) < 5 * np.sqrt(2 / frames / n)
 
 
-def test_defect_maps_reach_the_camera_and_calibration_file(tmp_path):
+def test_defect_maps_reach_the_camera_and_calibration_file(tmp_path, cli):
     text = _text('\n[base.background]\nfield_amplitude = 0.2\n[base.illumination]\nprofile = "flat-top"\nwaist_nm = 3000.0\n',
                  emitters=20, frames=12, camera_keys='type = "emccd"\ncic_probability = 0.01\nhot_fraction = 0.02\n'
                  'hot_dark_e = 50.0\ndead_fraction = 0.01\ndsnu_adu = 2.0\nprnu = 0.02\nfull_well_e = 20000.0')
@@ -160,15 +160,15 @@ def test_defect_maps_reach_the_camera_and_calibration_file(tmp_path):
     x = (np.arange(64) + 0.5) * 100.0 - 3200.0
     r2 = x[None, :] ** 2 + x[:, None] ** 2
     np.testing.assert_allclose(illumination, np.exp(-2 * (r2 / 3000.0**2) ** 4))
-    verify = run_module("verify", tmp_path / "out")
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    code, out, err = cli("verify", tmp_path / "out")
+    assert code == 0, out + err
     # a damaged calibration file is found by verify
     path = tmp_path / "out" / "jobs" / job.name / "calibration.h5"
     data = bytearray(path.read_bytes())
     data[-100] ^= 0xFF
     path.write_bytes(bytes(data))
-    verify = run_module("verify", tmp_path / "out")
-    assert verify.returncode != 0 and "calibration.h5 differs from the checksum" in verify.stdout + verify.stderr
+    code, out, err = cli("verify", tmp_path / "out")
+    assert code != 0 and "calibration.h5 differs from the checksum" in out + err
 
 
 @pytest.mark.parametrize("snippet,camera_keys,message", [

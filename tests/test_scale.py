@@ -87,7 +87,7 @@ def test_shard_files_are_the_bytes_zarr_writes(sharded, tmp_path):
     assert encode_shard(frames[40:], 5, 4, 0, _sharded_blosc_of(theirs)) == (tmp_path / "z/c/2/0/0").read_bytes()
 
 
-def test_verify_finds_a_damaged_shard_and_run_recomputes_only_it(sharded, tmp_path):
+def test_verify_finds_a_damaged_shard_and_run_recomputes_only_it(sharded, tmp_path, cli):
     import shutil
 
     spath, sout = sharded["sharded"]
@@ -98,17 +98,17 @@ def test_verify_finds_a_damaged_shard_and_run_recomputes_only_it(sharded, tmp_pa
     data = bytearray(shard.read_bytes())
     data[40] ^= 0xFF  # inside the first inner chunk's compressed bytes: same size
     shard.write_bytes(bytes(data))
-    proc = run_module("verify", out)
-    assert proc.returncode == 1 and "[20, 40)" in proc.stdout, proc.stdout + proc.stderr
+    code, out_text, err_text = cli("verify", out)
+    assert code == 1 and "[20, 40)" in out_text, out_text + err_text
     proc = run_module("run", spath, "--output", out, cwd=spath.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert computed_chunks(out) == 1
     assert stored_movie(out, job.name)[0].tobytes() == reference_movie(job)[0].tobytes()
-    assert run_module("verify", out).returncode == 0
+    assert cli("verify", out)[0] == 0
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_mid_shard_recomputes_only_unfinished_shards(tmp_path):
+def test_resume_after_sigkill_mid_shard_recomputes_only_unfinished_shards(tmp_path, cli):
     # 6 shards of 10 one-frame chunks of a Zernike PSF: slow enough to be killed between shards
     text = (SHARDED.replace('psf = "gaussian"', 'psf = "zernike"\nzernike = { 6 = 40.0 }')
             .replace("frames = 50", "frames = 60").replace("chunk_frames = 5", "chunk_frames = 1")
@@ -134,7 +134,7 @@ def test_resume_after_sigkill_mid_shard_recomputes_only_unfinished_shards(tmp_pa
     frames, truth = stored_movie(output, job.name)
     expected, expected_truth = reference_movie(job)
     assert frames.tobytes() == expected.tobytes() and truth.tobytes() == expected_truth.tobytes()
-    assert run_module("verify", output).returncode == 0
+    assert cli("verify", output)[0] == 0
 
 
 def test_shards_must_hold_whole_chunks(write_sweep):
@@ -176,7 +176,7 @@ def test_batches_of_small_jobs():
     assert len(batch_sizes(100, 2)) == 16  # 8 per worker
 
 
-def test_small_jobs_run_in_batches_and_fail_alone(tmp_path, write_sweep):
+def test_small_jobs_run_in_batches_and_fail_alone(tmp_path, write_sweep, cli):
     text = (TINY_SWEEP.replace("chunk_frames = 4", "chunk_frames = 12")
             .replace("[20, 40]", "[10, 20, 30, 40, 50, 60]"))
     path = write_sweep(text)
@@ -194,7 +194,7 @@ def test_small_jobs_run_in_batches_and_fail_alone(tmp_path, write_sweep):
             assert stored_movie(tmp_path / "out", job.name)[0].tobytes() == reference_movie(job)[0].tobytes()
     proc = run_module("run", path, "--output", tmp_path / "out", cwd=tmp_path)
     assert proc.returncode == 0 and computed_chunks(tmp_path / "out") == 1
-    assert run_module("verify", tmp_path / "out").returncode == 0
+    assert cli("verify", tmp_path / "out")[0] == 0
 
 
 def test_new_groups_are_the_files_zarr_writes(tmp_path, write_sweep):

@@ -91,6 +91,7 @@ def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus, echo: Ca
     if repaired:
         echo(repaired)
     groups = fingerprint_index(output)
+    keys = cache.entry_keys()
     for job in plan.jobs:
         prepared = prepare_job(output, job, groups, defer=True)
         if prepared.deferred:
@@ -102,7 +103,7 @@ def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus, echo: Ca
         if prepared.moved_from:
             _move_export(output, prepared.moved_from, job.name)
         frames = zarr.open_array(store_path(output) / job.name / FRAMES, mode="r") if prepared.unsure else None
-        check = check_chunks(job, cache, stored_chunks(output, job.name), resume, frames)
+        check = check_chunks(job, cache, stored_chunks(output, job.name), resume, frames, keys)
         _forget_stale(cache, job, check.stale, echo)
         work.todo[job.name] = check.todo
         js = status.jobs[job.name]

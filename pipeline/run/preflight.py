@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..plan import Job, Plan
 from ..scene import check_inputs as check_job_inputs
-from ..store import CacheDir, checksum, holds_chunk, job_groups, kept_group, stored_chunks
+from ..store import CacheDir, checksum, chunk_key, holds_chunk, job_groups, kept_group, stored_chunks
 from ..table import human_bytes
 
 
@@ -115,7 +115,7 @@ class ChunkCheck:
 
 
 def check_chunks(job: Job, cache: CacheDir, stored: dict[int, int], resume: bool = True,
-                 frames=None) -> ChunkCheck:
+                 frames=None, keys: set[str] | None = None) -> ChunkCheck:
     """The rule for "this chunk is done" (design §7), for the run and for its disk-space preflight.
 
     A chunk is done when its entry is valid, the store holds its chunk file with the size the entry
@@ -125,7 +125,9 @@ def check_chunks(job: Job, cache: CacheDir, stored: dict[int, int], resume: bool
     """
     check = ChunkCheck()
     for t0, t1 in job.chunks:
-        entry = cache.read_entry(job.fingerprint, t0, t1) if resume else None
+        # ``keys`` (:meth:`CacheDir.entry_keys`, listed once per run): a chunk without an entry file is not read
+        listed = keys is None or chunk_key(job.fingerprint, t0, t1) in keys
+        entry = cache.read_entry(job.fingerprint, t0, t1) if resume and listed else None
         why = None if entry is None else _stale(job, cache, entry, stored.get(t0 // job.unit_frames), frames)
         if entry is not None and why is None:
             check.done[(t0, t1)] = entry
@@ -156,10 +158,11 @@ def bytes_to_write(plan: Plan, cache: CacheDir, resume: bool = True) -> int:
     """What the run still has to write: store + OME-TIFF of the chunks without an entry, uncompressed."""
     need, output = 0, Path(cache.output)
     groups = job_groups(output)
+    keys = cache.entry_keys()
     for job in plan.jobs:
         kept = kept_group(job, groups)
         stored = stored_chunks(output, kept) if kept else {}
-        frames = sum(t1 - t0 for t0, t1 in check_chunks(job, cache, stored, resume).todo)
+        frames = sum(t1 - t0 for t0, t1 in check_chunks(job, cache, stored, resume, keys=keys).todo)
         need += 2 * frames * job.nbytes // job.frames
     return need
 

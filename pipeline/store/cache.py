@@ -10,6 +10,7 @@ Ground truth is only ever read through the entry's checksum (:meth:`CacheDir.rea
 from __future__ import annotations
 
 import hashlib
+import os
 import io
 import socket
 from dataclasses import dataclass
@@ -96,6 +97,13 @@ class CacheDir:
         if atomic.read_json(meta) is None:
             atomic.write_json(meta, {"layout_version": LAYOUT_VERSION, "entry": "cache/chunks/<key>.json",
                                      "key": "sha256(fingerprint:first_frame:last_frame)[:32]"})
+
+    def entry_keys(self) -> set[str]:
+        """The keys of every entry file there is (one listing: a run of 10^6 chunks reads only those)."""
+        try:
+            return {name[:-5] for name in os.listdir(self.chunks) if name.endswith(".json")}
+        except OSError:
+            return set()
 
     def read_entry(self, fingerprint: str, t0: int, t1: int) -> dict | None:
         """The entry if it exists, parses and is this chunk's; otherwise None (= missing).
