@@ -106,3 +106,15 @@ def test_the_wheel_lists_every_package():
     on_disk = {".".join(p.parent.relative_to(PIPELINE.parent).parts) for p in PIPELINE.parent.glob("*/**/__init__.py")
                if p.parts[len(PIPELINE.parent.parts)] in ("pipeline", "kernels")}
     assert on_disk and on_disk <= found, on_disk - found
+
+
+def test_what_a_worker_imports_stays_lean():
+    """A worker's chunk task imports pipeline.run.graph: not xarray, pandas or scipy.special (0.7 s of every
+    run's start-up, per worker, when they came in with it)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pipeline.run.graph; "
+            "print(sorted(m for m in ('xarray', 'pandas', 'scipy.special') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out

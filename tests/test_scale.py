@@ -9,9 +9,7 @@ import subprocess
 import sys
 import time
 import warnings
-from pathlib import Path
 
-import numpy as np
 import pytest
 import zarr
 

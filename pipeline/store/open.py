@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dask.array as da
-import xarray as xr
 import zarr
 
 from ..config.reference import unit_of
 from .groups import job_groups
 from .metadata import FRAMES, damaged_metadata, store_path
 
+if TYPE_CHECKING:
+    import xarray as xr
+
 
 def open_job(output: str | Path, job: str) -> xr.Dataset:
     """One job's Dataset (lazy): ``frames`` (t, y, x) with coordinates and attributes."""
+    # (imported here: workers import this package for its writers, never xarray)
+    import xarray as xr
+
     return xr.open_zarr(store_path(Path(output)), group=job)
 
 
@@ -34,6 +39,9 @@ def open_sweep(output: str | Path, stack: bool | None = None) -> xr.DataTree | x
         None (default): False for a grid sweep; for a random design the Dataset, or the DataTree
         (with a warning) when the jobs' shapes differ.
     """
+    # (imported here: workers import this package for its writers, never xarray)
+    import xarray as xr
+
     output = Path(output)
     if not store_path(output).exists():
         raise FileNotFoundError(f"no sweep.zarr in {output}")
@@ -73,6 +81,10 @@ def _table(output: Path, groups: dict[str, zarr.Group]) -> xr.Dataset:
     Built from the groups' arrays and attributes (xarray opens the first job only, for t, y, x):
     opening every job as a Dataset would cost ~30 ms a job, minutes for a training-set design.
     """
+    # (imported here: workers import this package for its writers, never xarray)
+    import xarray as xr
+    import dask.array as da
+
     _same_shapes({name: group[FRAMES].shape for name, group in groups.items()})
     attrs = [dict(group.attrs) for group in groups.values()]
     design = next(a["draw"] for a in attrs if a.get("draw"))
@@ -103,6 +115,9 @@ def _table(output: Path, groups: dict[str, zarr.Group]) -> xr.Dataset:
 
 
 def _stack(jobs: dict[str, xr.Dataset]) -> xr.DataArray:
+    # (imported here: workers import this package for its writers, never xarray)
+    import xarray as xr
+
     _same_shapes({name: ds[FRAMES].shape for name, ds in jobs.items()})
     dims: dict[str, str] = {}
     labels = []
