@@ -299,7 +299,7 @@ def background_pmf(camera: Camera, photons: float) -> tuple[int, np.ndarray]:
     pmf : ndarray of float64
         ``P(recorded value = offset + i)``, summing to 1.
     """
-    from scipy.special import gammaln, ndtr
+    from scipy.special import gammaln
 
     if not _plain_scmos(camera):
         raise ValueError("background_pmf models the sCMOS chain without per-pixel maps")
@@ -314,16 +314,8 @@ def background_pmf(camera: Camera, photons: float) -> tuple[int, np.ndarray]:
         n = np.minimum(n, float(camera.full_well_e))  # saturated counts share one row of the mixture
     s, b, sigma, top = camera.e_per_adu, camera.baseline_adu, camera.readout_noise_e, camera.max_adu
     if sigma > 0:
-        k_lo = int(np.clip(np.floor((n[0] - 12 * sigma) / s + b) - 1, 0, top))
-        k_hi = int(np.clip(np.ceil((n[-1] + 12 * sigma) / s + b) + 1, 0, top))
-        k = np.arange(k_lo, k_hi + 2, dtype=np.float64)
-        edges = (k - 0.5 - b) * s  # electrons at the lower rounding edge of each value
-        if k_lo == 0:
-            edges[0] = -np.inf  # clipping collects the whole lower tail into 0
-        if k_hi == top:
-            edges[-1] = np.inf
-        cdf = ndtr((edges[None, :] - n[:, None]) / sigma)
-        pmf = weight @ np.diff(cdf, axis=1)
+        k_lo, readout = readout_probabilities(camera, n)
+        pmf = weight @ readout
     else:
         # no read noise: the value is a function of the electron count; use the chain's float32 arithmetic
         values = np.rint(n.astype(np.float32) * np.float32(1.0 / s) + np.float32(b))
@@ -331,6 +323,26 @@ def background_pmf(camera: Camera, photons: float) -> tuple[int, np.ndarray]:
         k_lo = int(values.min())
         pmf = np.bincount(values - k_lo, weights=weight)
     return k_lo, pmf / pmf.sum()
+
+
+def readout_probabilities(camera: Camera, electrons: np.ndarray) -> tuple[int, np.ndarray]:
+    """``R[i, j] = P(recorded value = offset + j | electrons[i])`` of the sCMOS readout with read noise:
+    + N(0, σ_read²), ÷ e_per_adu, + baseline, round, clip. ``electrons`` ascending; values beyond
+    ±12σ of them are cut (mass < 1e-30), the clipped tails collected into the end values. Returns
+    ``(offset, R)``."""
+    from scipy.special import ndtr
+
+    n = electrons
+    s, b, sigma, top = camera.e_per_adu, camera.baseline_adu, camera.readout_noise_e, camera.max_adu
+    k_lo = int(np.clip(np.floor((n[0] - 12 * sigma) / s + b) - 1, 0, top))
+    k_hi = int(np.clip(np.ceil((n[-1] + 12 * sigma) / s + b) + 1, 0, top))
+    k = np.arange(k_lo, k_hi + 2, dtype=np.float64)
+    edges = (k - 0.5 - b) * s  # electrons at the lower rounding edge of each value
+    if k_lo == 0:
+        edges[0] = -np.inf  # clipping collects the whole lower tail into 0
+    if k_hi == top:
+        edges[-1] = np.inf
+    return k_lo, np.diff(ndtr((edges[None, :] - n[:, None]) / sigma), axis=1)
 
 
 @lru_cache(maxsize=32)

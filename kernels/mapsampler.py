@@ -60,7 +60,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .camera import Camera, _chain, _plain_scmos
+from .camera import Camera, _chain, _plain_scmos, readout_probabilities
 from .lookup import uniform_bits
 
 __all__ = ["LevelTables", "MapSampler", "level_pmfs", "level_step_photons", "map_sampler",
@@ -122,7 +122,7 @@ def level_pmfs(camera: Camera, photons: np.ndarray, extra_e: int = 0) -> tuple[i
     pmf : (L, K) float64
         ``P(value = offset + i)`` per level; rows sum to 1.
     """
-    from scipy.special import gammaln, ndtr
+    from scipy.special import gammaln
 
     if not (_plain_scmos(camera) and camera.shot_noise):
         raise ValueError("level_pmfs models the sCMOS chain without per-pixel maps, with shot noise")
@@ -139,15 +139,7 @@ def level_pmfs(camera: Camera, photons: np.ndarray, extra_e: int = 0) -> tuple[i
         n = np.minimum(n, float(camera.full_well_e))  # saturated counts share a readout row
     s, b, sigma, top = camera.e_per_adu, camera.baseline_adu, camera.readout_noise_e, camera.max_adu
     if sigma > 0:
-        k_lo = int(np.clip(np.floor((n[0] - 12 * sigma) / s + b) - 1, 0, top))
-        k_hi = int(np.clip(np.ceil((n[-1] + 12 * sigma) / s + b) + 1, 0, top))
-        k = np.arange(k_lo, k_hi + 2, dtype=np.float64)
-        edges = (k - 0.5 - b) * s  # electrons at the lower rounding edge of each value
-        if k_lo == 0:
-            edges[0] = -np.inf  # clipping collects the lower tail into 0
-        if k_hi == top:
-            edges[-1] = np.inf
-        readout = np.diff(ndtr((edges[None, :] - n[:, None]) / sigma), axis=1)
+        k_lo, readout = readout_probabilities(camera, n)
     else:
         # no read noise: the value is a function of the count, in the chain's float32 arithmetic
         values = np.rint(n.astype(np.float32) * np.float32(1.0 / s) + np.float32(b))
