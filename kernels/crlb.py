@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .psf import patch_origin
+
 __all__ = ["CameraNoise", "camera_noise", "fisher_information", "crlb_from_fisher", "crlb",
            "gaussian_model", "gaussian_crlb", "numeric_jacobian", "psf_model", "model_crlb", "psf_crlb"]
 
@@ -268,8 +270,7 @@ def psf_model(render: Callable, x_px: float, y_px: float, z_nm: float = 0.0, rad
         the pixel size; see :func:`model_crlb`) and z (per nm).
     """
     size = 2 * int(radius_px) + 1
-    row_ref = int(np.floor(y_px)) - int(radius_px)
-    col_ref = int(np.floor(x_px)) - int(radius_px)
+    row_ref, col_ref = (int(v) for v in patch_origin(x_px, y_px, radius_px))
     coeffs = None if coeffs_nm is None else np.atleast_2d(np.asarray(coeffs_nm, dtype=np.float64))
 
     def unit(theta):
@@ -359,8 +360,7 @@ def psf_crlb(psf, x_px, y_px, z_nm, photons, background, noise: CameraNoise = Ca
     r = int(psf.radius_px)
     size = 2 * r + 1
     pixel = float(psf.pixel_size_nm)
-    row_ref = np.floor(y).astype(np.int64) - r
-    col_ref = np.floor(x).astype(np.int64) - r
+    row_ref, col_ref = patch_origin(x, y, r)
     names = ("x", "y", "z", "N", "b") if with_z else ("x", "y", "N", "b")
     out = {k: np.empty(n) for k in names}
     read = np.asarray(noise.read_var_e, dtype=np.float64)
@@ -427,7 +427,7 @@ def truth_crlb(scene, truth: np.ndarray) -> np.ndarray:
     x_px, y_px = truth["x_nm"] / scene.pixel_size_nm, truth["y_nm"] / scene.pixel_size_nm
     if cam.variance_adu2 is not None:
         size, r = 2 * int(psf.radius_px) + 1, int(psf.radius_px)
-        row0, col0 = np.floor(y_px).astype(np.int64) - r, np.floor(x_px).astype(np.int64) - r
+        row0, col0 = patch_origin(x_px, y_px, r)
         gain = 1.0 if cam.gain_adu_per_e is None else _map_patches(np.asarray(cam.gain_adu_per_e, np.float64), row0, col0, size)
         variance = _map_patches(np.asarray(cam.variance_adu2, np.float64), row0, col0, size)
         noise = CameraNoise(qe=cam.qe, read_var_e=variance / gain ** 2)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .photophysics import _readonly  # (shared ground truth: in-place edits forbidden)
+
 __all__ = [
     "Sites",
     "Labels",
@@ -45,12 +47,6 @@ NPC_CORNER_SPAN_DEG = 12.0
 #: ground truth of SMAP's simulated Nup96 pores in its LocMoFit accuracy analysis
 #: (``summarizeLocprecTitration.m``: twist centred on 8.8°; an older model notes 8° for Nup96).
 NPC_TWIST_DEG = 8.8
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    # Shared ground truth: forbid in-place edits (as kernels.photophysics does).
-    a.flags.writeable = False
-    return a
 
 
 def _float_column(owner: str, name: str, value, n: int | None) -> np.ndarray:

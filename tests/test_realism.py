@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import run_module
+from conftest import reference_movie, run_module
 from kernels.background import background_map, smooth_field, temporal_factor
 from kernels.defects import defect_maps
 from kernels.photophysics import four_state_events, paint_events
@@ -68,7 +68,7 @@ def test_fully_on_photons_follow_the_gaussian_beam(tmp_path):
     """Mean photons of fully-on emitters vs radius = intensity_mu x the profile, within 5 standard errors."""
     waist = 2500.0
     job = _job(tmp_path, f'\n[base.illumination]\nprofile = "gaussian"\nwaist_nm = {waist}\n', emitters=4000, frames=30)
-    _, truth = render_chunk(build_scene(job), 0, job.frames)
+    _, truth = reference_movie(job)
     on = truth[truth["on_fraction"] == 1.0]
     r = np.hypot(on["x_nm"] - 3200.0, on["y_nm"] - 3200.0)  # the ROI centre is the default beam centre
     edges = np.linspace(0, 4000, 9)

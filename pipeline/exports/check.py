@@ -42,7 +42,7 @@ def tiff_problem(path: Path, job: Job, entries: list[dict]) -> str | None:
     """
     import tifffile
 
-    frame_nbytes = int(np.prod(job.shape[1:])) * job.dtype.itemsize
+    frame_nbytes = job.frame_nbytes
     try:
         with _quiet_tifffile(), tifffile.TiffFile(path) as tif, open(path, "rb") as raw:
             series = tif.series[0]

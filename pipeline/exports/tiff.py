@@ -102,7 +102,7 @@ def start_stream(output: Path, job: Job, token: str) -> TiffStream:
     folder = job_dir(Path(output), job.name)
     path = folder / f".{TIFF}.run-{token}.tmp"
     big = bigtiff_needed(job, "none", None)
-    frame_nbytes = int(np.prod(job.shape[1:])) * job.dtype.itemsize
+    frame_nbytes = job.frame_nbytes
     if path.is_file():
         kept = open_stream(output, job, token)
         if kept is not None:
@@ -124,7 +124,7 @@ def open_stream(output: Path, job: Job, token: str) -> TiffStream | None:
 
     folder = job_dir(Path(output), job.name)
     path = folder / f".{TIFF}.run-{token}.tmp"
-    frame_nbytes = int(np.prod(job.shape[1:])) * job.dtype.itemsize
+    frame_nbytes = job.frame_nbytes
     try:
         with tifffile.TiffFile(path) as tif:
             offset = pixels_offset(tif, job.frames, frame_nbytes)

@@ -89,6 +89,11 @@ class Job:
         """Uncompressed size of the movie."""
         return math.prod(self.shape) * self.dtype.itemsize
 
+    @property
+    def frame_nbytes(self) -> int:
+        """Uncompressed size of one frame."""
+        return math.prod(self.shape[1:]) * self.dtype.itemsize
+
     @functools.cached_property
     def positions(self) -> tuple[int, str] | None:
         """(rows, kind) of the positions file, if any (counted, not parsed; 0 rows while it is missing)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +20,12 @@ import numpy as np
 from kernels.crlb import truth_crlb
 from kernels.render import render_chunk
 
-from ..clock import now
 from ..errors import naming_full_disk
 from ..exports import TiffStream, csv_lines, export_job, open_stream, start_stream
 from ..plan import Job
 from ..scene import build_scene
 from ..store import CacheDir, write_chunk, write_new_group
+from .status import error_record
 
 
 #: Fault injection for the reliability tests: the chunk tasks of jobs whose names match this
@@ -136,10 +135,7 @@ def commit_whole_job(job: Job, target: ChunkTarget, t0: int, t1: int, token: str
     """The one chunk of a one-chunk job, scene and OME-TIFF layout included (``token``: the run's
     streamed TIFF, None when the TIFF is written from the store): one task instead of three, since
     for small jobs the scheduler's cost per task is the run's cost."""
-    tiff = None
-    if token is not None:
-        with naming_full_disk(Path(target.output)):
-            tiff = start_stream(Path(target.output), job, token)
+    tiff = _lay_out(Path(target.output), job, token) if token is not None else None
     return commit_chunk(build_scene(job), target, t0, t1, tiff)
 
 
@@ -217,10 +213,7 @@ def _tried(outcome: dict, tries: int, call, *args, **kwargs) -> bool:
             return True
         except Exception as exc:  # noqa: BLE001 - a job's failure is its outcome, not the batch's
             if attempt == tries - 1:
-                lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-                outcome["error"] = {"type": type(exc).__name__,
-                                    "message": str(exc).splitlines()[0] if str(exc) else "",
-                                    "traceback": "".join(lines), "time": now()}
+                outcome["error"] = error_record(exc)
     return False
 
 

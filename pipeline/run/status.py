@@ -17,6 +17,13 @@ from ..clock import now
 from ..table import format_table
 
 
+def error_record(exc: BaseException, tb=None) -> dict:
+    """A failure as status.json records it: type, first line of the message, traceback, time."""
+    lines = traceback.format_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
+    return {"type": type(exc).__name__, "message": str(exc).splitlines()[0] if str(exc) else "",
+            "traceback": "".join(lines), "time": now()}
+
+
 @dataclass
 class JobStatus:
     name: str
@@ -33,9 +40,7 @@ class JobStatus:
 
     def fail(self, exc: BaseException, tb=None) -> None:
         self.state = "failed"
-        lines = traceback.format_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
-        self.error = {"type": type(exc).__name__, "message": str(exc).splitlines()[0] if str(exc) else "",
-                      "traceback": "".join(lines), "time": now()}
+        self.error = error_record(exc, tb)
 
 
 @dataclass
