@@ -127,7 +127,11 @@ def status_problem(output: Path) -> str | None:
     path = Path(output) / "status.json"
     if not path.exists():
         return None
-    data = atomic.read_json(path)
+    return _shape_problem(atomic.read_json(path))
+
+
+def _shape_problem(data) -> str | None:
+    """What is wrong with status.json's parsed content (None: not valid JSON)."""
     if data is None:
         return "not valid JSON"
     if not isinstance(data, dict):
@@ -150,9 +154,11 @@ def status_problem(output: Path) -> str | None:
 
 def load_status(output: Path) -> dict | None:
     """status.json, or None when it is missing or damaged (:func:`status_problem` says how)."""
-    if status_problem(output):
+    path = Path(output) / "status.json"
+    if not path.exists():
         return None
-    return atomic.read_json(Path(output) / "status.json")
+    data = atomic.read_json(path)  # parsed once: the check and the caller share it
+    return None if _shape_problem(data) else data
 
 
 def status_table(data: dict) -> str:
