@@ -171,6 +171,14 @@ def test_defect_maps_reach_the_camera_and_calibration_file(tmp_path, cli):
     assert code != 0 and "calibration.h5 differs from the checksum" in out + err
 
 
+def test_hot_pixels_alone_add_no_offset_pattern_per_frame(tmp_path):
+    """Without dsnu_adu the all-zero offset map is not handed to the camera (a dense pass per frame for nothing)."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(_text(camera_keys="hot_fraction = 0.01\nhot_dark_e = 50.0"))
+    camera = build_scene(plan_sweep(load_sweep(path)).jobs[0]).camera
+    assert camera.dsnu_adu is None and camera.dark_e is not None and camera._defect_index.size > 0
+
+
 @pytest.mark.parametrize("snippet,camera_keys,message", [
     ('[base.illumination]\nprofile = "gaussian"', "", 'profile = "gaussian" needs waist_nm'),
     ('[base.illumination]\nprofile = "sigmoid"\nhalf_max_radius_nm = 5.0\nquarter_max_radius_nm = 4.0', "",

@@ -31,6 +31,8 @@ def build_scene(job: Job) -> Scene:
     coeffs = None if zmap is None or per_row else zmap.at(sample.emitters.x_nm / pixel_nm, sample.emitters.y_nm / pixel_nm)
     maps = {**(_maps(config) or {}), **(camera_defects(config, sample.key) or {})}
     maps.pop("hot", None), maps.pop("dead", None)  # (recorded for the user; the camera sees dark_e and response)
+    if "dsnu_adu" in maps and not maps["dsnu_adu"].any():
+        del maps["dsnu_adu"]  # adding 0.0 changes no value: hot or dead pixels alone need no dense pass per frame
     bg = config.background
     return Scene(
         key=sample.key, roi_shape=config.camera.roi_shape, pixel_size_nm=pixel_nm,
