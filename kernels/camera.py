@@ -350,12 +350,18 @@ def _background_table(camera: Camera, photons: float) -> LookupTable:
     return LookupTable.from_pmf(*reversed(background_pmf(camera, photons)))
 
 
-def _table_applies(camera: Camera, background: float) -> bool:
-    # very bright backgrounds make the exact pmf's (electrons x values) matrix large; the chain is
-    # then used, which is exact too (the limit keeps the table's set-up under ~50 MB and 0.2 s)
-    electrons = 30 * np.sqrt(camera.qe * background) + 30
+def _table_fits(camera: Camera, photons):
+    """Whether the exact outcome table of a pixel with ``photons`` expected photons is small enough
+    to build (scalar or per level). Very bright backgrounds make the pmf's (electrons x values)
+    matrix large; the chain is then used, which is exact too (the limit keeps a table's set-up
+    under ~50 MB and 0.2 s)."""
+    electrons = 30 * np.sqrt(camera.qe * np.asarray(photons, dtype=np.float64)) + 30
     values = (electrons + 24 * camera.readout_noise_e) / camera.e_per_adu
-    return (camera.add_noise and _plain_scmos(camera) and electrons * values < 6e6
+    return electrons * values < 6e6
+
+
+def _table_applies(camera: Camera, background: float) -> bool:
+    return (camera.add_noise and _plain_scmos(camera) and bool(_table_fits(camera, background))
             and not camera._dense_defects)
 
 

@@ -60,7 +60,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .camera import Camera, _chain, _plain_scmos, readout_probabilities
+from .camera import Camera, _chain, _plain_scmos, _table_fits, readout_probabilities
 from .lookup import uniform_bits
 
 __all__ = ["LevelTables", "MapSampler", "level_pmfs", "level_step_photons", "map_sampler",
@@ -87,13 +87,6 @@ def map_sampler_applies(camera: Camera) -> bool:
     """Whether :class:`MapSampler` models this camera (else the caller uses the whole chain)."""
     return (camera.add_noise and camera.shot_noise and _plain_scmos(camera)
             and not camera._dense_defects)
-
-
-def _level_fits(camera: Camera, photons: np.ndarray) -> np.ndarray:
-    # the size limit of kernels.camera._table_applies, per level
-    electrons = 30 * np.sqrt(camera.qe * photons) + 30
-    values = (electrons + 24 * camera.readout_noise_e) / camera.e_per_adu
-    return electrons * values < 6e6
 
 
 def level_pmfs(camera: Camera, photons: np.ndarray, extra_e: int = 0) -> tuple[int, np.ndarray]:
@@ -155,7 +148,7 @@ def _column_bits(camera: Camera, top_photons: float, step_photons: float) -> int
     """``c`` such that ``2^c`` alias columns hold the values of the map's brightest level (the
     widest law; brighter levels, e.g. under a fluctuation > 1, may not fit: they get no table)."""
     level = np.floor(top_photons / step_photons) * step_photons
-    if not _level_fits(camera, np.array([level]))[0]:
+    if not _table_fits(camera, level):
         return 1
     offset, pmf = level_pmfs(camera, np.array([level]))
     cdf = np.cumsum(pmf[0])
@@ -275,7 +268,7 @@ class LevelTables:
 
         start = time.perf_counter()
         photons = levels * self.step_photons
-        fits = _level_fits(self.camera, photons)
+        fits = _table_fits(self.camera, photons)
         self._unfit.update(int(j) for j in levels[~fits])
         levels, photons = levels[fits], photons[fits]
         for b in range(0, levels.size, _BATCH):

@@ -82,9 +82,9 @@ def tiny_run(tmp_path_factory) -> Path:
     return folder / "out"
 
 
-def run_module(*argv, cwd=None, timeout=300, **kwargs) -> subprocess.CompletedProcess:
-    """``python -m pipeline ARGS`` as a real subprocess."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def run_module(*argv, cwd=None, timeout=300, env=None, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m pipeline ARGS`` as a real subprocess (``env``: variables added to this process's)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *map(str, argv)],
         cwd=cwd or REPO, capture_output=True, text=True, timeout=timeout, env=env, **kwargs,

@@ -130,13 +130,9 @@ def _tls_env(certs: dict[str, str]) -> dict[str, str]:
 
 
 def _run(path, output, scheduler, env):
-    import os
-    import subprocess
-    import sys
+    from conftest import run_module
 
-    return subprocess.run([sys.executable, "-m", "pipeline", "run", str(path), "--output", str(output),
-                           "--scheduler", scheduler], cwd=path.parent, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
+    return run_module("run", path, "--output", output, "--scheduler", scheduler, cwd=path.parent, env=env)
 
 
 @pytest.mark.slow

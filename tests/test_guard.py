@@ -8,15 +8,13 @@ import sys
 
 import pytest
 
-from conftest import TINY_SWEEP, status_of
+from conftest import TINY_SWEEP, run_module, status_of
 
 THREE_JOBS = TINY_SWEEP.replace("[20, 40]", "[20, 30, 40]")
 
 
 def _run(path, output, *extra, env=None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", "run", str(path), "--output", str(output), *map(str, extra)],
-                          cwd=path.parent, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})), **kwargs)
+    return run_module("run", path, "--output", output, *extra, cwd=path.parent, env=env, **kwargs)
 
 
 @pytest.mark.parametrize("verb", ["plan", "run"])
