@@ -128,7 +128,8 @@ def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None =
     return int(images + psf_batch + emitters)
 
 
-#: RSS of an idle worker process that has imported everything a chunk task imports: 119 MiB measured
+#: RSS of an idle worker process that has imported everything a chunk task may import: 83 MiB with
+#: the chunk task's own imports, 119 MiB with the scipy modules some chunks import where used
 #: (``benchmarks/worker_baseline.py``: distributed 2026.8, Python 3.11, 2-core machine); what a
 #: worker holds before its first chunk. (Its nanny lives in the run process.)
 WORKER_BASELINE = 120 * 2**20
