@@ -122,6 +122,12 @@ def _pupil_basis(u: np.ndarray, phi: np.ndarray, n_i: float, n_s: float) -> np.n
     return np.stack([a, b * np.cos(2 * phi), h * np.sin(phi), b * np.sin(2 * phi), h * np.cos(phi)])
 
 
+def _dipole_vector(polar_rad: np.ndarray, azimuth_rad: np.ndarray) -> np.ndarray:
+    """(n, 3) unit dipole vectors: polar angle from +z, azimuth from +x toward +y."""
+    st = np.sin(polar_rad)
+    return np.stack([st * np.cos(azimuth_rad), st * np.sin(azimuth_rad), np.cos(polar_rad)], axis=1)
+
+
 def _dipole_coefficients(p: np.ndarray) -> np.ndarray:
     """(n, 2, 5) coefficients of E_x, E_y on the basis for dipole vectors p (n, 3).
 
@@ -266,14 +272,22 @@ def orientation_weights(polar_rad, wobble_rad: float, n: int):
     return g * np.sin(pol) ** 2 + (1 - g) * 2.0 / 3.0, g * np.cos(pol) ** 2 + (1 - g) / 3.0
 
 
+def radiated_power(depth_nm, wavelength_nm: float, na: float, immersion_index: float, sample_index: float,
+                   polar_rad=None, wobble_rad: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(collected, total) power per emitter, in units of the dipole's power in an unbounded n_s:
+    :func:`dipole_powers` weighted by the orientation (:func:`orientation_weights`)."""
+    d = np.atleast_1d(np.asarray(depth_nm, dtype=np.float64))
+    c_par, c_perp, t_par, t_perp = dipole_powers(d, wavelength_nm, na, immersion_index, sample_index)
+    w_par, w_perp = orientation_weights(polar_rad, wobble_rad, d.size)
+    return w_par * c_par + w_perp * c_perp, w_par * t_par + w_perp * t_perp
+
+
 def collection_efficiency(depth_nm, wavelength_nm: float, na: float, immersion_index: float, sample_index: float,
                           polar_rad=None, wobble_rad: float = 0.0) -> np.ndarray:
     """Collected / emitted power per emitter (what :meth:`VectorialPSF.collection_efficiency` gives),
     without building a PSF: the ground truth needs it, not the pupil."""
-    d = np.atleast_1d(np.asarray(depth_nm, dtype=np.float64))
-    c_par, c_perp, t_par, t_perp = dipole_powers(d, wavelength_nm, na, immersion_index, sample_index)
-    w_par, w_perp = orientation_weights(polar_rad, wobble_rad, d.size)
-    return (w_par * c_par + w_perp * c_perp) / (w_par * t_par + w_perp * t_perp)
+    collected, total = radiated_power(depth_nm, wavelength_nm, na, immersion_index, sample_index, polar_rad, wobble_rad)
+    return collected / total
 
 
 def vectorial_batch_bytes(pupil_size: int, samples_per_side: int, fields: int, batch: int = VECTORIAL_BATCH) -> int:
@@ -497,10 +511,9 @@ class VectorialPSF:
         and the polar angle only (aberrations are phase-only).
         """
         d = self.depth(z_nm, depth_nm)
-        c_par, c_perp, t_par, t_perp = dipole_powers(d, self.wavelength_nm, self.na, self.immersion_index,
-                                                     self.sample_index)
-        w_par, w_perp = self._orientation_weights(d.size, polar_rad)
-        return w_par * c_par + w_perp * c_perp, w_par * t_par + w_perp * t_perp
+        pol, _ = self._angles(d.size, polar_rad, None, need_azimuth=False)
+        return radiated_power(d, self.wavelength_nm, self.na, self.immersion_index, self.sample_index, pol,
+                              self.wobble_rad)
 
     def collection_efficiency(self, z_nm=None, *, depth_nm=None, polar_rad=None) -> np.ndarray:
         """Fraction of each emitter's emitted photons that the objective collects, (n,) float64.
@@ -618,18 +631,13 @@ class VectorialPSF:
         azi = None if azimuth_rad is None else np.broadcast_to(np.asarray(azimuth_rad, dtype=np.float64), (n,))
         return pol, azi
 
-    def _orientation_weights(self, n: int, polar_rad):
-        """Weights of the parallel and perpendicular powers: free 2/3, 1/3; fixed sin^2, cos^2."""
-        pol, _ = self._angles(n, polar_rad, None, need_azimuth=False)
-        return orientation_weights(pol, self.wobble_rad, n)
-
     def _field_coefficients(self, n: int, polar_rad, azimuth_rad) -> np.ndarray:
         """(n, F, 5) coefficients of each pupil field on the basis (free: the weighted basis)."""
         pol, azi = self._angles(n, polar_rad, azimuth_rad)
         if pol is None:
             return np.broadcast_to(np.diag(_FREE_WEIGHTS), (n, 5, 5))
         st, ct, sa, ca = np.sin(pol), np.cos(pol), np.sin(azi), np.cos(azi)
-        p = np.stack([st * ca, st * sa, ct], axis=1)
+        p = _dipole_vector(pol, azi)
         if self.wobble_rad == 0:
             return _dipole_coefficients(p)
         g = wobble_gamma(self.wobble_rad)
@@ -697,8 +705,7 @@ class VectorialPSF:
         pol, azi = self._angles(n, polar_rad, azimuth_rad)
         if pol is None:
             return np.broadcast_to(np.diag(_FREE_WEIGHTS), (n, 5, 5))
-        p = np.stack([np.sin(pol) * np.cos(azi), np.sin(pol) * np.sin(azi), np.cos(pol)], axis=1)
-        return _dipole_coefficients(p) * math.sqrt(wobble_gamma(self.wobble_rad))
+        return _dipole_coefficients(_dipole_vector(pol, azi)) * math.sqrt(wobble_gamma(self.wobble_rad))
 
     @property
     def _free_share(self) -> float:
