@@ -140,8 +140,8 @@ class PupilSampling:
         Flat indices of the inside cells in the ``N x N`` grid.
     rho, theta, weight : (C,) float64
         Normalized radius, azimuth and area weight of the inside cells.
-    sin_t, cos_t : (N*N,) float64
-        Sine and cosine of the ray angle in the immersion medium, every cell (``sin = rho NA / n``).
+    cos_t : (N*N,) float64
+        Cosine of the ray angle in the immersion medium, every cell (its sine is ``rho NA / n``).
     kz_phase : (C,) float32
         Defocus phase per nm of z, ``2 pi (n/lambda)(cos theta - 1)`` (radians / nm).
     phase0 : (C,) float32
@@ -165,7 +165,6 @@ class PupilSampling:
     rho: np.ndarray
     theta: np.ndarray
     weight: np.ndarray
-    sin_t: np.ndarray
     cos_t: np.ndarray
     kz_phase: np.ndarray
     phase0: np.ndarray
@@ -236,7 +235,7 @@ def pupil_sampling(pupil_size: int, na: float, wavelength_nm: float, immersion_i
         grid=grid,
         inside=np.flatnonzero(inside),
         rho=rho[inside], theta=theta[inside], weight=w[inside],
-        sin_t=sin_t, cos_t=cos_t,
+        cos_t=cos_t,
         kz_phase=(2.0 * np.pi * kz_rel)[inside].astype(np.float32),
         phase0=(wave * w_global)[inside].astype(np.float32),
         basis=basis[:, inside].astype(np.float32),
