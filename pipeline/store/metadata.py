@@ -38,21 +38,30 @@ class DamagedMetadata(UserError):
         super().__init__(f"{self.path.relative_to(output)}: {problem}; {then}")
 
 
-def node_problem(folder: Path, kind: str) -> str | None:
-    """What is wrong with the metadata of the zarr node (``kind`` "group" or "array") at ``folder``, or None."""
+def node_document(folder: Path, kind: str) -> tuple[dict | None, str | None]:
+    """(the node's ``zarr.json`` as JSON, None) when it is a zarr v3 document of ``kind``, else
+    (None, what is wrong): "missing", "unreadable (...)", "not valid JSON", "not the metadata of ..."."""
     path = Path(folder) / "zarr.json"
     try:
         text = path.read_bytes()
     except FileNotFoundError:
-        return "missing"
+        return None, "missing"
     except OSError as exc:
-        return f"unreadable ({exc.strerror})"
+        return None, f"unreadable ({exc.strerror})"
     try:
         meta = json.loads(text)
     except ValueError:
-        return "not valid JSON"
+        return None, "not valid JSON"
     if not isinstance(meta, dict) or meta.get("zarr_format") != 3 or meta.get("node_type") != kind:
-        return f"not the metadata of a zarr v3 {kind}"
+        return None, f"not the metadata of a zarr v3 {kind}"
+    return meta, None
+
+
+def node_problem(folder: Path, kind: str) -> str | None:
+    """What is wrong with the metadata of the zarr node (``kind`` "group" or "array") at ``folder``, or None."""
+    _, problem = node_document(folder, kind)
+    if problem:
+        return problem
     try:  # the rest (shape, codecs, ...) is for zarr's own model to judge
         if kind == "group":
             zarr.open_group(folder, mode="r", use_consolidated=False)
