@@ -526,9 +526,14 @@ def expose_sparse(camera: Camera, shape: tuple[int, int], rng: np.random.Generat
 
 
 def _with_defects(defects: np.ndarray, index: np.ndarray, photons: np.ndarray,
-                  background: np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """The lit pixels and the defective ones (ascending), with their expected photons."""
+                  background) -> tuple[np.ndarray, np.ndarray]:
+    """The lit pixels and the defective ones (ascending), with their expected photons: ``photons``
+    at the lit ones, the background at the others (``background``: a float32, or a function of
+    flat indices giving the background there, float32)."""
     merged = np.union1d(index, defects)
-    values = np.full(merged.size, background, dtype=np.float32)
+    if callable(background):
+        values = background(merged)
+    else:
+        values = np.full(merged.size, background, dtype=np.float32)
     values[np.searchsorted(merged, index)] = photons
     return merged, values

@@ -60,7 +60,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .camera import Camera, _chain, _plain_scmos, _table_fits, readout_probabilities
+from .camera import Camera, _chain, _plain_scmos, _table_fits, _with_defects, readout_probabilities
 from .lookup import uniform_bits
 
 __all__ = ["LevelTables", "MapSampler", "level_pmfs", "level_step_photons", "map_sampler",
@@ -421,15 +421,10 @@ class MapSampler:
         # pixels with their own photons through the chain: lit, defective, levels without a table
         index = np.asarray(index, dtype=np.intp)
         photons = np.asarray(photons, dtype=np.float32)
+        if camera._defect_index.size:
+            index, photons = _with_defects(camera._defect_index, index, photons, p)
         own = np.zeros(n, dtype=bool)
         own[index] = True
-        defects = camera._defect_index
-        if defects.size:
-            extra = defects[~own[defects]]
-            own[extra] = True
-            merged = np.concatenate([index, extra])
-            keep = np.argsort(merged, kind="stable")
-            index, photons = merged[keep], np.concatenate([photons, p(extra)])[keep]
         no_table = np.flatnonzero(~has)
         bare = self._order[_ranges(bounds[no_table], bounds[no_table + 1])].astype(np.intp)
         bare = bare[~own[bare]]
