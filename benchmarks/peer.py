@@ -189,34 +189,45 @@ print(json.dumps({
 '''
 
 
+def _run_peer(name: str, python: str, runner: Path, args: dict, cwd: Path) -> dict:
+    """Run a peer's runner script in its own environment; its last stdout line (JSON) + the wall time."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([python, str(runner), json.dumps(args)], cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} runner exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["wall_s"] = wall
+    return result
+
+
+def _environment_problem(python: str, imports: str, what: str, create: str) -> str | None:
+    """Why ``python`` cannot run ``imports`` (None when it can), with the command that makes the environment."""
+    if not Path(python).exists():
+        return f"{python} does not exist; create the environment with: {create}"
+    proc = subprocess.run([python, "-c", imports], capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        return f"{python} cannot import {what}: {last}; (re)create it with: {create}"
+    return None
+
+
 def picasso_job(python: str, work: Path, frames: int, emitters: int, seed: int) -> dict:
     """One Picasso run in its own environment; returns the runner's JSON (+ wall of the subprocess)."""
     runner = work / "picasso_runner.py"
     runner.write_text(RUNNER)
     args = {"frames": frames, "emitters": emitters, "size": 1200, "lifetime": 2.5, "mu": 10000.0,
             "sigma": 2000.0, "background": 100.0, "noise": 10.0, "psf_px": 1.0, "seed": seed, "dir": str(work)}
-    t0 = time.perf_counter()
-    proc = subprocess.run([python, str(runner), json.dumps(args)], cwd=work, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    for name in ("picasso_movie.raw", "picasso_movie.yaml"):
-        (work / name).unlink(missing_ok=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"Picasso runner exited {proc.returncode}:\n{proc.stderr[-2000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["wall_s"] = wall
-    return result
+    try:
+        return _run_peer("Picasso", python, runner, args, work)
+    finally:
+        for name in ("picasso_movie.raw", "picasso_movie.yaml"):
+            (work / name).unlink(missing_ok=True)
 
 
 def picasso_problem(python: str) -> str | None:
     """Why Picasso cannot run here (None when it can)."""
-    if not Path(python).exists():
-        return f"{python} does not exist; create the environment with: {CREATE}"
-    proc = subprocess.run([python, "-c", "import psutil, numpy; from picasso import simulate"],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-        return f"{python} cannot import picasso.simulate: {last}; (re)create it with: {CREATE}"
-    return None
+    return _environment_problem(python, "import psutil, numpy; from picasso import simulate", "picasso.simulate", CREATE)
 
 
 def smappy_job(python: str, work: Path, frames: int, emitters: int, seed: int) -> dict:
@@ -227,26 +238,13 @@ def smappy_job(python: str, work: Path, frames: int, emitters: int, seed: int) -
         args = {"frames": frames, "emitters": emitters, "size": 1200, "pixel_nm": 100.0, "lifetime": 2.5,
                 "mu": 10000.0, "sigma": 2000.0, "background": 100.0, "noise": 10.0, "psf_px": 1.0, "seed": seed,
                 "dir": str(folder)}
-        t0 = time.perf_counter()
-        proc = subprocess.run([python, str(runner), json.dumps(args)], cwd=folder, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"SMAPpy runner exited {proc.returncode}:\n{proc.stderr[-2000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["wall_s"] = wall
-    return result
+        return _run_peer("SMAPpy", python, runner, args, folder)
 
 
 def smappy_problem(python: str) -> str | None:
     """Why SMAPpy cannot run here (None when it can)."""
-    if not Path(python).exists():
-        return f"{python} does not exist; create the environment with: {SMAPPY_CREATE}"
-    proc = subprocess.run([python, "-c", "import tifffile, yaml; from smappy.plugins.file import SimulateBlinks"],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-        return f"{python} cannot import smappy's simulator: {last}; (re)create it with: {SMAPPY_CREATE}"
-    return None
+    return _environment_problem(python, "import tifffile, yaml; from smappy.plugins.file import SimulateBlinks",
+                                "smappy's simulator", SMAPPY_CREATE)
 
 
 def main() -> None:
