@@ -19,7 +19,11 @@ the warm-up frame builds the first frame's levels (reported separately: levels, 
 and bleaching brings new levels later. Prints the per-frame medians and the ratio to ``constant``
 (target, issue 18: structured <= 2x constant).
 
-Run:  python benchmarks/background.py [--frames 20] [--reps 3]
+``--ops`` then prints where a map frame's sampling time goes, per frame of 1200² pixels: the
+constant path's whole table draw against the steps of :class:`kernels.mapsampler.MapSampler`'s
+table draw (level per pixel, random bits, offsets, the alias draw) and the rest of ``expose``.
+
+Run:  python benchmarks/background.py [--frames 20] [--reps 3] [--ops]
 """
 
 from __future__ import annotations
@@ -100,10 +104,53 @@ def per_frame(name: str, scene: Scene, frames: int) -> float:
     return (time.process_time() - t0) / frames
 
 
+def op_breakdown(constant: Scene, structured: Scene, reps: int) -> None:
+    """CPU ms per frame of the steps of the two background draws (median of ``reps`` frames each)."""
+    from kernels.camera import _background_table
+    from kernels.lookup import uniform_bits
+    from kernels.mapsampler import _BLOCK, _alias_draw
+
+    sampler = map_sampler(structured.camera, structured.background_map)
+    table = _background_table(constant.camera, float(np.float32(BACKGROUND)))
+    rng, n, factor = np.random.default_rng(0), sampler.map.size, np.float32(0.97)
+    out = np.empty(n, dtype=np.uint16)
+    none = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
+    sampler.expose(rng, factor, *none)  # builds this factor's tables
+    tables = sampler.tables
+    entries = tables.entries.reshape(-1)
+    steps = {"constant: whole table draw": [], "map: level per pixel": [], "map: random bits": [],
+             "map: offset take": [], "map: alias draw": [], "map: whole expose": []}
+    for _ in range(reps):
+        t = time.process_time()
+        table.sample(rng, n, out=out)
+        steps["constant: whole table draw"].append(time.process_time() - t)
+        spent = dict.fromkeys(["map: level per pixel", "map: random bits", "map: offset take", "map: alias draw"], 0.0)
+        for a in range(0, n, _BLOCK):  # as MapSampler.expose does it, step by step
+            b = min(a + _BLOCK, n)
+            t = time.process_time()
+            level = np.multiply(sampler._scaled[a:b], factor).astype(np.intp)
+            t1 = time.process_time()
+            bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
+            t2 = time.process_time()
+            offsets = np.take(tables.offset, level)
+            t3 = time.process_time()
+            _alias_draw(tables.bits, entries, level, bits, offsets, out[a:b])
+            t4 = time.process_time()
+            for key, dt in zip(spent, (t1 - t, t2 - t1, t3 - t2, t4 - t3)):
+                spent[key] += dt
+        for key, dt in spent.items():
+            steps[key].append(dt)
+        t = time.process_time()
+        sampler.expose(rng, factor, *none)
+        steps["map: whole expose"].append(time.process_time() - t)
+    print(C.table(["step (1200x1200 px)", "CPU ms/frame"], [[k, f"{C.median(v) * 1e3:.1f}"] for k, v in steps.items()]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--ops", action="store_true", help="also print where a map frame's sampling time goes")
     args = ap.parse_args()
     C.header(f"render_chunk CPU per {SIZE}x{SIZE} frame, constant vs structured background "
              f"({args.frames} frames per case and repetition, cases interleaved); numpy {np.__version__}", args.reps)
@@ -135,6 +182,9 @@ def main() -> None:
     ratio = med["structured map (+ bleaching)"] / base
     print(f"structured map: {med[WHOLE_CHAIN] / med['structured map (+ bleaching)']:.2f}x faster than the whole chain")
     print(f"target: structured <= 2x constant per frame: {ratio:.2f}x -> {C.verdict(ratio <= 2.0)}")
+    if args.ops:
+        print()
+        op_breakdown(cases["constant"], cases["structured map (+ bleaching)"], max(5, args.reps))
 
 
 if __name__ == "__main__":
