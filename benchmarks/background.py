@@ -143,7 +143,8 @@ def op_breakdown(constant: Scene, structured: Scene, reps: int) -> None:
         t = time.process_time()
         sampler.expose(rng, factor, *none)
         steps["map: whole expose"].append(time.process_time() - t)
-    print(C.table(["step (1200x1200 px)", "CPU ms/frame"], [[k, f"{C.median(v) * 1e3:.1f}"] for k, v in steps.items()]))
+    print(C.table([f"step (1200x1200 px; median of {reps} frames)", "CPU ms/frame"],
+                  [[k, f"{C.median(v) * 1e3:.1f}"] for k, v in steps.items()]))
 
 
 def main() -> None:

@@ -243,7 +243,7 @@ def smappy_job(python: str, work: Path, frames: int, emitters: int, seed: int) -
 
 def smappy_problem(python: str) -> str | None:
     """Why SMAPpy cannot run here (None when it can)."""
-    return _environment_problem(python, "import tifffile, yaml; from smappy.plugins.file import SimulateBlinks",
+    return _environment_problem(python, "import scipy.special, tifffile, yaml; from smappy.plugins.file import SimulateBlinks",
                                 "smappy's simulator", SMAPPY_CREATE)
 
 

@@ -1,7 +1,7 @@
 """RSS of an idle dask worker process that has imported what a chunk task needs (pipeline.plan.memory.WORKER_BASELINE).
 
 Starts a LocalCluster like `run` does (processes, 1 thread), makes every worker import the chunk
-task's modules (then, in a second round, also the scipy modules some chunks import where used),
+task's modules (then, in a second round, also the scipy modules chunks import on first use),
 waits for memory to settle and prints each worker's RSS and USS. Only prints.
 
     python benchmarks/worker_baseline.py [--workers 2] [--repeats 3]
@@ -25,7 +25,7 @@ def _import_chunk_modules(lazy: bool = False) -> int:
 
     import pipeline.run.graph  # noqa: F401  - commit_chunk and everything it imports (kernels, zarr, exports)
 
-    if lazy:  # what some chunks import where used: scipy's special functions and optimizers
+    if lazy:  # what nearly every chunk imports on first use: scipy's special functions (and optimizers)
         import scipy.optimize  # noqa: F401
         import scipy.special  # noqa: F401
     gc.collect()

@@ -636,10 +636,10 @@ class VectorialPSF:
         pol, azi = self._angles(n, polar_rad, azimuth_rad)
         if pol is None:
             return np.broadcast_to(np.diag(_FREE_WEIGHTS), (n, 5, 5))
-        st, ct, sa, ca = np.sin(pol), np.cos(pol), np.sin(azi), np.cos(azi)
         p = _dipole_vector(pol, azi)
         if self.wobble_rad == 0:
             return _dipole_coefficients(p)
+        st, ct, sa, ca = np.sin(pol), np.cos(pol), np.sin(azi), np.cos(azi)
         g = wobble_gamma(self.wobble_rad)
         e_t = np.stack([ct * ca, ct * sa, -st], axis=1)
         e_a = np.stack([-sa, ca, np.zeros_like(sa)], axis=1)

@@ -75,14 +75,13 @@ def _run_outcome(result) -> int:
 
 
 def cmd_status(args) -> int:
-    from .run import load_status, status_problem, status_table
+    from .run.status import read_status, status_table
     from .store import damaged_metadata
 
     output = Path(args.output)
-    problem = status_problem(output)
+    data, problem = read_status(output)
     if problem:
         raise UserError(f"{output / 'status.json'}: {problem}; `run` rebuilds it")
-    data = load_status(output)
     if data is None:
         raise UserError(f"{args.output}: no status.json (not a sweep output folder, or never run)")
     print(status_table(data))

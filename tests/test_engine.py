@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -97,9 +96,8 @@ def test_stack_refuses_different_shapes(tmp_path, write_sweep):
 
 def test_one_failing_job_does_not_stop_the_others(tmp_path, write_sweep):
     path = write_sweep()
-    env = dict(os.environ, SMLM_SWEEP_FAULT="job_0001_*")
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", path, "--output", tmp_path / "out", "--workers", "2"],
-                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    proc = run_module("run", path, "--output", tmp_path / "out", "--workers", "2", cwd=tmp_path,
+                      env={"SMLM_SWEEP_FAULT": "job_0001_*"})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     jobs = {j["name"]: j for j in status_of(tmp_path / "out")["jobs"]}
     good, bad = jobs["job_0000_num_emitters_20"], jobs["job_0001_num_emitters_40"]

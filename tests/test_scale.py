@@ -178,9 +178,7 @@ def test_small_jobs_run_in_batches_and_fail_alone(tmp_path, write_sweep, cli):
     text = (TINY_SWEEP.replace("chunk_frames = 4", "chunk_frames = 12")
             .replace("[20, 40]", "[10, 20, 30, 40, 50, 60]"))
     path = write_sweep(text)
-    env = dict(os.environ, SMLM_SWEEP_FAULT="job_0002_*")
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", path, "--output", tmp_path / "out"],
-                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    proc = run_module("run", path, "--output", tmp_path / "out", cwd=tmp_path, env={"SMLM_SWEEP_FAULT": "job_0002_*"})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     jobs = {j["name"]: j for j in status_of(tmp_path / "out")["jobs"]}
     bad = jobs.pop("job_0002_num_emitters_30")

@@ -129,7 +129,8 @@ def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None =
 
 
 #: RSS of an idle worker process that has imported everything a chunk task may import: 83 MiB with
-#: the chunk task's own imports, 119 MiB with the scipy modules some chunks import where used
+#: the chunk task's imports at start, 119 MiB with the scipy modules nearly every chunk imports on
+#: first use (Gaussian PSF's erf, the sCMOS background table)
 #: (``benchmarks/worker_baseline.py``: distributed 2026.8, Python 3.11, 2-core machine); what a
 #: worker holds before its first chunk. (Its nanny lives in the run process.)
 WORKER_BASELINE = 120 * 2**20

@@ -38,7 +38,7 @@ from .graph import SmallJobs, commit_tasks, export_task, run_small_jobs
 from .lock import RunLock
 from .preflight import check_chunks
 from .progress import Progress
-from .status import JobStatus, RunStatus, SaveSchedule, load_status, status_problem, status_table
+from .status import JobStatus, RunStatus, SaveSchedule, read_status, status_table
 
 
 def _drop_entries(cache: CacheDir, job: Job, chunk_frames: int) -> None:
@@ -128,10 +128,10 @@ def execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_job
             echo(lock.message)
         status = RunStatus(sweep=plan.name, output=str(output), subset=plan.subset,
                            jobs={j.name: JobStatus(j.name, j.fingerprint, len(j.chunks)) for j in plan.jobs})
-        damaged = status_problem(output)
+        previous, damaged = read_status(output)
         if damaged:
             echo(f"status.json: {damaged}; rebuilt")
-        previous = load_status(output) or {}
+        previous = previous or {}
         failing = False
         status.others = [j for j in previous.get("jobs", [])
                          if j.get("name") in (sweep_jobs or set()) and j.get("name") not in status.jobs]

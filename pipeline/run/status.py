@@ -119,19 +119,32 @@ _JOB_FIELDS = {"name": str, "state": str, "chunks_total": int, "chunks_done": in
                "chunks_reused": int, "seconds": (int, float)}
 
 
-def status_problem(output: Path) -> str | None:
-    """What is wrong with an output's status.json (one line), or None when it is missing or sound.
+def read_status(output: Path) -> tuple[dict | None, str | None]:
+    """(status.json's content, None) when it is sound; (None, what is wrong in one line) when it
+    is damaged; (None, None) when it is missing. Read and parsed once.
 
     Valid JSON of another shape counts as damaged too: ``status`` reports it, ``run`` rebuilds it.
     """
     path = Path(output) / "status.json"
     if not path.exists():
-        return None
-    return _shape_problem(atomic.read_json(path))
+        return None, None
+    data = atomic.read_json(path)
+    problem = _shape_problem(data)
+    return (None, problem) if problem else (data, None)
+
+
+def status_problem(output: Path) -> str | None:
+    """What is wrong with an output's status.json (one line), or None when it is missing or sound."""
+    return read_status(output)[1]
+
+
+def load_status(output: Path) -> dict | None:
+    """status.json, or None when it is missing or damaged (:func:`status_problem` says how)."""
+    return read_status(output)[0]
 
 
 def _shape_problem(data) -> str | None:
-    """What is wrong with status.json's parsed content (None: not valid JSON)."""
+    """What is wrong with status.json's parsed content (``data`` None: it was not valid JSON), or None."""
     if data is None:
         return "not valid JSON"
     if not isinstance(data, dict):
@@ -150,15 +163,6 @@ def _shape_problem(data) -> str | None:
         if not isinstance(job.get("error"), (dict, type(None))):
             return f"job record {i} has no valid 'error'"
     return None
-
-
-def load_status(output: Path) -> dict | None:
-    """status.json, or None when it is missing or damaged (:func:`status_problem` says how)."""
-    path = Path(output) / "status.json"
-    if not path.exists():
-        return None
-    data = atomic.read_json(path)  # parsed once: the check and the caller share it
-    return None if _shape_problem(data) else data
 
 
 def status_table(data: dict) -> str:
