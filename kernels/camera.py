@@ -20,6 +20,7 @@ EMCCD var_e = 2G²QEλ (excess-noise factor √2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -516,7 +517,9 @@ def expose_sparse(camera: Camera, shape: tuple[int, int], rng: np.random.Generat
     camera._check_shape(tuple(shape))
     photons = np.asarray(photons, dtype=np.float32)
     if camera._defect_index.size:
-        index, photons = _with_defects(camera._defect_index, np.asarray(index), photons, np.float32(background))
+        level = np.float32(background)
+        index, photons = _with_defects(camera._defect_index, np.asarray(index), photons,
+                                       lambda at: np.full(at.size, level, dtype=np.float32))
     table = _background_table(camera, float(np.float32(background)))
     out = np.empty(shape, dtype=np.uint16) if out is None else out
     table.sample(rng, int(np.prod(shape)), out=out.reshape(-1))
@@ -526,14 +529,10 @@ def expose_sparse(camera: Camera, shape: tuple[int, int], rng: np.random.Generat
 
 
 def _with_defects(defects: np.ndarray, index: np.ndarray, photons: np.ndarray,
-                  background) -> tuple[np.ndarray, np.ndarray]:
+                  background_at: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The lit pixels and the defective ones (ascending), with their expected photons: ``photons``
-    at the lit ones, the background at the others (``background``: a float32, or a function of
-    flat indices giving the background there, float32)."""
+    at the lit ones, ``background_at(flat indices)`` (float32) at the others."""
     merged = np.union1d(index, defects)
-    if callable(background):
-        values = background(merged)
-    else:
-        values = np.full(merged.size, background, dtype=np.float32)
+    values = background_at(merged)
     values[np.searchsorted(merged, index)] = photons
     return merged, values

@@ -52,8 +52,8 @@ def test_the_gaussian_bounds_are_physics_md_check_values(tmp_path, write_sweep, 
 
 @pytest.mark.slow
 def test_a_run_writes_the_bounds_into_emitters_h5(tmp_path, write_sweep):
-    path = write_sweep(ONE.format(photons=2000, background=20).replace('positions_file = "one.csv"', "num_emitters = 12")
-                       .replace('type = "ideal"', 'type = "emccd"'))
+    twelve = ONE.format(photons=2000, background=20).replace('positions_file = "one.csv"', "num_emitters = 12")
+    path = write_sweep(twelve.replace('type = "ideal"', 'type = "emccd"'))
     proc = run_module("run", path, "--output", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     with h5py.File(tmp_path / "out" / "jobs" / "job_0000" / "emitters.h5") as f:
@@ -69,9 +69,8 @@ def test_a_run_writes_the_bounds_into_emitters_h5(tmp_path, write_sweep):
     # with the same QE and the read noise referred to the gain register's input (sigma_e / G): the
     # bound is exactly sqrt(2) times that sCMOS's (kernels/crlb.py; Mortensen et al. 2010)
     cam = job.config.camera
-    scmos = (ONE.format(photons=2000, background=20).replace('positions_file = "one.csv"', "num_emitters = 12")
-             .replace('type = "ideal"', f'type = "scmos"\nqe = {cam.qe!r}\n'
-                                        f'readout_noise = {cam.readout_noise / cam.em_gain!r}'))
+    scmos = twelve.replace('type = "ideal"', f'type = "scmos"\nqe = {cam.qe!r}\n'
+                                             f'readout_noise = {cam.readout_noise / cam.em_gain!r}')
     same = truth_crlb(build_scene(plan_sweep(load_sweep(write_sweep(scmos, name="scmos.toml"))).jobs[0]), truth)
     np.testing.assert_allclose(rows["crlb_x_nm"], np.sqrt(2.0) * same["crlb_x_nm"], rtol=1e-9)
     np.testing.assert_allclose(rows["crlb_y_nm"], np.sqrt(2.0) * same["crlb_y_nm"], rtol=1e-9)

@@ -10,8 +10,8 @@ Ground truth is only ever read through the entry's checksum (:meth:`CacheDir.rea
 from __future__ import annotations
 
 import hashlib
-import os
 import io
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
