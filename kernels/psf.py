@@ -383,7 +383,7 @@ class ZernikePSF:
     def _render_batch(self, dx, dy, z, c) -> np.ndarray:
         nb, n_cells, size = dx.size, self.pupil_size, self.size
         # The emitter's offset from the patch centre is a phase ramp on the pupil, so every
-        # emitter shares one DFT matrix and both DFT products are single large GEMMs.
+        # emitter shares one DFT matrix.
         centre = self.radius_px + 0.5
         phase = self._phases(z.astype(np.float32), c.astype(np.float32))
         self._sp.add_shift(phase, dx, dy, centre)
@@ -398,12 +398,13 @@ class ZernikePSF:
         self._sp.scatter(im, pupil.imag)
         base_t = self._base_t
         m = base_t.shape[1]
-        half = (pupil.reshape(nb * n_cells, n_cells) @ base_t).reshape(nb, n_cells, m)  # (ky, x samples)
+        # one product per emitter (stacked matmul), never one across emitters: see _pupil.add_terms
+        half = np.matmul(pupil, base_t)  # (nb, ky, x samples)
         # E^T (x samples, y samples) = half^T A_y^T; GL weights are folded into the DFT matrix
-        field_t = np.ascontiguousarray(half.transpose(0, 2, 1)).reshape(nb * m, n_cells) @ base_t
-        f = field_t.view(np.float32)  # (nb M, 2M): interleaved real, imag
+        field_t = np.matmul(np.ascontiguousarray(half.transpose(0, 2, 1)), base_t)
+        f = field_t.view(np.float32)  # (nb, M, 2M): interleaved real, imag
         f *= f
         q = self._samples_per_px
-        # bin the y samples (and real^2 + imag^2) by one matmul, then the q x samples of each pixel
-        pix_t = (f @ self._bin_x).reshape(nb, size, q, size).sum(axis=2)  # (nb, x pixel, y pixel)
+        # bin the y samples (and real^2 + imag^2) by a matmul, then the q x samples of each pixel
+        pix_t = np.matmul(f, self._bin_x).reshape(nb, size, q, size).sum(axis=2)  # (nb, x pixel, y pixel)
         return pix_t.transpose(0, 2, 1) * np.float32(self._scale)  # float32

@@ -67,7 +67,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._pupil import dft_matrix, per_emitter_coeffs, pupil_sampling, sample_nodes
+from ._pupil import add_terms, dft_matrix, per_emitter_coeffs, pupil_sampling, sample_nodes
 from .psf import PUPIL_SIZE, QUADRATURE, Patches, _as_positions, _coeff_tuple, patch_origin
 
 __all__ = ["VectorialPSF", "VECTORIAL_BATCH", "wobble_gamma", "dipole_powers", "vectorial_batch_bytes",
@@ -658,7 +658,8 @@ class VectorialPSF:
         """Pupil energy sum_k w |sum_F field|^2 per emitter: the unit-energy normalization."""
         gram = np.broadcast_to(self._gram_sub.reshape(1, 25), (d.size, 25))
         if self._kappa_sup_half.size:
-            gram = gram + np.exp(-2.0 * np.multiply.outer(d, self._kappa_sup_half)) @ self._gram_sup
+            decay = np.exp(-2.0 * np.multiply.outer(d, self._kappa_sup_half))
+            gram = gram + np.matmul(decay[:, None, :], self._gram_sup)[:, 0]  # per emitter
         gram = gram.reshape(-1, 5, 5)
         return np.einsum("efb,ebc,efc->e", coef, gram, coef)
 
@@ -681,8 +682,8 @@ class VectorialPSF:
         a = a + self._phase0_a  # (k_y, nb, k_x)
         if c.shape[1]:
             c32 = c.astype(f32)
-            s += np.matmul(c32, self._basis_s)
-            a += np.matmul(c32, self._basis_a)
+            add_terms(s, c32, self._basis_s)
+            add_terms(a, c32, self._basis_a)
         cs, sn = np.cos(s), np.sin(s)
         ca, sa = np.cos(a), np.sin(a)
         if self._sup_rows.size:
@@ -770,7 +771,9 @@ class VectorialPSF:
         w_re, w_im = self._free_w_re, self._free_w_im  # (field, N, m1): W1 / W1s, W2 / W2s by k_x parity
         for k, (out, rows, w) in enumerate(((y1, slice(0, h), w_re), (y1, slice(h, n), w_im),
                                              (y2, slice(0, h), w_im), (y2, slice(h, n), w_re))):
-            np.matmul(u[k].reshape(5, h * nb, n), w, out=out[:, rows].reshape(5, h * nb, m1))
+            # one product per (field, emitter): see render on why emitters never share a product
+            np.matmul(u[k].transpose(0, 2, 1, 3), w[:, None],
+                      out=out[:, rows].reshape(5, h, nb, m1).transpose(0, 2, 1, 3))
         return y1, y2
 
     @staticmethod
@@ -789,10 +792,10 @@ class VectorialPSF:
         e, m1 = _N_EVEN, self._w1.shape[1]
         c = coef.astype(np.float32).transpose(1, 0, 2)  # (field, nb, basis)
         ce, co = c[:, :, :e].reshape(nf * nb, e), c[:, :, e:].reshape(nf * nb, 5 - e)
-        shape = (n, nf, nb, n)
-        # (k_y, field x emitter, k_x): per-emitter amplitudes, a small matmul per k_y row
-        ge_re = np.matmul(ce, self._b_re[:, :e]).reshape(shape)
-        go_re = np.matmul(co, self._b_re[:, e:]).reshape(shape)
+        shape, flat = (n, nf, nb, n), (n, nf * nb, n)
+        # (k_y, field x emitter, k_x): per-emitter amplitudes, term by term (add_terms)
+        ge_re = add_terms(np.zeros(flat, np.float32), ce, self._b_re[:, :e]).reshape(shape)
+        go_re = add_terms(np.zeros(flat, np.float32), co, self._b_re[:, e:]).reshape(shape)
         qa_s, qb_s = self._swap(qa)[:, None], self._swap(qb)[:, None]
         qa, qb = qa[:, None], qb[:, None]
         x1 = ge_re * qa
@@ -800,15 +803,17 @@ class VectorialPSF:
         x2 = ge_re * qb
         x2 += go_re * qa_s
         if self._complex:
-            ge_im = np.matmul(ce, self._b_im[:, :e]).reshape(shape)
-            go_im = np.matmul(co, self._b_im[:, e:]).reshape(shape)
+            ge_im = add_terms(np.zeros(flat, np.float32), ce, self._b_im[:, :e]).reshape(shape)
+            go_im = add_terms(np.zeros(flat, np.float32), co, self._b_im[:, e:]).reshape(shape)
             x1 += ge_im * qb
             x1 += go_im * qa_s
             x2 -= ge_im * qa
             x2 -= go_im * qb_s
-        er = (x1.reshape(-1, n) @ self._w1).reshape(1, n, nf * nb * m1)
-        ei = (x2.reshape(-1, n) @ self._w2).reshape(1, n, nf * nb * m1)
-        return er, ei
+        er = np.empty((1, n, nf, nb, m1), dtype=np.float32)
+        ei = np.empty((1, n, nf, nb, m1), dtype=np.float32)
+        np.matmul(x1.transpose(1, 2, 0, 3), self._w1, out=er[0].transpose(1, 2, 0, 3))  # per (field, emitter)
+        np.matmul(x2.transpose(1, 2, 0, 3), self._w2, out=ei[0].transpose(1, 2, 0, 3))
+        return er.reshape(1, n, -1), ei.reshape(1, n, -1)
 
     @staticmethod
     def _fold_rows(er, ei):
@@ -832,15 +837,22 @@ class VectorialPSF:
         ``y1, y2``: the folded stage-1 fields (groups, k_y, rows), rows = (fields per group,
         emitter, x sample); E_re = W1^T y1, E_im = W2^T y2.
         """
-        g = y1.shape[0]
+        g, n = y1.shape[:2]
         m1, size, q = self._w1.shape[1], self.size, self._sp.samples_per_px
-        fr = np.matmul(self._w1t, y1)  # (groups, M_y, rows) real part
-        fi = np.matmul(self._w2t, y2)
+        m_y = self._w1t.shape[0]
+
+        def stage2(w, y):  # (groups, M_y, fields, nb, m1): one product per (group, field, emitter)
+            out = np.empty((g, m_y, y.shape[2] // (nb * m1), nb, m1), dtype=np.float32)
+            items = y.reshape(g, n, -1, nb, m1).transpose(0, 2, 3, 1, 4)
+            np.matmul(w, items, out=out.transpose(0, 2, 3, 1, 4))
+            return out
+
+        fr = stage2(self._w1t, y1)  # real part
+        fi = stage2(self._w2t, y2)
         fr *= fr
         fi *= fi
         fr += fi
         # sum the fields, bin the x samples by a matmul, then the q y samples of each pixel
-        m_y = fr.shape[1]
-        total = fr.reshape(g, m_y, -1, nb, m1).sum(axis=(0, 2))  # (M_y, nb, m1)
-        pix = (total.reshape(-1, m1) @ self._bin).reshape(size, q, nb, size).sum(axis=1)  # (y, nb, x)
-        return pix.transpose(1, 0, 2)
+        total = fr.sum(axis=(0, 2))  # (M_y, nb, m1)
+        pix = np.matmul(total.transpose(1, 0, 2), self._bin)  # (nb, M_y, x): per emitter
+        return pix.reshape(nb, size, q, size).sum(axis=2)  # (nb, y, x)

@@ -335,3 +335,31 @@ def test_an_added_key_at_its_default_leaves_the_fingerprint_alone():
 
     assert _without_added_defaults({"section": {"old": 1.0, "new": "off"}}, Config) == {"section": {"old": 1.0}}
     assert _without_added_defaults({"section": {"old": 1.0, "new": "on"}}, Config) == {"section": {"old": 1.0, "new": "on"}}
+
+
+@pytest.mark.parametrize("psf", ["gaussian", "astigmatic", "zernike", "vectorial"])
+def test_a_psf_revision_re_keys_only_that_models_jobs(psf, write_sweep):
+    # the fingerprint as it was before kernels.PSF_REVISIONS, recomputed from design §3's recipe
+    import hashlib
+
+    import numpy as np
+
+    import kernels
+    from pipeline.plan.identity import _without_added_defaults, physical_parameters
+
+    job = plan_sweep(load_sweep(write_sweep(f'[base.optics]\npsf = "{psf}"\n'))).jobs[0]
+    config = job.config
+    seeded = {"physics": physical_parameters(config, {}), "sample_id": None}
+    canon = lambda obj: json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)  # noqa: E731
+    render = _without_added_defaults(config.render.model_dump(mode="json", exclude={"chunk_frames", "shard_frames"}),
+                                     type(config.render))
+    before = {"seed_digest": hashlib.sha256(canon(seeded).encode()).hexdigest(), "render": render,
+              "sweep_seed": job.sweep_seed, "kernels": kernels.__version__,
+              "numpy": ".".join(np.__version__.split(".")[:2])}
+    unchanged = hashlib.sha256(canon(before).encode()).hexdigest()[:32]
+    if psf in kernels.PSF_REVISIONS:
+        assert job.fingerprint != unchanged
+        revised = dict(before, psf_revision=kernels.PSF_REVISIONS[psf])
+        assert job.fingerprint == hashlib.sha256(canon(revised).encode()).hexdigest()[:32]
+    else:
+        assert job.fingerprint == unchanged

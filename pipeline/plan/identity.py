@@ -115,9 +115,10 @@ def identity(config: JobConfig, sample_id: int | None, sweep_seed: int,
     # chunk_frames and shard_frames change only the layout, never the bytes (design §3): not part of identity
     numerics = _without_added_defaults(config.render.model_dump(mode="json", exclude={"chunk_frames", "shard_frames"}),
                                        type(config.render))
-    fingerprint = _digest(
-        {"seed_digest": seed_digest, "render": numerics, "sweep_seed": sweep_seed, "kernels": kernels.__version__,
-         # numpy's generators may change their streams between feature releases
-         "numpy": ".".join(np.__version__.split(".")[:2])}
-    )
+    named = {"seed_digest": seed_digest, "render": numerics, "sweep_seed": sweep_seed, "kernels": kernels.__version__,
+             # numpy's generators may change their streams between feature releases
+             "numpy": ".".join(np.__version__.split(".")[:2])}
+    if config.optics.psf in kernels.PSF_REVISIONS:  # (absent for the other models: their fingerprints stay)
+        named["psf_revision"] = kernels.PSF_REVISIONS[config.optics.psf]
+    fingerprint = _digest(named)
     return seed_digest[:32], fingerprint[:32], missing
