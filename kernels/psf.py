@@ -397,7 +397,6 @@ class ZernikePSF:
         self._sp.scatter(re, pupil.real)
         self._sp.scatter(im, pupil.imag)
         base_t = self._base_t
-        m = base_t.shape[1]
         # one product per emitter (stacked matmul), never one across emitters: see _pupil.add_terms
         half = np.matmul(pupil, base_t)  # (nb, ky, x samples)
         # E^T (x samples, y samples) = half^T A_y^T; GL weights are folded into the DFT matrix
