@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .direct_io import write_file
+
 
 def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -65,7 +67,7 @@ class Staged:
 def write_bytes(path: Path, data: bytes, durable: bool = True, sync_folder: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (a crash leaves the old file or none, never a part)."""
     with Staged(path, durable, sync_folder) as tmp:
-        tmp.write_bytes(data)
+        write_file(tmp, data)
 
 
 def write_json(path: Path, obj: Any, durable: bool = True, sync_folder: bool = True) -> None:

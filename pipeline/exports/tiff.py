@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import atomic
+from ..direct_io import pwrite_all
 from ..plan import Job
 from .layout import TIFF, job_dir, remove_temporaries
 from .readback import iter_chunks, iter_frames
@@ -49,9 +50,7 @@ class TiffStream:
         position = self.offset + t0 * self.frame_nbytes
         fd = os.open(self.path, os.O_WRONLY)  # never O_CREAT: the layout must exist
         try:
-            while view:  # pwrite may write less than asked for large buffers
-                written = os.pwrite(fd, view, position)
-                view, position = view[written:], position + written
+            pwrite_all(fd, self.path, view, position)
         finally:
             os.close(fd)
 
