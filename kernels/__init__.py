@@ -3,7 +3,8 @@
 #: Bump whenever a change in the kernels changes output bytes: it is part of every job fingerprint.
 __version__ = "3"
 
-#: Revisions of single PSF models whose bytes changed on their own: hashed into the fingerprints of
-#: the jobs that use the model only (every other job keeps its fingerprint and its cache).
-#: zernike, vectorial 2: one matrix product per emitter (patches no longer depend on the batch).
-PSF_REVISIONS = {"zernike": "2", "vectorial": "2"}
+#: Revisions of single features whose bytes changed on their own: hashed into the fingerprints of
+#: the jobs that use the feature only (every other job keeps its fingerprint and its cache).
+#: psf:zernike, psf:vectorial 2: one matrix product per emitter (patches no longer depend on the batch);
+#: crlb:varying-background 2: the bounds of a bleaching or fluctuating background use each frame's level.
+REVISIONS = {"psf:zernike": "2", "psf:vectorial": "2", "crlb:varying-background": "2"}

@@ -417,7 +417,7 @@ def truth_crlb(scene, truth: np.ndarray) -> np.ndarray:
     """√CRLB of every ground-truth row (one emitter in one frame) for the model that rendered it.
 
     Each row is an isolated emitter on its rendered patch with the row's expected photons, the
-    scene's background and camera (QE, read noise — per pixel with sCMOS maps —, EMCCD excess noise).
+    background of its frame (the scene's, times its bleaching/fluctuation factor) and the camera (QE, read noise — per pixel with sCMOS maps —, EMCCD excess noise).
     Returns a :data:`CRLB_DTYPE` array; ``crlb_z_nm`` is NaN for the Gaussian model (no z information).
     """
     out = np.full(len(truth), np.nan, dtype=CRLB_DTYPE)
@@ -434,8 +434,12 @@ def truth_crlb(scene, truth: np.ndarray) -> np.ndarray:
     else:
         noise = camera_noise(cam.kind, cam.qe, cam.readout_noise_e, cam.em_gain)
     coeffs = scene.row_coeffs(truth)
-    bounds = psf_crlb(psf, x_px, y_px, truth["z_nm"], truth["photons"], scene.background_photons, noise,
-                      coeffs_nm=coeffs)
+    background = scene.background_photons
+    if scene.background_varies:  # bleaching or fluctuation: each row's own frame's background
+        first = int(truth["frame"].min())
+        factor = scene.background_factor(first, int(truth["frame"].max()) + 1)
+        background = background * factor[truth["frame"] - first]
+    bounds = psf_crlb(psf, x_px, y_px, truth["z_nm"], truth["photons"], background, noise, coeffs_nm=coeffs)
     out["crlb_x_nm"], out["crlb_y_nm"], out["crlb_photons"] = bounds["x"], bounds["y"], bounds["N"]
     if "z" in bounds:
         out["crlb_z_nm"] = bounds["z"]

@@ -339,7 +339,7 @@ def test_an_added_key_at_its_default_leaves_the_fingerprint_alone():
 
 @pytest.mark.parametrize("psf", ["gaussian", "astigmatic", "zernike", "vectorial"])
 def test_a_psf_revision_re_keys_only_that_models_jobs(psf, write_sweep):
-    # the fingerprint as it was before kernels.PSF_REVISIONS, recomputed from design §3's recipe
+    # the fingerprint as it was before kernels.REVISIONS, recomputed from design §3's recipe
     import hashlib
 
     import numpy as np
@@ -357,9 +357,9 @@ def test_a_psf_revision_re_keys_only_that_models_jobs(psf, write_sweep):
               "sweep_seed": job.sweep_seed, "kernels": kernels.__version__,
               "numpy": ".".join(np.__version__.split(".")[:2])}
     unchanged = hashlib.sha256(canon(before).encode()).hexdigest()[:32]
-    if psf in kernels.PSF_REVISIONS:
+    if f"psf:{psf}" in kernels.REVISIONS:
         assert job.fingerprint != unchanged
-        revised = dict(before, psf_revision=kernels.PSF_REVISIONS[psf])
+        revised = dict(before, revisions={f"psf:{psf}": kernels.REVISIONS[f"psf:{psf}"]})
         assert job.fingerprint == hashlib.sha256(canon(revised).encode()).hexdigest()[:32]
     else:
         assert job.fingerprint == unchanged

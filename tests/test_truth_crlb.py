@@ -50,6 +50,29 @@ def test_the_gaussian_bounds_are_physics_md_check_values(tmp_path, write_sweep, 
     assert np.isnan(bounds["crlb_z_nm"]).all()
 
 
+def test_a_bleaching_background_gives_each_frame_its_own_bound(tmp_path, write_sweep):
+    # the bound of a row in frame t is the constant-background bound at background * exp(-t / tau)
+    (tmp_path / "one.csv").write_text("x_nm,y_nm,z_nm\n1650,1650,0\n")  # (for the steady jobs' file)
+    text = ONE.format(photons=1000, background=50).replace('positions_file = "one.csv"', "num_emitters = 40").replace(
+        "lifetime_avg = 1000.0", "lifetime_avg = 2.0").replace("frames = 3", "frames = 12").replace(
+        "chunk_frames = 3", "chunk_frames = 12") + "[base.background]\nbleach_tau_frames = 4.0\n"
+    job = plan_sweep(load_sweep(write_sweep(text))).jobs[0]
+    scene = build_scene(job)
+    _, truth = render_chunk(scene, 0, 12)
+    assert len(truth) >= 6 and truth["frame"].max() - truth["frame"].min() >= 5
+    bounds = truth_crlb(scene, truth)
+    for row, got in zip(truth, bounds["crlb_x_nm"]):
+        level = 50 * np.exp(-row["frame"] / 4.0)
+        steady = plan_sweep(load_sweep(write_sweep(ONE.format(photons=1000, background=repr(float(level))),
+                                                   name="steady.toml"))).jobs[0]
+        want = truth_crlb(build_scene(steady), row.reshape(1))["crlb_x_nm"][0]
+        assert got == pytest.approx(want, rel=1e-6)
+    steady = truth_crlb(build_scene(plan_sweep(load_sweep(write_sweep(ONE.format(photons=1000, background=50),
+                                                                      name="flat.toml"))).jobs[0]), truth)
+    late = truth["frame"] > truth["frame"].min()
+    assert (bounds["crlb_x_nm"][late] < steady["crlb_x_nm"][late]).all()  # less background, smaller bounds
+
+
 @pytest.mark.slow
 def test_a_run_writes_the_bounds_into_emitters_h5(tmp_path, write_sweep):
     twelve = ONE.format(photons=2000, background=20).replace('positions_file = "one.csv"', "num_emitters = 12")

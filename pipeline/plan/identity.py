@@ -98,6 +98,13 @@ def physical_parameters(config: JobConfig, digests: dict[str, str]) -> dict:
     return tree
 
 
+def revisions_of(config: JobConfig) -> dict[str, str]:
+    """The entries of ``kernels.REVISIONS`` whose feature the job uses."""
+    uses = {f"psf:{config.optics.psf}": True,
+            "crlb:varying-background": config.render.crlb and config.background.active}
+    return {name: rev for name, rev in kernels.REVISIONS.items() if uses.get(name)}
+
+
 def identity(config: JobConfig, sample_id: int | None, sweep_seed: int,
              draw: int | None = None) -> tuple[str, str, list[str]]:
     """(seed digest, fingerprint, missing input files) of a job.
@@ -118,7 +125,8 @@ def identity(config: JobConfig, sample_id: int | None, sweep_seed: int,
     named = {"seed_digest": seed_digest, "render": numerics, "sweep_seed": sweep_seed, "kernels": kernels.__version__,
              # numpy's generators may change their streams between feature releases
              "numpy": ".".join(np.__version__.split(".")[:2])}
-    if config.optics.psf in kernels.PSF_REVISIONS:  # (absent for the other models: their fingerprints stay)
-        named["psf_revision"] = kernels.PSF_REVISIONS[config.optics.psf]
+    revisions = revisions_of(config)
+    if revisions:  # (absent for jobs that use no revised feature: their fingerprints stay)
+        named["revisions"] = revisions
     fingerprint = _digest(named)
     return seed_digest[:32], fingerprint[:32], missing
