@@ -233,3 +233,30 @@ def test_file_digest(tmp_path):
     p.write_bytes(data)
     assert file_digest(p) == hashlib.sha256(data).hexdigest()
     _expect_error(file_digest, tmp_path / "none.bin", needle="no such file")
+
+
+def test_palette_images_give_their_colours_not_their_indices(tmp_path):
+    # a two-colour palette image: index 0 is white (255), index 1 near black (10)
+    from PIL import Image
+
+    from pipeline.inputs.images import load_image
+
+    indices = np.zeros((8, 8), dtype=np.uint8)
+    indices[:, 4:] = 1
+    png = Image.fromarray(indices, mode="P")
+    png.putpalette([255, 255, 255, 10, 10, 10] + [0] * (3 * 254))
+    png.save(tmp_path / "palette.png")
+    colormap = np.zeros((3, 256), dtype=np.uint16)
+    colormap[:, 0], colormap[:, 1] = 65535, 2570  # 16-bit TIFF colour map: 255 and 10 times 257
+    tifffile.imwrite(tmp_path / "palette.tif", indices, photometric="palette", colormap=colormap)
+    want = np.where(indices == 0, 255.0, 10.0)
+    np.testing.assert_array_equal(load_image(tmp_path / "palette.png"), want)
+    np.testing.assert_array_equal(load_image(tmp_path / "palette.tif"), want * 257)
+
+
+def test_a_complex_image_is_refused(tmp_path):
+    from pipeline.inputs.images import load_image
+
+    tifffile.imwrite(tmp_path / "complex.tif", np.ones((4, 4), dtype=np.complex64))
+    with pytest.raises(InputFileError, match="complex"):
+        load_image(tmp_path / "complex.tif")

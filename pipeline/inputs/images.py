@@ -33,18 +33,24 @@ def _load(p: str) -> np.ndarray:
             with tifffile.TiffFile(p) as tif:
                 if len(tif.pages) != 1:
                     raise InputFileError(p, f"a TIFF of {len(tif.pages)} pages", _EXPECTED)
-                image = tif.pages[0].asarray()
+                page = tif.pages[0]
+                image = page.asarray()
+                if page.photometric == tifffile.PHOTOMETRIC.PALETTE:  # indices into a colour map: its colours
+                    image = np.moveaxis(np.asarray(page.colormap)[:, image], 0, -1)
         elif head.startswith(_PNG_SIGNATURE):
             from PIL import Image
 
             with Image.open(p) as png:
-                image = np.asarray(png)
+                # a palette image holds indices into its colour table: use the colours (then their mean, as RGB)
+                image = np.asarray(png.convert("RGBA") if png.mode in ("P", "PA") else png)
         else:
             raise InputFileError(p, "neither a TIFF nor a PNG file", _EXPECTED)
     except InputFileError:
         raise
     except Exception as e:  # noqa: BLE001 - any decoder failure is a bad file
         raise InputFileError(p, f"an unreadable image ({e})", _EXPECTED) from None
+    if np.iscomplexobj(image):
+        raise InputFileError(p, "an image of complex numbers", _EXPECTED)
     image = np.asarray(image, dtype=np.float64)
     if image.ndim == 3 and image.shape[-1] in (3, 4):
         image = image[..., :3].mean(axis=-1)
