@@ -239,6 +239,10 @@ def plan_sweep(sweep: LoadedSweep) -> Plan:
     draws: list[dict | None] = draw_design(design, model.sweep.seed) if design else [None]
     varied_keys = random_keys + tuple(k for keys, _ in axes for k in keys)
     samples = model.samples
+    if samples and samples.frames_per_sample and "emitters.frames" in varied_keys:
+        place = "[random]" if "emitters.frames" in random_keys else where["emitters.frames"]
+        raise UserError(f"{sweep.path.name}: samples.frames_per_sample = {samples.frames_per_sample} would override "
+                        f"emitters.frames, which {place} varies; give the number of frames in one place")
     # numbered from 1, as the original tool numbers them (sample_001 ... sample_005)
     sample_ids: list[int | None] = list(range(1, samples.num_samples + 1)) if samples else [None]
     jobs, warnings, notes, missing_seen = [], [], [], set()
