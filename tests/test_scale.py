@@ -164,6 +164,18 @@ def test_auto_layout_rule():
     assert layout(10**6, 64) == (128, 128 * 31)  # 7813 chunks of 1 MiB -> 253 shards
     chunk, shard = layout(10**6, 64)
     assert -(-10**6 // shard) <= 256 and shard % chunk == 0
+    # big frames: no shard over 64 MiB of frames (a worker holds a whole shard)
+    assert layout(10**5, 1200) == (10, 20)  # 10**4 chunks of 27.5 MiB -> shards of 2 (55 MiB)
+    assert layout(3000, 1200) == (10, 20)
+    assert layout(10**5, 2048) == (10, 0)  # one chunk of 80 MiB is already past it: no shards
+
+
+def test_plan_counts_the_whole_shard_a_worker_holds(write_sweep, cli):
+    # 3000 frames of 256² px in one shard: 375 MiB of frames held by one task; a chunk is 1.2 MiB
+    text = ("[cluster]\nmemory_limit = \"600MiB\"\nworkers = 1\n[base.emitters]\nnum_emitters = 200\nframes = 3000\n"
+            "[base.camera]\nroi_size = 256\n[base.render]\nchunk_frames = 10\nshard_frames = 3000\n")
+    code, out, err = cli("plan", write_sweep(text))
+    assert code == 2 and "more than 90 % of the worker memory limit" in err, out + err
 
 
 def test_batches_of_small_jobs():

@@ -196,6 +196,8 @@ def _check_axes(sweep: LoadedSweep, seen: dict[str, str]) -> list[tuple[tuple[st
 AUTO_CHUNK_BYTES = 2**20
 #: ... and at most this many stored files (shards) per job: longer movies get shards of several chunks
 AUTO_MAX_UNITS = 256
+#: ... but no shard of more than this many bytes of frames (a shard task holds its shard, ~3x)
+AUTO_MAX_SHARD_BYTES = 64 * 2**20
 
 
 def auto_layout(config: JobConfig) -> tuple[int, int]:
@@ -203,14 +205,16 @@ def auto_layout(config: JobConfig) -> tuple[int, int]:
 
     Chunks of at least 10 frames (the former default, kept by every frame of 229² px or more)
     and at least :data:`AUTO_CHUNK_BYTES`; when that still makes more than :data:`AUTO_MAX_UNITS`
-    chunks, shards of whole chunks bring the files down to about that many. Never longer than the
-    movie. The layout never changes the bytes (the fingerprint leaves it out).
+    chunks, shards of whole chunks bring the files down to about that many, each of at most
+    :data:`AUTO_MAX_SHARD_BYTES` (a worker holds a whole shard). Never longer than the movie. The
+    layout never changes the bytes (the fingerprint leaves it out).
     """
     frames = config.emitters.frames
     frame_bytes = math.prod(config.camera.roi_shape) * output_dtype(config.camera.add_noise).itemsize
     chunk = min(frames, max(10, -(-AUTO_CHUNK_BYTES // frame_bytes)))
     chunks = -(-frames // chunk)
-    shard = chunk * -(-chunks // AUTO_MAX_UNITS) if chunks > AUTO_MAX_UNITS else 0
+    per_shard = min(-(-chunks // AUTO_MAX_UNITS), max(1, AUTO_MAX_SHARD_BYTES // (chunk * frame_bytes)))
+    shard = chunk * per_shard if chunks > AUTO_MAX_UNITS and per_shard > 1 else 0
     return chunk, shard
 
 

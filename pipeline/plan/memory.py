@@ -99,7 +99,8 @@ def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None =
     without noise holds; with noise only the lit pixels of one frame are), per-frame noise
     temporaries (the Poisson draw needs float64 rates and int64 counts: ~20 bytes per pixel), the
     PSF patches of every emitter on in the chunk (float32) and one frame's weighted spots, the
-    chunk's photophysics and ground-truth rows, and one PSF batch (Zernike:
+    chunk's photophysics and ground-truth rows, and one PSF batch; a shard task also holds its
+    whole shard (Zernike:
     :func:`kernels.psf.zernike_working_bytes`; spline: :func:`kernels.spline.spline_batch_bytes`;
     otherwise 256 float32 patches and two temporaries).
     """
@@ -125,6 +126,10 @@ def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None =
     elif config.drift.active:  # every row its own patch
         per_chunk = per_frame * frames
     emitters = per_chunk * patch * 4 + per_frame * patch * SPOT_BYTES_PER_PIXEL + per_frame * frames * ROW_BYTES
+    if config.render.shard_frames:
+        # a shard's task renders it chunk by chunk but holds its frames: the chunks, their
+        # concatenation and the encoded shard (Blosc never grows it by much): 3 copies
+        images += 3 * min(config.render.shard_frames, config.emitters.frames) * pixels * itemsize
     return int(images + psf_batch + emitters)
 
 
