@@ -8,6 +8,8 @@ within 5 standard deviations of their expectation.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -233,6 +235,18 @@ def test_render_uses_the_sampler_and_is_chunk_independent():
     assert chain.tobytes() != whole.tobytes()
     resid = (whole.astype(np.float64) - 100.0 - photons) / np.sqrt(photons + 4.0 + 1 / 12)
     assert abs(resid.mean()) < Z5 / np.sqrt(resid.size) and abs(resid.var() - 1) < Z5 * np.sqrt(2 / resid.size)
+
+
+def test_a_map_bleached_to_nothing_renders_a_frame_without_background():
+    # exp(-f / tau) underflows to float32 0 past f / tau ~ 104: those frames have no background at all
+    camera = Camera(readout_noise_e=2.0)
+    scene = _scene(camera, frames=130, n=400, tau=1.0)
+    late = render_chunk(scene, 110, 130)
+    assert np.float32(np.exp(-110.0)) == 0
+    dark = dataclasses.replace(scene, background_map=None, background_photons=0.0, background_bleach_tau_frames=None)
+    reference = render_chunk(dark, 110, 130)
+    assert late[0].tobytes() == reference[0].tobytes() and late[1].tobytes() == reference[1].tobytes()
+    assert late[1].size  # some emitters are on
 
 
 @pytest.mark.parametrize("camera", [Camera(kind="emccd", e_per_adu=45.0), Camera(kind="ideal"),
