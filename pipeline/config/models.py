@@ -290,8 +290,8 @@ class IlluminationSection(_Section):
                             'image, peak 1) or "sigmoid" (the SMLM Challenge 2016 radial profile)')
     centre_nm: tuple[Number, Number] | None = added_field(None, description="[x, y] of the beam centre, nm; default: "
                                                           "the ROI centre")
-    # 1 m: beyond any field of view
-    waist_nm: Number | None = added_field(None, gt=0, le=1e9, description="gaussian, flat-top: 1/e^2 radius w, nm")
+    # 1 nm: below any excitation spot (and w^2 stays a normal float); 1 m: beyond any field of view
+    waist_nm: Number | None = added_field(None, ge=1, le=1e9, description="gaussian, flat-top: 1/e^2 radius w, nm")
     order: Number = added_field(4.0, ge=1, le=100, description="flat-top: super-Gaussian order (1 = gaussian)")
     half_max_radius_nm: Number | None = added_field(None, gt=0, le=1e9, description="sigmoid: radius of half intensity, nm")
     quarter_max_radius_nm: Number | None = added_field(None, gt=0, le=1e9, description="sigmoid: radius of a quarter "
@@ -310,6 +310,9 @@ class IlluminationSection(_Section):
         for key in needs:
             if not getattr(self, key):
                 raise ValueError(f'profile = "{self.profile}" needs {key}')
+        if self.profile == "file" and self.centre_nm is not None:
+            raise ValueError('profile = "file" has no centre (the image\'s pixel (0, 0) lies at the ROI\'s top-left '
+                             'corner): remove centre_nm')
         if self.profile == "sigmoid" and self.quarter_max_radius_nm <= self.half_max_radius_nm:
             raise ValueError(f"quarter_max_radius_nm = {self.quarter_max_radius_nm:g} must exceed "
                              f"half_max_radius_nm = {self.half_max_radius_nm:g}")
