@@ -117,3 +117,23 @@ def test_status_json_readable_during_a_run(tmp_path, write_sweep):
         time.sleep(0.005)
     proc.communicate()
     assert proc.returncode == 0 and reads > 10
+
+
+def test_a_job_that_kills_its_worker_fails_alone_in_its_batch(tmp_path, write_sweep):
+    # 20 one-chunk jobs on one worker run in 8 batches of 2-3; job 5 kills its worker (as the OOM
+    # killer would) every time: it fails, and its batch mates are done, exported and reported so
+    text = TINY_SWEEP.replace("workers = 2", "workers = 1").replace("frames = 12", "frames = 4")
+    text = text.split("[variables]")[0] + "[variables]\n\"camera.background\" = " + str([float(b) for b in range(10, 30)]) + "\n"
+    path = write_sweep(text)
+    jobs = plan_sweep(load_sweep(path)).jobs
+    assert len(jobs) == 20 and all(len(j.chunks) == 1 for j in jobs)
+    killer = jobs[5].name
+    proc = run_module("run", path, "--output", tmp_path / "out", env={"SMLM_SWEEP_KILL": killer}, timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    states = {j["name"]: (j["state"], j["exported"], j["error"]) for j in status_of(tmp_path / "out")["jobs"]}
+    assert states[killer][0] == "failed" and "KilledWorker" in json.dumps(states[killer][2])
+    assert all(state == ("done", True, None) for name, state in states.items() if name != killer), states
+    for job in jobs:
+        if job.name != killer:
+            assert (tmp_path / "out" / "jobs" / job.name / "export.json").is_file()
+            assert stored_movie(tmp_path / "out", job.name)[0].tobytes() == reference_movie(job)[0].tobytes()

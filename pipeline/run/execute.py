@@ -275,6 +275,25 @@ class _Run:
         self.exports[future.key] = name
         self.pending.add(future)
 
+    def split(self, names: list[str]) -> list[str]:
+        """After a batch failed as a whole (a job that kills its worker takes the batch with it):
+        the jobs it finished anyway (chunk and export on disk), which are returned; the others are
+        submitted again, one batch each, so that the failing job fails alone."""
+        finished, cache = [], CacheDir(self.output)
+        for name in names:
+            job = self.jobs[name]
+            check = check_chunks(job, cache, stored_chunks(self.output, name))
+            if not check.todo and export_is_current(self.output, job, check.entries, self.compression):
+                finished.append(name)
+                continue
+            batch = SmallJobs([(job, *self.work.todo[name][0], name in self.work.new_groups)])
+            future = self.client.submit(run_small_jobs, batch, str(self.output),
+                                        self.token if self.compression == "none" else None, self.compression,
+                                        retries=2, pure=False, key=f"jobs-{self.token}-{name}")
+            self.batches[future.key] = [name]
+            self.pending.add(future)
+        return finished
+
     def cancel(self) -> None:
         self.client.cancel(self.futures + list(self.pending.futures))
 
@@ -336,13 +355,21 @@ def _record(run: _Run, future, status: RunStatus, progress: Progress) -> None:
 
 
 def _record_batch(run: _Run, future, status: RunStatus, progress: Progress) -> None:
-    """Book a batch of one-chunk jobs: each job's outcome, or the batch's own failure for all of them."""
+    """Book a batch of one-chunk jobs: each job's outcome; a batch that failed as a whole is split
+    (:meth:`_Run.split`), a job alone in its batch fails with the batch's error."""
     names = run.batches[future.key]
     if future.status != "finished":
-        exc, tb = future.exception(), future.traceback()
-        for name in names:
-            status.jobs[name].fail(exc, tb)
-        progress.update(failed=len(names))
+        if len(names) > 1:
+            for name in run.split(names):
+                js = status.jobs[name]
+                js.chunks_done += 1
+                js.chunks_computed += 1
+                js.frames += run.jobs[name].frames
+                js.exported, js.state = True, "done"
+                progress.update(chunks=1, frames=run.jobs[name].frames)
+            return
+        status.jobs[names[0]].fail(future.exception(), future.traceback())
+        progress.update(failed=1)
         return
     for outcome in future.result():
         js = status.jobs[outcome["job"]]

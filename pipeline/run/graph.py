@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ from .status import error_record
 #: Fault injection for the reliability tests: the chunk tasks of jobs whose names match this
 #: shell pattern raise (in the worker, like any bug would). Unset in normal use.
 FAULT_ENV = "SMLM_SWEEP_FAULT"
+#: ... and the chunk tasks of jobs matching this one kill their own worker process (SIGKILL), as
+#: the kernel's OOM killer would
+KILL_ENV = "SMLM_SWEEP_KILL"
 
 
 class InjectedFault(RuntimeError):
@@ -109,6 +113,8 @@ def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int, tiff: TiffStream 
     pattern = os.environ.get(FAULT_ENV)
     if pattern and fnmatch.fnmatchcase(target.job_name, pattern):
         raise InjectedFault(f"injected fault in {target.job_name} frames [{t0}, {t1}) (${FAULT_ENV}={pattern})")
+    if fnmatch.fnmatchcase(target.job_name, os.environ.get(KILL_ENV) or "\0"):
+        os.kill(os.getpid(), signal.SIGKILL)
     frames, truth = _render(scene, t0, t1, target.render_frames)
     if target.crlb:
         truth = with_crlb(truth, truth_crlb(scene, truth))
