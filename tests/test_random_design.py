@@ -298,6 +298,38 @@ def test_a_random_design_runs_and_opens_as_a_table(tmp_path):
     assert list(scored.dataset["background"].values) == [j.varied["camera.background"] for j in plan.jobs]
 
 
+def test_a_parameter_named_like_the_tables_variables_keeps_its_path(tmp_path):
+    import pipeline
+
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(BASE + '[random]\nn = 2\n"camera.background" = { distribution = "uniform", low = 5.0, high = 9.0 }\n'
+                     '[variables]\n"emitters.frames" = [4]\n')
+    proc = run_module("run", sweep, "--output", tmp_path / "out", "--workers", 1)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    table = pipeline.open_sweep(tmp_path / "out")
+    assert list(table["emitters_frames"].values) == [4, 4]
+    assert table["emitters_frames"].attrs["parameter"] == "emitters.frames"
+    assert table["frames"].dims == ("job", "t", "y", "x") and "parameter" not in table["frames"].attrs
+
+
+def test_a_changed_design_opens_without_the_groups_it_left(tmp_path):
+    # a Latin hypercube of 2 draws, then of 3 (other strata: other jobs) into the same output
+    import pipeline
+
+    sweep = tmp_path / "sweep.toml"
+    for n in (2, 3):
+        sweep.write_text(BASE + RANDOM.format(n=n, method="lhs"))
+        proc = run_module("run", sweep, "--output", tmp_path / "out", "--workers", 1)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    plan = pipeline.plan_sweep(pipeline.load_sweep(sweep))
+    kept = [p.name for p in (tmp_path / "out" / "sweep.zarr").iterdir() if p.is_dir()]
+    assert len(kept) > 3  # the store keeps the first design's groups (for reuse)
+    assert set(pipeline.open_sweep(tmp_path / "out", stack=False).children) == {j.name for j in plan.jobs}
+    table = pipeline.open_sweep(tmp_path / "out")
+    assert list(table["job"].values) == [j.name for j in plan.jobs]
+    assert table.attrs["design"] == {"method": "lhs", "n": 3}
+
+
 def test_a_random_design_of_different_shapes_opens_as_a_tree(tmp_path):
     import xarray as xr
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import zarr
 
+from ..atomic import read_json
 from ..config.reference import unit_of
 from .groups import job_groups
 from .metadata import FRAMES, damaged_metadata, store_path
@@ -25,7 +26,8 @@ def open_job(output: str | Path, job: str) -> xr.Dataset:
 
 
 def open_sweep(output: str | Path, stack: bool | None = None) -> xr.DataTree | xr.DataArray | xr.Dataset:
-    """The whole sweep, lazily.
+    """The whole sweep, lazily: the jobs of the sweep last run into ``output`` (groups of earlier
+    versions of the sweep, which ``status`` lists as stale, stay in the store for :func:`open_job`).
 
     Parameters
     ----------
@@ -47,7 +49,8 @@ def open_sweep(output: str | Path, stack: bool | None = None) -> xr.DataTree | x
         raise FileNotFoundError(f"no sweep.zarr in {output}")
     for damage in damaged_metadata(output):  # such a group is left out, not silently
         warnings.warn(f"open_sweep: {damage}{'; that job is left out' if damage.group else ''}", stacklevel=2)
-    groups = job_groups(output)
+    stale = _stale(output)
+    groups = {name: group for name, group in job_groups(output).items() if name not in stale}
     drawn = any(group.attrs.get("draw") for group in groups.values())
     if drawn and stack is not False:
         if stack or len({group[FRAMES].shape for group in groups.values()}) == 1:
@@ -60,10 +63,23 @@ def open_sweep(output: str | Path, stack: bool | None = None) -> xr.DataTree | x
     return _stack(jobs)
 
 
+def _stale(output: Path) -> set[str]:
+    """Groups the last run found in the store but not in its sweep (status.json's ``stale``): jobs
+    of earlier versions of the sweep, kept for reuse, which are not part of the sweep now."""
+    status = read_json(output / "status.json")
+    stale = status.get("stale") if isinstance(status, dict) else None
+    return {name for name in stale if isinstance(name, str)} if isinstance(stale, list) else set()
+
+
+#: names the table has already: a parameter ending so (``emitters.frames``) keeps its whole path
+_TAKEN = ("job", "draw", "sample", FRAMES, "t", "y", "x")
+
+
 def _coordinate_names(paths: list[str]) -> dict[str, str]:
-    """Dotted path -> coordinate name: its last segment, or the whole path with "_" when two share it."""
+    """Dotted path -> coordinate name: its last segment, or the whole path with "_" when two share
+    it or the table has the name already."""
     last = [p.rsplit(".", 1)[-1] for p in paths]
-    return {p: (name if last.count(name) == 1 and name not in ("job", "draw", "sample") else p.replace(".", "_"))
+    return {p: (name if last.count(name) == 1 and name not in _TAKEN else p.replace(".", "_"))
             for p, name in zip(paths, last)}
 
 
