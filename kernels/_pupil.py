@@ -18,7 +18,7 @@ import numpy as np
 from .zernike import zernike_basis
 
 __all__ = ["PupilGrid", "make_pupil_grid", "sample_nodes", "dft_matrix", "PupilSampling", "pupil_sampling",
-           "add_terms"]
+           "per_emitter_products"]
 
 # Sub-samples per axis used to measure the area fraction and centroid of rim cells. The area is
 # then exact to ~1e-4 of a cell, far below the pupil's own discretization error.
@@ -184,7 +184,7 @@ class PupilSampling:
         phase = np.multiply.outer(z, self.kz_phase.astype(dt, copy=False))
         phase += self.phase0.astype(dt, copy=False)
         if c.shape[1]:
-            phase += np.matmul(c[:, None, :], self.basis.astype(dt, copy=False))[:, 0]  # per emitter: see add_terms
+            phase += per_emitter_products(c, self.basis.astype(dt, copy=False))
         return phase
 
     def add_shift(self, phase: np.ndarray, dx: np.ndarray, dy: np.ndarray, centre: float) -> None:
@@ -246,19 +246,17 @@ def pupil_sampling(pupil_size: int, na: float, wavelength_nm: float, immersion_i
     )
 
 
-def add_terms(out: np.ndarray, c: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """``out += c @ basis`` per emitter, term by term: ``c`` (n, K), ``basis`` (rows, K, m), ``out``
-    (rows, n, m); returns ``out``.
+def per_emitter_products(c: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """``c @ basis`` computed one emitter (row of ``c``) at a time: ``c`` (n, K), ``basis`` (K, m) -> (n, m).
 
-    Every element's rounding depends on its own emitter's values only. A BLAS product's does
-    not: with OpenBLAS on AVX-512 a row's result changes with the number of rows of the product
-    and with the row's place in it, so emitters rendered together would change each other's
-    patches, and a movie would depend on its chunking. Larger products in the renders are
-    stacked, one per emitter (``np.matmul`` of stacks calls one GEMM per item, all of one shape).
+    A stacked ``np.matmul`` calls one product per row, all of one shape, so a row's rounding
+    depends on its own values only. A product over several emitters does not: with OpenBLAS on
+    AVX-512 a row's result changes in its last bits with the number of rows of the product and
+    with the row's place in it, so emitters rendered together would change each other's patches
+    and a movie would depend on its chunking. Every product of the Zernike and vectorial renders
+    is per emitter for this reason (stacked matmuls over the batch).
     """
-    for j in range(c.shape[1]):
-        out += c[None, :, j, None] * basis[:, j, None, :]
-    return out
+    return np.matmul(c[:, None, :], basis)[:, 0]
 
 
 def per_emitter_coeffs(coeffs_nm, n: int, noll: tuple[int, ...]) -> np.ndarray:

@@ -397,7 +397,7 @@ class ZernikePSF:
         self._sp.scatter(re, pupil.real)
         self._sp.scatter(im, pupil.imag)
         base_t = self._base_t
-        # one product per emitter (stacked matmul), never one across emitters: see _pupil.add_terms
+        # one product per emitter (stacked matmul), never one across emitters: see _pupil.per_emitter_products
         half = np.matmul(pupil, base_t)  # (nb, ky, x samples)
         # E^T (x samples, y samples) = half^T A_y^T; GL weights are folded into the DFT matrix
         field_t = np.matmul(np.ascontiguousarray(half.transpose(0, 2, 1)), base_t)

@@ -67,7 +67,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._pupil import add_terms, dft_matrix, per_emitter_coeffs, pupil_sampling, sample_nodes
+from ._pupil import dft_matrix, per_emitter_coeffs, per_emitter_products, pupil_sampling, sample_nodes
 from .psf import PUPIL_SIZE, QUADRATURE, Patches, _as_positions, _coeff_tuple, patch_origin
 
 __all__ = ["VectorialPSF", "VECTORIAL_BATCH", "wobble_gamma", "dipole_powers", "vectorial_batch_bytes",
@@ -392,9 +392,9 @@ class VectorialPSF:
         g_re = 2.0 * np.concatenate([field.real, field.real], axis=2)            # (5, k_y, k_x)
         g_im = 2.0 * np.concatenate([field.imag, field.imag], axis=2) * sign
         st(self, "_complex", bool(np.any(field.imag != 0)))
-        # fixed dipoles: per-emitter combinations, layout (k_y, basis, k_x)
-        st(self, "_b_re", np.ascontiguousarray(g_re.transpose(1, 0, 2), dtype=np.float32))
-        st(self, "_b_im", np.ascontiguousarray(g_im.transpose(1, 0, 2), dtype=np.float32))
+        # fixed dipoles: per-emitter combinations (per_emitter_products), layout (basis, k_y x k_x)
+        st(self, "_b_re", np.ascontiguousarray(g_re.reshape(5, -1), dtype=np.float32))
+        st(self, "_b_im", np.ascontiguousarray(g_im.reshape(5, -1), dtype=np.float32))
         # free dipoles: the weighted static fields, layout (field, k_y, 1, k_x) against (k_y, emitter, k_x)
         wf = _FREE_WEIGHTS[:, None, None]
         st(self, "_free_re", np.ascontiguousarray((g_re * wf)[:, :, None, :], dtype=np.float32))
@@ -439,9 +439,9 @@ class VectorialPSF:
         st(self, "_phase0_s", p0s.astype(f32)[:, None, :])
         st(self, "_phase0_a", p0a.astype(f32)[:, None, :])
         bs = [split(b.astype(np.float64)) for b in sp.basis]
-        empty = np.zeros((n, 0, h))
-        st(self, "_basis_s", np.ascontiguousarray(np.stack([b[0] for b in bs], axis=1) if bs else empty, dtype=f32))
-        st(self, "_basis_a", np.ascontiguousarray(np.stack([b[1] for b in bs], axis=1) if bs else empty, dtype=f32))
+        empty = np.zeros((0, n * h))  # layout (mode, k_y x k_x), for per_emitter_products
+        st(self, "_basis_s", np.ascontiguousarray(np.stack([b[0].ravel() for b in bs]) if bs else empty, dtype=f32))
+        st(self, "_basis_a", np.ascontiguousarray(np.stack([b[1].ravel() for b in bs]) if bs else empty, dtype=f32))
         st(self, "_ky_ramp", (-2.0 * np.pi * grid.k_px).astype(f32)[:, None, None])
         st(self, "_kx_ramp", (-2.0 * np.pi * grid.k_px[h:]).astype(f32)[None, None, :])
         # DFT along one axis, folded: E(x) = sum_{k>0} [Re Pe cos - Im Po sin] + i [Im Pe cos + Re Po sin]
@@ -682,8 +682,8 @@ class VectorialPSF:
         a = a + self._phase0_a  # (k_y, nb, k_x)
         if c.shape[1]:
             c32 = c.astype(f32)
-            add_terms(s, c32, self._basis_s)
-            add_terms(a, c32, self._basis_a)
+            s += per_emitter_products(c32, self._basis_s).reshape(nb, n, h).transpose(1, 0, 2)
+            a += per_emitter_products(c32, self._basis_a).reshape(nb, n, h).transpose(1, 0, 2)
         cs, sn = np.cos(s), np.sin(s)
         ca, sa = np.cos(a), np.sin(a)
         if self._sup_rows.size:
@@ -792,10 +792,11 @@ class VectorialPSF:
         e, m1 = _N_EVEN, self._w1.shape[1]
         c = coef.astype(np.float32).transpose(1, 0, 2)  # (field, nb, basis)
         ce, co = c[:, :, :e].reshape(nf * nb, e), c[:, :, e:].reshape(nf * nb, 5 - e)
-        shape, flat = (n, nf, nb, n), (n, nf * nb, n)
-        # (k_y, field x emitter, k_x): per-emitter amplitudes, term by term (add_terms)
-        ge_re = add_terms(np.zeros(flat, np.float32), ce, self._b_re[:, :e]).reshape(shape)
-        go_re = add_terms(np.zeros(flat, np.float32), co, self._b_re[:, e:]).reshape(shape)
+
+        def amplitudes(c, basis):  # (k_y, field, emitter, k_x): one product per (field, emitter)
+            return per_emitter_products(c, basis).reshape(nf, nb, n, n).transpose(2, 0, 1, 3)
+
+        ge_re, go_re = amplitudes(ce, self._b_re[:e]), amplitudes(co, self._b_re[e:])
         qa_s, qb_s = self._swap(qa)[:, None], self._swap(qb)[:, None]
         qa, qb = qa[:, None], qb[:, None]
         x1 = ge_re * qa
@@ -803,8 +804,7 @@ class VectorialPSF:
         x2 = ge_re * qb
         x2 += go_re * qa_s
         if self._complex:
-            ge_im = add_terms(np.zeros(flat, np.float32), ce, self._b_im[:, :e]).reshape(shape)
-            go_im = add_terms(np.zeros(flat, np.float32), co, self._b_im[:, e:]).reshape(shape)
+            ge_im, go_im = amplitudes(ce, self._b_im[:e]), amplitudes(co, self._b_im[e:])
             x1 += ge_im * qb
             x1 += go_im * qa_s
             x2 -= ge_im * qa
