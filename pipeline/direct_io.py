@@ -16,6 +16,7 @@ never sees the difference (the kernel keeps cached and direct writes of a file c
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import threading
@@ -23,14 +24,15 @@ import threading
 __all__ = ["MIN_DIRECT_BYTES", "direct_io_enabled", "pwrite_all", "write_file"]
 
 #: alignment of offsets, lengths and memory for O_DIRECT: a multiple of every common logical block size
-BLOCK = 4096
+BLOCK = max(4096, mmap.PAGESIZE)  # (whole pages: a direct write never shares one with a buffered write)
 #: smaller writes are not worth a second descriptor and the copy into the aligned buffer
 MIN_DIRECT_BYTES = 1 << 20
 _BOUNCE_BYTES = 8 << 20  # one aligned staging buffer per thread (anonymous mmap: page-aligned), reused
 _ENV = "SMLM_SWEEP_DIRECT_IO"
 
 _local = threading.local()
-_refused: set[int] = set()  # devices (st_dev) whose file system refused a direct write: not tried again
+_refused: set[int] = set()  # devices (st_dev) whose file system refused O_DIRECT: not tried again
+_REFUSALS = (errno.EINVAL, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP))
 
 
 def direct_io_enabled() -> bool:
@@ -40,8 +42,8 @@ def direct_io_enabled() -> bool:
 
 def _bounce() -> mmap.mmap:
     buffer = getattr(_local, "bounce", None)
-    if buffer is None:
-        buffer = _local.bounce = mmap.mmap(-1, _BOUNCE_BYTES)
+    if buffer is None:  # private: a forked child must not stage its data in its parent's pages
+        buffer = _local.bounce = mmap.mmap(-1, _BOUNCE_BYTES, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     return buffer
 
 
@@ -51,14 +53,18 @@ def _pwrite_buffered(fd: int, view: memoryview, position: int) -> None:
         view, position = view[written:], position + written
 
 
-def _pwrite_direct(path: str, view: memoryview, position: int) -> int:
+def _pwrite_direct(path: str, view: memoryview, position: int, device: int) -> int:
     """Write the block-aligned part of ``view`` at ``position`` through an O_DIRECT descriptor;
-    returns how many leading bytes of ``view`` (from the first aligned offset) it wrote, 0 if refused."""
+    returns how many leading bytes of ``view`` (from the first aligned offset) it wrote. A file
+    system that refuses O_DIRECT is remembered (``device``); any other error leaves the rest to
+    the buffered write, which raises it if it persists (a full disk)."""
+    bounce, done = _bounce(), 0
     try:
         fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
-    except OSError:
+    except OSError as exc:
+        if exc.errno in _REFUSALS:
+            _refused.add(device)
         return 0
-    bounce, done = _bounce(), 0
     try:
         while len(view) - done >= BLOCK:
             n = min(_BOUNCE_BYTES, (len(view) - done) // BLOCK * BLOCK)
@@ -68,9 +74,9 @@ def _pwrite_direct(path: str, view: memoryview, position: int) -> int:
                 # (a short direct write is block-aligned in practice; anything else goes buffered)
                 return done + max(0, written - written % BLOCK) if written > 0 else done
             done += written
-    except OSError:
-        if not done:
-            return 0
+    except OSError as exc:
+        if exc.errno in _REFUSALS and not done:
+            _refused.add(device)
     finally:
         os.close(fd)
     return done
@@ -93,9 +99,7 @@ def pwrite_all(fd: int, path: str, data, position: int) -> None:
         return
     head = -position % BLOCK
     _pwrite_buffered(fd, view[:head], position)
-    done = _pwrite_direct(path, view[head:], position + head)
-    if not done:
-        _refused.add(device)
+    done = _pwrite_direct(path, view[head:], position + head, device)
     _pwrite_buffered(fd, view[head + done:], position + head + done)
 
 

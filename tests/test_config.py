@@ -363,3 +363,17 @@ def test_a_psf_revision_re_keys_only_that_models_jobs(psf, write_sweep):
         assert job.fingerprint == hashlib.sha256(canon(revised).encode()).hexdigest()[:32]
     else:
         assert job.fingerprint == unchanged
+
+
+def test_the_crlb_revision_re_keys_only_jobs_whose_bounds_changed():
+    from pipeline.config import JobConfig
+    from pipeline.plan.identity import revisions_of
+
+    def revisions(**background):
+        config = JobConfig.model_validate({"optics": {"psf": "gaussian"}, "render": {"crlb": True},
+                                           "background": background})
+        return revisions_of(config)
+
+    assert revisions() == {}
+    assert "crlb:varying-background" in revisions(bleach_tau_frames=5.0)
+    assert "crlb:varying-background" in revisions(fluctuation=0.1)

@@ -122,3 +122,15 @@ def test_a_run_stores_the_same_bytes_with_and_without_direct_io(tmp_path):
     assert len(tiffs[0]) > 2 * direct_io.MIN_DIRECT_BYTES
     without_uuid = [re.sub(rb"urn:uuid:[0-9a-f-]{36}", b"", t) for t in tiffs]
     assert without_uuid[0] == without_uuid[1]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX's")
+def test_a_forked_child_stages_its_writes_in_its_own_buffer():
+    parent = direct_io._bounce()
+    parent[:5] = b"hello"
+    pid = os.fork()
+    if pid == 0:  # the child: stage other bytes in "its" buffer, then leave at once
+        direct_io._bounce()[:5] = b"CHILD"
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert parent[:5] == b"hello"

@@ -101,7 +101,8 @@ def physical_parameters(config: JobConfig, digests: dict[str, str]) -> dict:
 def revisions_of(config: JobConfig) -> dict[str, str]:
     """The entries of ``kernels.REVISIONS`` whose feature the job uses."""
     uses = {f"psf:{config.optics.psf}": True,
-            "crlb:varying-background": config.render.crlb and config.background.active}
+            "crlb:varying-background": config.render.crlb and (config.background.bleach_tau_frames is not None
+                                                                or config.background.fluctuation > 0)}
     return {name: rev for name, rev in kernels.REVISIONS.items() if uses.get(name)}
 
 

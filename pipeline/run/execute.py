@@ -289,7 +289,7 @@ class _Run:
             batch = SmallJobs([(job, *self.work.todo[name][0], name in self.work.new_groups)])
             future = self.client.submit(run_small_jobs, batch, str(self.output),
                                         self.token if self.compression == "none" else None, self.compression,
-                                        retries=2, pure=False, key=f"jobs-{self.token}-{name}")
+                                        retries=0, pure=False, key=f"jobs-{self.token}-{name}")  # (its batch had its tries)
             self.batches[future.key] = [name]
             self.pending.add(future)
         return finished
