@@ -122,6 +122,17 @@ def handling() -> Iterator[None]:
         _state.first, _state.pending = None, False
 
 
+def check() -> None:
+    """Raise the stopping signal that came already if its :class:`Interrupt` did not get through.
+
+    A signal during the imports raises wherever the main thread is, and a library's ``except
+    BaseException`` (or bare ``except``) around an optional import can swallow it; the handler
+    has recorded it all the same, so the run stops here instead of going on as if nothing came.
+    """
+    if _state.first is not None and not _state.deferring:
+        raise Interrupt(_state.first)
+
+
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """A signal inside the block is raised when the block ends (a second one still acts at once).

@@ -304,3 +304,26 @@ def test_a_signal_in_a_deferred_block_is_raised_at_its_end():
                     time.sleep(0.01)
                 reached = True
         assert reached and info.value.name == "SIGHUP" and isinstance(info.value, KeyboardInterrupt)
+
+
+def test_a_signal_that_something_swallowed_still_stops_the_run(tmp_path, client, sweep):
+    # as a library's `except BaseException` around an import would: the SIGINT arrives while such a
+    # block runs, its Interrupt is swallowed; the run must stop anyway, before it writes anything
+    script = tmp_path / "swallow.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        "if __name__ == '__main__':  # (the workers import this file too)\n"
+        "    from pipeline import signals\n"
+        "    signals.install()\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        time.sleep(5)\n"
+        "    except BaseException:\n"
+        "        pass\n"
+        "    from pipeline.cli import main\n"
+        "    sys.exit(main(sys.argv[1:]))\n")
+    output = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(script), "run", str(sweep), "--output", str(output)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, proc.stdout + proc.stderr
+    assert not (output / "status.json").exists() and "interrupted by SIGINT" in proc.stderr, proc.stderr

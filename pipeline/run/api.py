@@ -94,6 +94,7 @@ def run_sweep(sweep_or_path: LoadedSweep | str | Path, output: str | Path | None
     """
     with signals.handling():
         try:
+            signals.check()  # (a signal during the imports that something swallowed)
             return _run(sweep_or_path, output, workers, scheduler, client, resume, jobs, progress, force)
         except KeyboardInterrupt as exc:
             raise RunInterrupted.of(exc) from None

@@ -174,6 +174,7 @@ def _execute(plan: Plan, output: Path, spec: ClusterSpec, resume: bool, sweep_jo
     echo(f"sweep {plan.name!r}: {len(plan.jobs)} jobs, {todo}, {total - work.chunks} chunks reused, "
          f"{len(work.to_export)} exports -> {output}")
     if work.to_export:
+        signals.check()
         with connect(spec, client) as c:
             echo(f"dashboard: {c.dashboard_link}{_moved(spec, c.dashboard_link)}")
             _compute(c, plan, output, work, status, progress)
