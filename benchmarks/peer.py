@@ -247,6 +247,22 @@ def smappy_problem(python: str) -> str | None:
                                 "smappy's simulator", SMAPPY_CREATE)
 
 
+def _peer_runs(name: str, skip: bool, problem_of, reps: int, run, line) -> list[dict] | None:
+    """``reps`` runs of a peer (``run(rep)`` gives its result, ``line(rep, result)`` the line printed);
+    None when it is skipped or its environment is not there (said so)."""
+    if skip:
+        return None
+    problem = problem_of()
+    if problem:
+        print(f"  {name}: NOT RUN: {problem}")
+        return None
+    results = []
+    for rep in range(reps):
+        results.append(run(rep))
+        print(line(rep, results[-1]), flush=True)
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=500, help="peer job length (emitters scale with it); 500 = issue 7")
@@ -287,42 +303,36 @@ def main() -> None:
                           flush=True)
                     C.clear(out)
 
-        pic_peer, pic_default, problem = [], [], None
-        if not args.skip_picasso:
-            problem = picasso_problem(args.picasso_python)
-        if problem:
-            print(f"  Picasso: NOT RUN: {problem}")
-        elif not args.skip_picasso:
-            for rep in range(args.picasso_reps):
-                r = picasso_job(args.picasso_python, work, args.frames, emitters, seed=rep)
-                pic_peer.append(r)
-                print(f"  Picasso {r['picasso']} {args.frames} frames rep {rep + 1}: {r['total_s']:7.1f} s "
-                      f"(photons {r['photons_s']:.1f} + render {r['render_s']:.1f} + noise {r['noise_s']:.1f} + save "
-                      f"{r['save_s']:.1f}; imports {r['import_s']:.1f} s, process wall {r['wall_s']:.1f} s; "
-                      f"{r['emitter_frames']} emitter-frames, {r['photons'] / 1e6:.0f} M photons; noise on the "
-                      f"{'whole movie' if r['noise_whole_movie'] else 'movie frame by frame (not enough free memory)'};"
-                      f" peak RSS {r['maxrss_gib']:.1f} GiB)", flush=True)
-            if args.frames != 50:
-                for rep in range(args.reps):
-                    r = picasso_job(args.picasso_python, work, 50, 1000, seed=100 + rep)
-                    pic_default.append(r)
-                    print(f"  Picasso default job (50 frames, 1000 emitters) rep {rep + 1}: {r['total_s']:6.1f} s "
-                          f"(process wall {r['wall_s']:.1f} s, {r['emitter_frames']} emitter-frames)", flush=True)
+        def picasso_line(rep, r):
+            return (f"  Picasso {r['picasso']} {args.frames} frames rep {rep + 1}: {r['total_s']:7.1f} s "
+                    f"(photons {r['photons_s']:.1f} + render {r['render_s']:.1f} + noise {r['noise_s']:.1f} + save "
+                    f"{r['save_s']:.1f}; imports {r['import_s']:.1f} s, process wall {r['wall_s']:.1f} s; "
+                    f"{r['emitter_frames']} emitter-frames, {r['photons'] / 1e6:.0f} M photons; noise on the "
+                    f"{'whole movie' if r['noise_whole_movie'] else 'movie frame by frame (not enough free memory)'};"
+                    f" peak RSS {r['maxrss_gib']:.1f} GiB)")
 
-        smap_peer, problem = [], None
-        if not args.skip_smappy:
-            problem = smappy_problem(args.smappy_python)
-        if problem:
-            print(f"  SMAPpy: NOT RUN: {problem}")
-        elif not args.skip_smappy:
-            for rep in range(args.smappy_reps):
-                r = smappy_job(args.smappy_python, work, args.frames, emitters, seed=rep)
-                smap_peer.append(r)
-                print(f"  SMAPpy {r['smappy']} {args.frames} frames rep {rep + 1}: {r['total_s']:7.1f} s "
-                      f"(imports {r['import_s']:.1f} s, process wall {r['wall_s']:.1f} s; {r['emitter_frames']} "
-                      f"emitter-frames of {r['emitters']} emitters, {r['photons'] / 1e6:.0f} M photons; "
-                      f"{'Big' if r['bigtiff'] else ''}TIFF {'x'.join(map(str, r['tiff_shape']))} "
-                      f"{r['tiff_gib']:.2f} GiB; peak RSS {r['maxrss_gib']:.1f} GiB)", flush=True)
+        def smappy_line(rep, r):
+            return (f"  SMAPpy {r['smappy']} {args.frames} frames rep {rep + 1}: {r['total_s']:7.1f} s "
+                    f"(imports {r['import_s']:.1f} s, process wall {r['wall_s']:.1f} s; {r['emitter_frames']} "
+                    f"emitter-frames of {r['emitters']} emitters, {r['photons'] / 1e6:.0f} M photons; "
+                    f"{'Big' if r['bigtiff'] else ''}TIFF {'x'.join(map(str, r['tiff_shape']))} "
+                    f"{r['tiff_gib']:.2f} GiB; peak RSS {r['maxrss_gib']:.1f} GiB)")
+
+        pic_peer = _peer_runs("Picasso", args.skip_picasso, lambda: picasso_problem(args.picasso_python),
+                              args.picasso_reps, lambda rep: picasso_job(args.picasso_python, work, args.frames,
+                                                                         emitters, seed=rep), picasso_line)
+        pic_default = []
+        if pic_peer is not None and args.frames != 50:
+            pic_default = _peer_runs(
+                "Picasso default job", False, lambda: None, args.reps,
+                lambda rep: picasso_job(args.picasso_python, work, 50, 1000, seed=100 + rep),
+                lambda rep, r: (f"  Picasso default job (50 frames, 1000 emitters) rep {rep + 1}: {r['total_s']:6.1f} s "
+                                f"(process wall {r['wall_s']:.1f} s, {r['emitter_frames']} emitter-frames)"))
+        pic_peer = pic_peer or []
+        smap_peer = _peer_runs("SMAPpy", args.skip_smappy, lambda: smappy_problem(args.smappy_python),
+                               args.smappy_reps, lambda rep: smappy_job(args.smappy_python, work, args.frames,
+                                                                        emitters, seed=rep), smappy_line) or []
+        if smap_peer:
             print("  SMAPpy settings that differ from ours: " + "; ".join(SMAPPY_DIFFERS))
 
     print()

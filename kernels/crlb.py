@@ -417,7 +417,8 @@ def truth_crlb(scene, truth: np.ndarray) -> np.ndarray:
     """√CRLB of every ground-truth row (one emitter in one frame) for the model that rendered it.
 
     Each row is an isolated emitter on its rendered patch with the row's expected photons, the
-    background of its frame (the scene's, times its bleaching/fluctuation factor) and the camera (QE, read noise — per pixel with sCMOS maps —, EMCCD excess noise).
+    background of its frame (the scene's, times its bleaching/fluctuation factor) and the camera
+    (QE, read noise — per pixel with sCMOS maps —, EMCCD excess noise).
     Returns a :data:`CRLB_DTYPE` array; ``crlb_z_nm`` is NaN for the Gaussian model (no z information).
     """
     out = np.full(len(truth), np.nan, dtype=CRLB_DTYPE)

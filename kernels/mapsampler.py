@@ -60,7 +60,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .camera import Camera, _chain, _plain_scmos, _table_fits, _with_defects, readout_probabilities
+from .camera import Camera, _chain, _plain_scmos, _table_fits, _with_defects, expose_sparse, readout_probabilities
 from .lookup import uniform_bits
 
 __all__ = ["LevelTables", "MapSampler", "level_pmfs", "level_step_photons", "map_sampler",
@@ -369,7 +369,7 @@ class MapSampler:
         rng : numpy.random.Generator
             The frame's ``"camera"`` stream.
         factor : float
-            The frame's background factor; the background of pixel ``x`` is
+            The frame's background factor, ``>= 0``; the background of pixel ``x`` is
             ``map[x] * float32(factor)`` photons (float32 product, as :mod:`kernels.render` paints).
         index : (k,) int, ascending
             Flat indices of the lit pixels (expected photons differ from the background).
@@ -383,8 +383,10 @@ class MapSampler:
         """
         camera, tables, n = self.camera, self.tables, self.map.size
         factor = np.float32(factor)
+        if factor == 0:  # bleached to float32 zero: no background left, the constant path's frame of 0 photons
+            return expose_sparse(camera, self.shape, rng, 0.0, index, photons, out=out)
         if not factor > 0:
-            raise ValueError(f"factor must be > 0, got {factor}")
+            raise ValueError(f"factor must be >= 0, got {factor}")
         step, scale = self.step_photons, np.float32(1.0 / self.step_photons)
         # levels and their pixel counts from the map order: level j holds j·D <= p < (j+1)·D
         ascending = self._sorted * factor

@@ -268,11 +268,7 @@ def render_chunk(scene: Scene, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray
         # a background map: each pixel's level table, the rest of its Poisson draw where it is not 0
         for i, frame in enumerate(range(t0, t1)):
             index, photons = paint_sparse(i)
-            rng = generator(scene.key, "camera", frame=frame)
-            if levels[i] > 0:
-                sampler.expose(rng, levels[i], index, photons, out=frames[i])
-            else:  # bleached to float32 zero: no background left, the constant path's frame of 0 photons
-                expose_sparse(camera, scene.roi_shape, rng, 0.0, index, photons, out=frames[i])
+            sampler.expose(generator(scene.key, "camera", frame=frame), levels[i], index, photons, out=frames[i])
         return frames, truth
     if bmap is not None:
         # a map on a camera the level tables do not model: the whole frame goes through the chain

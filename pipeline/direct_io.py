@@ -72,7 +72,7 @@ def _pwrite_direct(path: str, view: memoryview, position: int, device: int) -> i
             written = os.pwrite(fd, memoryview(bounce)[:n], position + done)
             if written <= 0 or written % BLOCK:
                 # (a short direct write is block-aligned in practice; anything else goes buffered)
-                return done + max(0, written - written % BLOCK) if written > 0 else done
+                return done + max(written, 0) // BLOCK * BLOCK
             done += written
     except OSError as exc:
         if exc.errno in _REFUSALS and not done:

@@ -99,10 +99,9 @@ def chunk_working_set(config: JobConfig, itemsize: int, n_emitters: int | None =
     without noise holds; with noise only the lit pixels of one frame are), per-frame noise
     temporaries (the Poisson draw needs float64 rates and int64 counts: ~20 bytes per pixel), the
     PSF patches of every emitter on in the chunk (float32) and one frame's weighted spots, the
-    chunk's photophysics and ground-truth rows, and one PSF batch; a shard task also holds its
-    whole shard (Zernike:
+    chunk's photophysics and ground-truth rows, and one PSF batch (Zernike:
     :func:`kernels.psf.zernike_working_bytes`; spline: :func:`kernels.spline.spline_batch_bytes`;
-    otherwise 256 float32 patches and two temporaries).
+    otherwise 256 float32 patches and two temporaries). A shard task also holds its whole shard.
     """
     height, width = config.camera.roi_shape
     frames = min(config.render.chunk_frames, config.emitters.frames)

@@ -6,7 +6,6 @@
 from .api import JobResult, RunResult, run_sweep
 from .graph import job_array
 from .lock import live_holder
-from .status import load_status, status_problem, status_table
+from .status import read_status, status_table
 
-__all__ = ["JobResult", "RunResult", "job_array", "live_holder", "load_status", "run_sweep", "status_problem",
-           "status_table"]
+__all__ = ["JobResult", "RunResult", "job_array", "live_holder", "read_status", "run_sweep", "status_table"]

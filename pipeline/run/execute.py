@@ -343,16 +343,21 @@ def _record(run: _Run, future, status: RunStatus, progress: Progress) -> None:
     name, frames = run.owner[future.key]
     js = status.jobs[name]
     if future.status == "finished":
-        js.chunks_done += 1
-        js.chunks_computed += 1
-        js.frames += frames
-        progress.update(chunks=1, frames=frames)
+        _computed(js, frames, progress)
         if js.chunks_done == js.chunks_total:
             run.export(name)
     else:
         if js.error is None:  # the job's first failing chunk is its error
             js.fail(future.exception(), future.traceback())
         progress.update(failed=1)
+
+
+def _computed(js: JobStatus, frames: int, progress: Progress) -> None:
+    """Book one chunk of ``frames`` frames computed by this run."""
+    js.chunks_done += 1
+    js.chunks_computed += 1
+    js.frames += frames
+    progress.update(chunks=1, frames=frames)
 
 
 def _record_batch(run: _Run, future, status: RunStatus, progress: Progress) -> None:
@@ -363,11 +368,8 @@ def _record_batch(run: _Run, future, status: RunStatus, progress: Progress) -> N
         if len(names) > 1:
             for name in run.split(names):
                 js = status.jobs[name]
-                js.chunks_done += 1
-                js.chunks_computed += 1
-                js.frames += run.jobs[name].frames
+                _computed(js, run.jobs[name].frames, progress)
                 js.exported, js.state = True, "done"
-                progress.update(chunks=1, frames=run.jobs[name].frames)
             return
         status.jobs[names[0]].fail(future.exception(), future.traceback())
         progress.update(failed=1)
@@ -375,10 +377,7 @@ def _record_batch(run: _Run, future, status: RunStatus, progress: Progress) -> N
     for outcome in future.result():
         js = status.jobs[outcome["job"]]
         if outcome["committed"]:
-            js.chunks_done += 1
-            js.chunks_computed += 1
-            js.frames += outcome["frames"]
-            progress.update(chunks=1, frames=outcome["frames"])
+            _computed(js, outcome["frames"], progress)
         else:
             progress.update(failed=1)
         if outcome["exported"]:

@@ -133,16 +133,6 @@ def read_status(output: Path) -> tuple[dict | None, str | None]:
     return (None, problem) if problem else (data, None)
 
 
-def status_problem(output: Path) -> str | None:
-    """What is wrong with an output's status.json (one line), or None when it is missing or sound."""
-    return read_status(output)[1]
-
-
-def load_status(output: Path) -> dict | None:
-    """status.json, or None when it is missing or damaged (:func:`status_problem` says how)."""
-    return read_status(output)[0]
-
-
 def _shape_problem(data) -> str | None:
     """What is wrong with status.json's parsed content (``data`` None: it was not valid JSON), or None."""
     if data is None:
