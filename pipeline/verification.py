@@ -16,7 +16,7 @@ from .exports.check import export_problems
 from .plan import chunk_bounds
 from .run.lock import live_holder
 from .store import (
-    FRAMES, CacheDir, checksum, damaged_metadata, holds_chunk, job_groups, require_store, store_path, stored_chunks,
+    FRAMES, CacheDir, damaged_metadata, holds_chunk, job_groups, require_store, same_frames, store_path, stored_chunks,
 )
 
 
@@ -41,7 +41,7 @@ def _chunk_problem(cache: CacheDir, frames, entry: dict, size: int | None) -> st
         return ("chunk file missing from the store" if size is None
                 else f"chunk file has {size} bytes, its entry recorded {entry.get('stored_bytes')}")
     try:
-        if checksum(frames[t0:t1]) != entry["checksum"]:
+        if not same_frames(frames[t0:t1], entry["checksum"]):
             return "bytes differ from the entry's checksum"
     except Exception as exc:  # noqa: BLE001 - a truncated or garbled chunk file fails to decode
         return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"

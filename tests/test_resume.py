@@ -221,3 +221,49 @@ def test_jobs_glob_runs_a_subset(tmp_path, write_sweep):
                                                                  "job_0001_num_emitters_40": False}
     shown = run_module("status", output).stdout
     assert "the last run was a --jobs 'job_0000_*' subset: done for 1 of 2 jobs" in shown
+
+
+def test_entries_checksum_frames_by_xxh3_and_earlier_sha256_entries_still_count(tmp_path, tiny_run):
+    import hashlib
+    import shutil
+
+    import numpy as np
+    import xxhash
+    import zarr
+
+    from pipeline.store.cache import frames_mean, same_frames
+
+    output = tmp_path / "out"
+    shutil.copytree(tiny_run, output)
+    entries = sorted((output / "cache" / "chunks").glob("*.json"))
+    old = {}
+    for path in entries:
+        entry = json.loads(path.read_text())
+        t0, t1 = entry["frames"]
+        frames = zarr.open_array(output / "sweep.zarr" / entry["job"] / "frames", mode="r")[t0:t1]
+        data = np.ascontiguousarray(frames).tobytes()
+        assert entry["checksum"] == "xxh3-128:" + xxhash.xxh3_128_hexdigest(data)
+        assert entry["mean"] == sum(int(v) for v in frames.reshape(-1)) / frames.size  # exact
+        # the entry as versions before XXH3 wrote it
+        entry["checksum"] = "sha256:" + hashlib.sha256(data).hexdigest()
+        entry["mean"] = float(frames.mean(dtype=np.float64))
+        path.write_text(json.dumps(entry))
+        old[path] = entry
+    sweep = output / "sweep.toml"
+    proc = _run(sweep, output)
+    assert proc.returncode == 0 and computed_chunks(output) == 0, proc.stdout + proc.stderr
+    assert run_module("verify", output).returncode == 0
+    # a sha256 that does not match the frames is caught, as an xxh3 one is, and the chunk is redone
+    path = entries[0]
+    for algorithm in ("sha256", "xxh3-128"):
+        entry = dict(old[path])
+        entry["checksum"] = algorithm + ":" + "0" * (64 if algorithm == "sha256" else 32)
+        path.write_text(json.dumps(entry))
+        proc = run_module("verify", output)
+        assert proc.returncode == 1 and f"{entry['job']} frames [{entry['frames'][0]}, {entry['frames'][1]})" in proc.stdout
+    proc = _run(sweep, output, "--workers", 1)
+    assert proc.returncode == 0 and computed_chunks(output) == 1, proc.stdout + proc.stderr
+    assert run_module("verify", output).returncode == 0
+    assert not same_frames(np.zeros(3, np.uint16), "md5:" + hashlib.md5(np.zeros(3, np.uint16)).hexdigest())
+    big = np.full((2, 3, 1 << 16), 65535, dtype=np.uint16)  # row sums at the uint32 limit
+    assert frames_mean(big) == 65535.0 and frames_mean(big[:, :, :7].astype(np.float32)) == 65535.0

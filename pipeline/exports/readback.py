@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..plan import Job
-from ..store import FRAMES, CacheDir, DamagedTruth, check_group, checksum, holds_chunk, store_path, stored_chunks
+from ..store import FRAMES, CacheDir, DamagedTruth, check_group, holds_chunk, same_frames, store_path, stored_chunks
 from .malloc import release_memory
 
 
@@ -62,7 +62,7 @@ def iter_chunks(output: Path, job: Job, entries: list[dict] | None = None,
         if t0 in skip:
             continue
         block = array[t0:t1]
-        if entries is not None and checksum(block) != entries[i]["checksum"]:
+        if entries is not None and not same_frames(block, entries[i]["checksum"]):
             raise RuntimeError(
                 f"job {job.name}: frames [{t0}, {t1}) do not match their cache entry's checksum "
                 f"(the store was modified or is corrupt); run `python -m pipeline verify` and the sweep again"

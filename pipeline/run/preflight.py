@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..plan import Job, Plan
 from ..scene import check_inputs as check_job_inputs
-from ..store import CacheDir, checksum, chunk_key, holds_chunk, job_groups, kept_group, stored_chunks
+from ..store import CacheDir, chunk_key, holds_chunk, job_groups, kept_group, same_frames, stored_chunks
 from ..table import human_bytes
 
 
@@ -147,7 +147,7 @@ def _stale(job: Job, cache: CacheDir, entry: dict, size: int | None, frames) -> 
     if frames is not None:
         t0, t1 = entry["frames"]
         try:
-            if checksum(frames[t0:t1]) != entry["checksum"]:
+            if not same_frames(frames[t0:t1], entry["checksum"]):
                 return "frames differ from their checksum"
         except Exception:  # noqa: BLE001 - a chunk that no longer decodes
             return "chunk file unreadable"

@@ -42,12 +42,36 @@ def file_checksum(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def checksum(frames: np.ndarray) -> str:
-    """Checksum of a chunk's bytes as stored (decoded array, C order).
+#: the frames checksum of new entries. XXH3-128: 1.3 ms per 29 MB chunk against SHA-256's 23 ms
+#: (measured here; 15 % of a peer-job chunk's CPU); 128 bits detect damage as surely as anything a
+#: disk does, and nothing here authenticates. Entries of earlier versions say ``sha256:``.
+FRAMES_CHECKSUM = "xxh3-128"
 
-    SHA-256: hardware-accelerated on current CPUs (about twice as fast as BLAKE2 here).
-    """
-    return bytes_checksum(np.ascontiguousarray(frames).data)
+
+def checksum(frames: np.ndarray, algorithm: str = FRAMES_CHECKSUM) -> str:
+    """Checksum of a chunk's bytes as stored (decoded array, C order): ``"<algorithm>:<hex>"``."""
+    data = np.ascontiguousarray(frames).data
+    if algorithm == "xxh3-128":
+        import xxhash
+
+        return "xxh3-128:" + xxhash.xxh3_128_hexdigest(data)
+    if algorithm == "sha256":
+        return bytes_checksum(data)
+    raise ValueError(f"unknown checksum algorithm {algorithm!r}")
+
+
+def same_frames(frames: np.ndarray, recorded: object) -> bool:
+    """Whether ``frames`` have the checksum an entry recorded (in the algorithm it names)."""
+    algorithm = str(recorded).partition(":")[0]
+    return algorithm in ("xxh3-128", "sha256") and checksum(frames, algorithm) == recorded
+
+
+def frames_mean(frames: np.ndarray) -> float:
+    """Mean of a chunk; for 8/16-bit counts exact (row sums cannot overflow uint32), 2.6x faster
+    than a float64 mean."""
+    if frames.dtype.kind == "u" and frames.dtype.itemsize <= 2 and frames.ndim and frames.shape[-1] <= 1 << 16:
+        return int(frames.sum(axis=-1, dtype=np.uint32).sum(dtype=np.uint64)) / frames.size
+    return float(frames.mean(dtype=np.float64))
 
 
 class DamagedTruth(ValueError):
@@ -139,7 +163,7 @@ class CacheDir:
             "stored_bytes": int(stored_bytes),
             "min": float(frames.min()),
             "max": float(frames.max()),
-            "mean": float(frames.mean(dtype=np.float64)),
+            "mean": frames_mean(frames),
             "localizations": int(localizations),
             "seconds": round(seconds, 4),
             "worker": worker,
