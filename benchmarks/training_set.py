@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # (worker processes im
 import _common as C  # noqa: E402  (also takes benchmarks/ off sys.path again)
 import psutil  # noqa: E402
 
+from pipeline.forkserver import worker_processes  # noqa: E402
+
 SMALL = {"emitters": {"num_emitters": 20, "frames": 100, "area_px": 32.0},
          "optics": {"psf": "gaussian", "psf_radius_px": 4},
          "camera": {"roi_size": 32, "background": 10.0}, "render": {"chunk_frames": 100}}
@@ -54,12 +56,11 @@ class PeakRSS:
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self):
-        me = psutil.Process()
+        me = os.getpid()
         while not self._stop.is_set():
-            for child in me.children(recursive=True):
+            for child in worker_processes(me):
                 try:
-                    if "spawn_main" in " ".join(child.cmdline()) and "resource_tracker" not in " ".join(child.cmdline()):
-                        self.peak = max(self.peak, child.memory_info().rss, _hwm(child.pid))
+                    self.peak = max(self.peak, child.memory_info().rss, _hwm(child.pid))
                 except (psutil.Error, OSError):
                     pass
             self._stop.wait(0.05)

@@ -44,7 +44,18 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def _start_forkserver() -> None:
+    """Start the workers' preloaded server now (:mod:`pipeline.forkserver`): its imports run on
+    another core while this process imports and validates. Wasted only where no local cluster
+    starts (an address in the sweep file, nothing to compute, bad input): it exits with us."""
+    from . import forkserver
+
+    forkserver.start()
+
+
 def cmd_run(args) -> int:
+    if not args.scheduler:
+        _start_forkserver()
     from .run import run_sweep
 
     result = run_sweep(args.sweep, output=args.output, workers=args.workers, scheduler=args.scheduler,
@@ -53,6 +64,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_render(args) -> int:
+    _start_forkserver()
     import tempfile
 
     from .rerender import render_sweep

@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from conftest import TINY_SWEEP, computed_chunks, reference_movie, run_module, status_of, stored_movie
 from pipeline.config import load_sweep
 from pipeline.plan import plan_sweep
+from pipeline.forkserver import worker_processes
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +56,7 @@ def test_worker_killed_mid_chunk(tmp_path, write_sweep):
     output = tmp_path / "out"
     proc = _start(path, output)
     _wait_entries(proc, output, 10)
-    workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
-               if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())]
+    workers = worker_processes(proc.pid)
     assert workers, "no worker process found"
     workers[0].send_signal(signal.SIGKILL)
     out, err = proc.communicate(timeout=300)

@@ -20,6 +20,7 @@ import pytest
 
 import pipeline
 from conftest import REPO, TINY_SWEEP, reference_movie, status_of, stored_movie
+from pipeline.forkserver import worker_processes
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +88,7 @@ def _exporting(output: Path) -> bool:
 
 
 def _workers(proc) -> list[psutil.Process]:
-    return [p for p in psutil.Process(proc.pid).children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+    return worker_processes(proc.pid)
 
 
 def _blocked(pid: int, signum: int) -> bool:

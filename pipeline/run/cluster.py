@@ -21,29 +21,24 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing import resource_tracker
 from pathlib import Path
 
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin
 
-from .. import signals
+from .. import forkserver, signals
 
 MEMORY_THRESHOLDS = {
     "distributed.worker.memory.target": 0.60,
     "distributed.worker.memory.spill": 0.70,
     "distributed.worker.memory.pause": 0.80,
     "distributed.worker.memory.terminate": 0.95,
-    # dask starts workers with MALLOC_TRIM_THRESHOLD_=65536 (memory goes back to the OS at once);
-    # glibc then serves every allocation above 128 KiB by a fresh mmap, and each frame-sized
-    # temporary costs its page faults again (+25 % per frame, measured). Below 32 MiB, serve them
-    # from the heap instead: reused, yet still trimmed.
-    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 32 * 2**20,
+    # (why: pipeline.forkserver.WORKER_ENVIRON)
+    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": forkserver.WORKER_ENVIRON["MALLOC_MMAP_THRESHOLD_"],
 }
 
 
@@ -143,13 +138,15 @@ def connect(spec: ClusterSpec, client: Client | None = None) -> Iterator[Client]
             # a signal while the cluster starts stops the run as soon as the cluster is up and
             # registered to be closed (interrupted inside LocalCluster, it would leave its workers)
             with signals.deferred():
+                start = _start_method()
+                stack.enter_context(dask.config.set(start["config"]))
                 with _workers_block_terminal_signals(), warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
                     cluster = stack.enter_context(LocalCluster(
                         n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
                         host="127.0.0.1", memory_limit=spec.memory_limit,
                         dashboard_address=loopback_dashboard(spec.dashboard_address),
-                        local_directory=spill, silence_logs=logging.ERROR,
+                        local_directory=spill, silence_logs=logging.ERROR, env=start["env"],
                     ))
                 client = stack.enter_context(Client(cluster))
             try:
@@ -157,6 +154,18 @@ def connect(spec: ClusterSpec, client: Client | None = None) -> Iterator[Client]
                 yield client
             finally:
                 _quiet_shutdown(client)
+
+
+def _start_method() -> dict:
+    """Fork the workers from the preloaded server (:mod:`pipeline.forkserver`, started now unless
+    the CLI did) when it gives them the environment spawned ones would get; else spawn them.
+    Returns the dask config and the nanny's ``env`` for that."""
+    environ = forkserver.worker_environ(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    if dask.config.get("distributed.worker.multiprocessing-method") == "spawn" and forkserver.start(environ):
+        extra = forkserver.fork_environ(environ)
+        if extra is not None:
+            return {"config": {"distributed.worker.multiprocessing-method": "forkserver"}, "env": extra or None}
+    return {"config": {}, "env": None}
 
 
 def _silence_distributed() -> None:
@@ -175,10 +184,6 @@ def _quiet_shutdown(client: Client) -> None:
         client.run(_silence_distributed, wait=True)
 
 
-#: the signals of a terminal (Ctrl-C, hang-up): they reach the whole process group, workers included
-TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGHUP}
-
-
 @contextlib.contextmanager
 def _workers_block_terminal_signals() -> Iterator[None]:
     """Start worker processes with SIGINT and SIGHUP blocked.
@@ -192,29 +197,10 @@ def _workers_block_terminal_signals() -> Iterator[None]:
     meanwhile; unblocking here delivers a signal that came in meanwhile. SIGTERM stays: it is
     how multiprocessing stops its children when a process exits.
     """
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, forkserver.TERMINAL_SIGNALS)
     try:
-        _start_resource_tracker()
-        signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)  # (starting it unblocked SIGINT here)
+        forkserver.start_resource_tracker()
+        signal.pthread_sigmask(signal.SIG_BLOCK, forkserver.TERMINAL_SIGNALS)  # (starting it unblocked SIGINT here)
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker (a process that every spawning process starts once) now.
-
-    - Now, with the terminal's signals blocked: it ignores SIGINT and SIGTERM, not a hang-up.
-      (Starting it unblocks SIGINT in the calling thread; started by the first worker's spawn,
-      that worker would miss the mask.)
-    - Without its leak warning: a worker killed in the middle of a task (after a signal, the
-      nanny kills a worker that does not stop in time) leaves numcodecs' Blosc lock registered;
-      the tracker unlinks it at the end, as it should, and says so in a three-line UserWarning
-      after the run's one line.
-    """
-    options = list(sys.warnoptions)  # (the tracker's interpreter gets these as -W options)
-    sys.warnoptions.append("ignore::UserWarning:multiprocessing.resource_tracker")
-    try:
-        resource_tracker.ensure_running()
-    finally:
-        sys.warnoptions[:] = options

@@ -1,0 +1,72 @@
+"""Local-cluster workers forked from the preloaded server (pipeline.forkserver) — issue 20's start-up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import pytest
+
+from pipeline import forkserver
+from pipeline.run.cluster import ClusterSpec, connect
+
+pytestmark = pytest.mark.skipif(not forkserver.available(), reason="no forkserver on this platform")
+
+
+def _workers(tmp_path) -> list[dict]:
+    """What each worker of a new local cluster reports about itself."""
+
+    def probe():  # (a local function: pickled by value, the worker imports nothing for it)
+        import re
+
+        blocked = int(re.search(r"^SigBlk:\s*([0-9a-f]+)$", open("/proc/self/status").read(), re.M).group(1), 16)
+        return {"parent": os.getppid(), "preloaded": all(m in sys.modules for m in forkserver.PRELOAD),
+                "added": os.environ.get("SMLM_TEST_ADDED"), "mmap": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
+                "omp": os.environ.get("OMP_NUM_THREADS"), "seed": os.environ.get("PYTHONHASHSEED"),
+                "sigint_blocked": bool(blocked & (1 << (signal.SIGINT - 1))),
+                "sighup_blocked": bool(blocked & (1 << (signal.SIGHUP - 1)))}
+
+    spec = ClusterSpec(workers=2, dashboard_address="127.0.0.1:0", spill_dir=str(tmp_path / "spill"))
+    with connect(spec) as client:
+        return list(client.run(probe).values())
+
+
+def test_workers_fork_from_the_server_with_what_a_spawned_worker_gets(tmp_path, monkeypatch):
+    assert forkserver.start()
+    server = forkserver.forkserver._forkserver._forkserver_pid
+    monkeypatch.setenv("SMLM_TEST_ADDED", "yes")  # set after the server started: the nanny passes it on
+    workers = _workers(tmp_path)
+    assert len(workers) == 2
+    for w in workers:
+        assert w["parent"] == server and w["preloaded"]
+        assert w["added"] == "yes"
+        assert (w["mmap"], w["omp"], w["seed"]) == (str(32 * 2**20), "1", "6640")
+        assert w["sigint_blocked"] and w["sighup_blocked"]
+
+
+def test_spawned_when_switched_off_or_a_fork_cannot_give_the_environment(tmp_path, monkeypatch):
+    assert forkserver.start()
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # read when numpy loads: a fork keeps the server's
+    for w in _workers(tmp_path / "a"):
+        assert w["parent"] == os.getpid() and not w["preloaded"] and w["omp"] == "2"  # (the environment's wins)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setenv("SMLM_SWEEP_FORKSERVER", "0")
+    for w in _workers(tmp_path / "b"):
+        assert w["parent"] == os.getpid() and not w["preloaded"]
+        assert w["sigint_blocked"] and w["sighup_blocked"]
+
+
+def test_fork_environ(monkeypatch):
+    assert forkserver.start()
+    environ = forkserver.worker_environ()
+    before = forkserver.fork_environ(environ)  # (pytest and dask set a few variables of their own)
+    assert before is not None and "SMLM_TEST_ADDED" not in before
+    monkeypatch.setenv("SMLM_TEST_ADDED", "1")
+    assert forkserver.fork_environ(environ) == {**before, "SMLM_TEST_ADDED": "1"}
+    assert forkserver.fork_environ({**environ, "MALLOC_MMAP_THRESHOLD_": "1"}) is None  # the nanny's differs
+    monkeypatch.setenv("PYTHONWARNINGS", "error")  # read at interpreter start
+    assert forkserver.fork_environ(environ) is None
+    monkeypatch.delenv("PYTHONWARNINGS")
+    monkeypatch.delenv("PATH")  # removed since the server started
+    assert forkserver.fork_environ(environ) is None
