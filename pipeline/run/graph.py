@@ -12,6 +12,7 @@ import fnmatch
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from ..exports import TiffStream, csv_lines, export_job, open_stream, start_stre
 from ..plan import Job
 from ..scene import build_scene
 from ..store import CacheDir, write_chunk, write_new_group
+from ..store.cache import frames_summary
 from .status import error_record
 
 
@@ -121,15 +123,36 @@ def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int, tiff: TiffStream 
     output = Path(target.output)
     cache = CacheDir(output)
     with naming_full_disk(output):  # (a bare ENOSPC from write() names no file)
-        stored_bytes = write_chunk(output, target.job_name, t0, frames)
+        # the two copies of the frames (store, TIFF) go out in threads while this one sums them up
+        # and writes the ground truth: a direct write leaves the CPU idle while the device works
+        writer = _writer()
+        writes = [writer.submit(write_chunk, output, target.job_name, t0, frames)]
         if tiff is not None:
-            tiff.write(t0, frames)
-        truth_checksum = cache.write_truth(target.fingerprint, t0, t1, truth)
-        csv_checksum = cache.write_csv_lines(target.fingerprint, t0, t1, csv_lines(truth))
+            writes.append(writer.submit(tiff.write, t0, frames))
+        try:
+            summary = frames_summary(frames)
+            truth_checksum = cache.write_truth(target.fingerprint, t0, t1, truth)
+            csv_checksum = cache.write_csv_lines(target.fingerprint, t0, t1, csv_lines(truth))
+        finally:
+            wait(writes)  # (never leave a write behind a failed task: its retry writes there too)
+        stored_bytes = writes[0].result()
+        writes[-1].result()
         seconds = time.perf_counter() - start
-        cache.write_entry(target.job_name, target.fingerprint, t0, t1, frames, truth_checksum, len(truth), seconds,
+        cache.write_entry(target.job_name, target.fingerprint, t0, t1, summary, truth_checksum, len(truth), seconds,
                           stored_bytes, csv_checksum)
     return {"job": target.job_name, "frames": [t0, t1], "seconds": seconds, "localizations": len(truth)}
+
+
+_writers: dict[int, ThreadPoolExecutor] = {}
+
+
+def _writer() -> ThreadPoolExecutor:
+    """This process's threads for the chunk tasks' large writes (kept: each has its own aligned
+    staging buffer for direct I/O, :mod:`pipeline.direct_io`)."""
+    pid = os.getpid()  # (a forked child starts with none: threads do not survive a fork)
+    if pid not in _writers:
+        _writers[pid] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="smlm-write")
+    return _writers[pid]
 
 
 def _target(job: Job, output: str) -> ChunkTarget:
