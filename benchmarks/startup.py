@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import _common as C
-from training_set import SMALL
 METHODS = {"forked": "1", "spawned": "0"}
 
 
@@ -53,7 +52,7 @@ def main() -> None:
     C.header("run: workers forked from the preloaded server vs spawned (2 workers)", args.reps)
     results = {(job, m): [] for job in ("small", "peer") for m in METHODS}
     with C.workdir("startup_") as folder:
-        sweeps = {"small": C.write_sweep(folder, "small", SMALL, workers=2),
+        sweeps = {"small": C.write_sweep(folder, "small", C.SMALL_JOB, workers=2),
                   "peer": C.write_sweep(folder, "peer", C.peer_job(args.frames), workers=2)}
         for rep in range(args.reps):
             for job, sweep in sweeps.items():

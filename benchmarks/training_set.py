@@ -37,11 +37,6 @@ import psutil  # noqa: E402
 
 from pipeline.forkserver import worker_processes  # noqa: E402
 
-SMALL = {"emitters": {"num_emitters": 20, "frames": 100, "area_px": 32.0},
-         "optics": {"psf": "gaussian", "psf_radius_px": 4},
-         "camera": {"roi_size": 32, "background": 10.0}, "render": {"chunk_frames": 100}}
-
-
 def long_job(frames: int) -> dict:
     # ~20 emitters on per frame: each is on ~2.5 frames (single blinking)
     return {"emitters": {"num_emitters": 8 * frames, "frames": frames, "area_px": 64.0},
@@ -105,9 +100,9 @@ def _run(path: Path, output: Path, workers: int):
 
 def small_jobs(folder: Path, n: int, workers: int) -> None:
     rows = []
-    one = C.write_sweep(folder, "small1", SMALL, variables={"camera.background": [10.0]})
+    one = C.write_sweep(folder, "small1", C.SMALL_JOB, variables={"camera.background": [10.0]})
     _, _, _, cpu_one, _ = _run(one, folder / "small1", workers)  # (also warms the imports)
-    path = C.write_sweep(folder, "small", SMALL, variables={"camera.background": [10.0 + 0.01 * i for i in range(n)]})
+    path = C.write_sweep(folder, "small", C.SMALL_JOB, variables={"camera.background": [10.0 + 0.01 * i for i in range(n)]})
     plan, plan_s, wall, cpu, peak = _run(path, folder / "small", workers)
     frames = n * 100
     locs = C.localizations(folder / "small")
@@ -144,7 +139,7 @@ def long_job_run(folder: Path, frames: int, workers: int) -> None:
 
 
 def startup(folder: Path, workers: int, reps: int) -> None:
-    path = C.write_sweep(folder, "first", SMALL, workers=workers)
+    path = C.write_sweep(folder, "first", C.SMALL_JOB, workers=workers)
     times = []
     for i in range(reps):
         output = folder / f"first{i}"
