@@ -3,16 +3,17 @@
 A spawned worker is a fresh interpreter: it imports distributed (~0.5 s) before it registers, and
 the chunk modules (~0.6 s) in its first task, both on the critical path of every run. A worker
 forked from this server starts with both done. ``python -m pipeline run`` starts the server first
-of all (:func:`start`), so that its imports overlap the command's own imports and validation;
-Free of dask and numpy itself, this module costs nothing to import.
+of all (:func:`start`), so that its imports overlap the command's own imports and validation
+(free of dask and numpy itself, this module costs nothing to import).
 
 What a fork cannot change is fixed when the server starts, so it starts with what a nanny sets
 for a spawned worker: the environment variables of ``distributed.nanny.pre-spawn-environ`` (malloc
 thresholds, one BLAS thread: read by glibc and OpenBLAS when they load) and the hash seed dask
 fixes, plus the terminal's signals blocked (the mask a spawned worker gets in
-:func:`pipeline.run.cluster._workers_block_terminal_signals`). :func:`usable` tells the cluster
-whether the server still matches the environment the workers would get now; if not, workers
-are spawned as before (as they are with ``SMLM_SWEEP_FORKSERVER=0``).
+:func:`pipeline.run.cluster._workers_block_terminal_signals`). :func:`fork_environ` tells the
+cluster whether the server can still give the workers the environment they would get now (and
+what the nanny must add); if not, workers are spawned as before (as they are with
+``SMLM_SWEEP_FORKSERVER=0``).
 """
 
 from __future__ import annotations
