@@ -149,10 +149,10 @@ class CacheDir:
               and isinstance(entry.get("localizations"), int))
         return entry if ok else None
 
-    def write_entry(self, job_name: str, fingerprint: str, t0: int, t1: int, frames: np.ndarray | dict,
+    def write_entry(self, job_name: str, fingerprint: str, t0: int, t1: int, summary: dict,
                     truth_checksum: str, localizations: int, seconds: float, stored_bytes: int,
                     csv_checksum: str) -> dict:
-        """The chunk's entry; ``frames``: the frames, or their :func:`frames_summary`."""
+        """The chunk's entry; ``summary``: :func:`frames_summary` of its frames."""
         from distributed import get_worker
 
         try:
@@ -167,7 +167,7 @@ class CacheDir:
             "truth_checksum": truth_checksum,
             "csv_checksum": csv_checksum,
             "stored_bytes": int(stored_bytes),
-            **(frames if isinstance(frames, dict) else frames_summary(frames)),
+            **summary,
             "localizations": int(localizations),
             "seconds": round(seconds, 4),
             "worker": worker,
