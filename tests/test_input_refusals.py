@@ -17,6 +17,7 @@ POSITIONS = TINY_SWEEP.replace("area_px = 28.0", 'area_px = 28.0\npositions_file
 DENSITY = TINY_SWEEP.replace("area_px = 28.0", 'area_px = 28.0\nstructure = "density"\ndensity_file = "density.tif"')
 SOURCE = TINY_SWEEP.replace("area_px = 28.0", 'area_px = 28.0\nsource = "truth.csv"')
 TRUTH_HEADER = '"id","frame","x [nm]","y [nm]","z [nm]","intensity [photon]"\n'
+ILLUMINATION = TINY_SWEEP + '\n[base.illumination]\nprofile = "file"\nfile = "ill.tif"\n'
 
 
 def _tiff(path, image):
@@ -77,6 +78,11 @@ CASES = {
     "density negative": (DENSITY, lambda p: _tiff(p, [[1.0, -1.0]]), ["density.tif: found negative, non-finite"]),
     "density all zero": (DENSITY, lambda p: _tiff(p, np.zeros((4, 4))), ["density.tif: found negative, non-finite or only zero"]),
     "density stack": (DENSITY, lambda p: _tiff(p, np.ones((2, 4, 4))), ["density.tif: found a TIFF of 2 pages"]),
+    "illumination smaller than the roi": (ILLUMINATION, lambda p: _tiff(p, np.ones((32, 16))),
+                                          ["illumination.file ", "ill.tif: an image of 32x16 px of 100 nm covers 1.6 x 3.2 um (x by y)",
+                                           "the ROI 3.2 x 3.2 um"]),
+    "illumination coarser than it says": (ILLUMINATION.replace('file = "ill.tif"', 'file = "ill.tif"\nfile_pixel_size_nm = 150.0'),
+                                          lambda p: _tiff(p, np.ones((16, 16))), ["covers 2.4 x 2.4 um"]),
     "source missing": (SOURCE, None, ["truth.csv does not exist"]),
     "source unsorted": (SOURCE, lambda p: p.write_text(TRUTH_HEADER + "0,3,1,1,0,100\n1,2,1,1,0,100\n"),
                         ["truth.csv: found localizations not sorted by frame (line 3)"]),
@@ -94,7 +100,7 @@ def test_run_refuses_bad_input_file(case, cli, write_sweep, tmp_path):
     text, writer, fragments = CASES[case]
     path = write_sweep(text)
     name = {"zmap": "zmap.h5", "maps": "maps.h5", "positions": "pos.csv", "density": "density.tif",
-            "source": "truth.csv"}[case.split()[0]]
+            "source": "truth.csv", "illumination": "ill.tif"}[case.split()[0]]
     if writer is not None:
         result = writer(tmp_path / name)
         if isinstance(result, h5py.Dataset):
@@ -176,3 +182,10 @@ def test_a_job_name_longer_than_a_file_name_is_refused(tmp_path, cli):
         code, out, err = cli(verb, tmp_path / "sweep.toml", "--output", tmp_path / "out")
         assert code == 2 and len(err.strip().splitlines()) == 1 and "bytes long; file names allow 243" in err, err
         assert not (tmp_path / "out").exists()
+
+
+def test_an_illumination_image_that_covers_the_roi_at_its_own_pixel_size_is_taken(cli, write_sweep, tmp_path):
+    path = write_sweep(ILLUMINATION.replace('file = "ill.tif"', 'file = "ill.tif"\nfile_pixel_size_nm = 200.0'))
+    _tiff(tmp_path / "ill.tif", np.ones((16, 16)))  # 16 x 200 nm = the ROI's 32 x 100 nm
+    code, out, err = cli("plan", path)
+    assert code == 0, (out, err)

@@ -22,6 +22,9 @@ def check_inputs(config: JobConfig) -> None:
     if config.background.map_file and load_image(config.background.map_file).shape != tuple(config.camera.roi_shape):
         raise UserError(f"background.map_file {config.background.map_file}: an image of shape "
                         f"{load_image(config.background.map_file).shape}, the ROI is {list(config.camera.roi_shape)}")
+    ill = config.illumination
+    if ill.profile == "file" and ill.file:
+        _check_covers_roi(config, ill.file, load_image(ill.file).shape, ill.file_pixel_size_nm or config.optics.pixel_size_nm)
     if em.source:
         source = open_source(em.source)
         if source.frames > em.frames:
@@ -29,3 +32,16 @@ def check_inputs(config: JobConfig) -> None:
                             f"but emitters.frames = {em.frames}: set emitters.frames >= {source.frames}")
     if config.optics.psf == "spline":
         check_spline(config)
+
+
+def _check_covers_roi(config: JobConfig, path: str, shape: tuple[int, int], pixel_nm: float) -> None:
+    """An illumination image must span the ROI: outside its pixel centres the profile only repeats
+    the edge values, which would pass for a measured intensity."""
+    roi_pixel = config.optics.pixel_size_nm
+    height, width = config.camera.roi_shape
+    need, have = (height * roi_pixel, width * roi_pixel), (shape[0] * pixel_nm, shape[1] * pixel_nm)
+    if any(h < n * (1 - 1e-9) for h, n in zip(have, need)):
+        raise UserError(f"illumination.file {path}: an image of {shape[0]}x{shape[1]} px of {pixel_nm:g} nm covers "
+                        f"{have[1] / 1e3:g} x {have[0] / 1e3:g} um (x by y), the ROI {need[1] / 1e3:g} x "
+                        f"{need[0] / 1e3:g} um: give an image that covers the ROI, or its pixel size in "
+                        "illumination.file_pixel_size_nm")
