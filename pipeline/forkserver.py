@@ -58,7 +58,7 @@ def worker_environ(pre_spawn: dict | None = None) -> dict[str, str]:
 def start(environ: dict[str, str] | None = None) -> bool:
     """Start the server (once per process), preloaded, with ``environ`` (default
     :func:`worker_environ`) on top of this process's environment and the terminal's signals
-    blocked. False where the platform has no forkserver."""
+    blocked. False where the platform has no forkserver or it cannot start."""
     global _started
     if not available() or os.environ.get("SMLM_SWEEP_FORKSERVER") == "0":
         return False
@@ -72,7 +72,10 @@ def start(environ: dict[str, str] | None = None) -> bool:
         signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)  # (starting it unblocked SIGINT here)
         os.environ.update(environ)
         multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
-        forkserver.ensure_running()
+        try:
+            forkserver.ensure_running()
+        except OSError:  # (no temporary folder for its socket, no processes left...): workers are spawned
+            return False
         _started = dict(os.environ)
     finally:
         os.environ.clear()
