@@ -41,8 +41,15 @@ def test_workers_fork_from_the_server_with_what_a_spawned_worker_gets(tmp_path, 
     for w in workers:
         assert w["parent"] == server and w["preloaded"]
         assert w["added"] == "yes"
-        assert (w["mmap"], w["omp"], w["seed"]) == (str(32 * 2**20), "1", "6640")
+        expected = forkserver.worker_environ()  # (distributed's values unless this environment has its own)
+        assert (w["mmap"], w["omp"], w["seed"]) == (expected["MALLOC_MMAP_THRESHOLD_"], expected["OMP_NUM_THREADS"],
+                                                    expected["PYTHONHASHSEED"])
         assert w["sigint_blocked"] and w["sighup_blocked"]
+    # what glibc and OpenBLAS read when they load: the server's environment as it was exec'd
+    with open(f"/proc/{server}/environ", "rb") as f:
+        started = dict(item.decode().split("=", 1) for item in f.read().split(b"\0") if b"=" in item)
+    for key in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        assert started.get(key) == expected[key], key
 
 
 def test_spawned_when_switched_off_or_a_fork_cannot_give_the_environment(tmp_path, monkeypatch):
