@@ -39,7 +39,8 @@ WORKER_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": 65536, "OMP_NUM_THREADS": 1, "MKL_NU
 #: the signals of a terminal (Ctrl-C, hang-up): they reach the whole process group, workers included
 TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGHUP}
 
-_started: dict[str, str] | None = None  # the server's environment, once this process started it
+_started: dict[str, str] | None = None  # the environment of the server this process started
+_server: int | None = None  # its process id
 
 
 def available() -> bool:
@@ -56,14 +57,12 @@ def worker_environ(pre_spawn: dict | None = None) -> dict[str, str]:
 
 
 def start(environ: dict[str, str] | None = None) -> bool:
-    """Start the server (once per process), preloaded, with ``environ`` (default
-    :func:`worker_environ`) on top of this process's environment and the terminal's signals
-    blocked. False where the platform has no forkserver or it cannot start."""
-    global _started
+    """Start the server (once per process, or again if it died), preloaded, with ``environ``
+    (default :func:`worker_environ`) on top of this process's environment and the terminal's
+    signals blocked. False where the platform has no forkserver or it cannot start."""
+    global _started, _server
     if not available() or os.environ.get("SMLM_SWEEP_FORKSERVER") == "0":
         return False
-    if _started is not None:
-        return True
     environ = worker_environ() if environ is None else environ
     saved = dict(os.environ)
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
@@ -71,12 +70,14 @@ def start(environ: dict[str, str] | None = None) -> bool:
         start_resource_tracker()
         signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)  # (starting it unblocked SIGINT here)
         os.environ.update(environ)
+        # (again every time: distributed puts its own list there, for a server it would start)
         multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
         try:
-            forkserver.ensure_running()
+            forkserver.ensure_running()  # a no-op while the server lives; a new one if it died
         except OSError:  # (no temporary folder for its socket, no processes left...): workers are spawned
             return False
-        _started = dict(os.environ)
+        if forkserver._forkserver._forkserver_pid != _server:
+            _server, _started = forkserver._forkserver._forkserver_pid, dict(os.environ)
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -77,3 +77,24 @@ def test_fork_environ(monkeypatch):
     monkeypatch.delenv("PYTHONWARNINGS")
     monkeypatch.delenv("PATH")  # removed since the server started
     assert forkserver.fork_environ(environ) is None
+
+
+def test_a_server_that_died_is_started_again_with_our_preload_and_environment(tmp_path):
+    import time
+
+    import psutil
+
+    assert forkserver.start()
+    old = forkserver.forkserver._forkserver._forkserver_pid
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while psutil.Process(old).status() != psutil.STATUS_ZOMBIE:  # (dead, not yet reaped)
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    # distributed's nanny sets its own preload list; a server multiprocessing restarted for it would have that
+    forkserver.multiprocessing.get_context("forkserver").set_forkserver_preload(["distributed"])
+    assert forkserver.start()
+    new = forkserver.forkserver._forkserver._forkserver_pid
+    assert new != old and "pipeline.run.graph" in " ".join(psutil.Process(new).cmdline())
+    for w in _workers(tmp_path):
+        assert w["parent"] == new and w["preloaded"] and w["sigint_blocked"]
