@@ -46,10 +46,8 @@ PEER_JOB = {"emitters": PEER_EMITTERS, "optics": PEER_OPTICS, "camera": PEER_CAM
 
 #: a training set's small job: 32x32 px, 100 frames, one chunk (training_set.py, startup.py)
 SMALL_JOB = {"emitters": {"num_emitters": 20, "frames": 100, "area_px": 32.0},
-         "optics": {"psf": "gaussian", "psf_radius_px": 4},
-         "camera": {"roi_size": 32, "background": 10.0}, "render": {"chunk_frames": 100}}
-
-
+             "optics": {"psf": "gaussian", "psf_radius_px": 4},
+             "camera": {"roi_size": 32, "background": 10.0}, "render": {"chunk_frames": 100}}
 
 
 def peer_job(frames: int = 500, **sections: dict) -> dict:

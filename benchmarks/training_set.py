@@ -37,6 +37,7 @@ import psutil  # noqa: E402
 
 from pipeline.forkserver import worker_processes  # noqa: E402
 
+
 def long_job(frames: int) -> dict:
     # ~20 emitters on per frame: each is on ~2.5 frames (single blinking)
     return {"emitters": {"num_emitters": 8 * frames, "frames": frames, "area_px": 64.0},

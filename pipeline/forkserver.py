@@ -18,10 +18,12 @@ what the nanny must add); if not, workers are spawned as before (as they are wit
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from multiprocessing import forkserver, resource_tracker
 
 #: imported by the server: distributed and what every chunk task imports (the export's h5py and
@@ -64,25 +66,37 @@ def start(environ: dict[str, str] | None = None) -> bool:
     if not available() or os.environ.get("SMLM_SWEEP_FORKSERVER") == "0":
         return False
     environ = worker_environ() if environ is None else environ
-    saved = dict(os.environ)
+    saved = {k: os.environ.get(k) for k in environ}
+    with terminal_signals_blocked():
+        os.environ.update(environ)
+        try:
+            # (again every time: distributed puts its own list there, for a server it would start)
+            multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+            forkserver.ensure_running()  # a no-op while the server lives; a new one if it died
+            if forkserver._forkserver._forkserver_pid != _server:
+                _server, _started = forkserver._forkserver._forkserver_pid, dict(os.environ)
+        except OSError:  # (no temporary folder for its socket, no processes left...): workers are spawned
+            return False
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    del os.environ[k]
+                else:
+                    os.environ[k] = v
+    return True
+
+
+@contextlib.contextmanager
+def terminal_signals_blocked() -> Iterator[None]:
+    """SIGINT and SIGHUP blocked in this thread (and what it starts) for the block, with
+    multiprocessing's resource tracker started inside it (:func:`start_resource_tracker`)."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
     try:
         start_resource_tracker()
         signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)  # (starting it unblocked SIGINT here)
-        os.environ.update(environ)
-        # (again every time: distributed puts its own list there, for a server it would start)
-        multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
-        try:
-            forkserver.ensure_running()  # a no-op while the server lives; a new one if it died
-        except OSError:  # (no temporary folder for its socket, no processes left...): workers are spawned
-            return False
-        if forkserver._forkserver._forkserver_pid != _server:
-            _server, _started = forkserver._forkserver._forkserver_pid, dict(os.environ)
+        yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    return True
 
 
 #: variables read when an interpreter or a library starts: a forked worker keeps the server's

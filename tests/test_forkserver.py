@@ -95,6 +95,9 @@ def test_a_server_that_died_is_started_again_with_our_preload_and_environment(tm
     forkserver.multiprocessing.get_context("forkserver").set_forkserver_preload(["distributed"])
     assert forkserver.start()
     new = forkserver.forkserver._forkserver._forkserver_pid
+    while not psutil.Process(new).cmdline():  # (forked, not yet exec'd)
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     assert new != old and "pipeline.run.graph" in " ".join(psutil.Process(new).cmdline())
     for w in _workers(tmp_path):
         assert w["parent"] == new and w["preloaded"] and w["sigint_blocked"]

@@ -87,10 +87,6 @@ def _exporting(output: Path) -> bool:
     return bool(list((output / "jobs").glob("*/.localizations.csv.*.tmp"))) if (output / "jobs").is_dir() else False
 
 
-def _workers(proc) -> list[psutil.Process]:
-    return worker_processes(proc.pid)
-
-
 def _blocked(pid: int, signum: int) -> bool:
     """Whether ``signum`` is in the process's (main thread's) blocked mask."""
     mask = int(re.search(r"^SigBlk:\s*([0-9a-f]+)$", Path(f"/proc/{pid}/status").read_text(), re.M).group(1), 16)
@@ -184,7 +180,7 @@ def test_sigint_during_cluster_start(tmp_path, client, sweep):
 
 def _assert_masks(proc) -> None:
     """The workers have a terminal's signals blocked (Ctrl-C, hang-up: for the run to handle); the run has not."""
-    workers = _workers(proc)
+    workers = worker_processes(proc.pid)
     assert workers and all(_blocked(w.pid, signal.SIGINT) and _blocked(w.pid, signal.SIGHUP) for w in workers)
     assert not any(_blocked(proc.pid, s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
 

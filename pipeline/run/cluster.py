@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -138,15 +137,15 @@ def connect(spec: ClusterSpec, client: Client | None = None) -> Iterator[Client]
             # a signal while the cluster starts stops the run as soon as the cluster is up and
             # registered to be closed (interrupted inside LocalCluster, it would leave its workers)
             with signals.deferred():
-                start = _start_method()
-                stack.enter_context(dask.config.set(start["config"]))
+                method, env = _start_method()
+                stack.enter_context(dask.config.set(method))
                 with _workers_block_terminal_signals(), warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
                     cluster = stack.enter_context(LocalCluster(
                         n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
                         host="127.0.0.1", memory_limit=spec.memory_limit,
                         dashboard_address=loopback_dashboard(spec.dashboard_address),
-                        local_directory=spill, silence_logs=logging.ERROR, env=start["env"],
+                        local_directory=spill, silence_logs=logging.ERROR, env=env,
                     ))
                 client = stack.enter_context(Client(cluster))
             try:
@@ -156,7 +155,7 @@ def connect(spec: ClusterSpec, client: Client | None = None) -> Iterator[Client]
                 _quiet_shutdown(client)
 
 
-def _start_method() -> dict:
+def _start_method() -> tuple[dict, dict | None]:
     """Fork the workers from the preloaded server (:mod:`pipeline.forkserver`, started now unless
     the CLI did) when it gives them the environment spawned ones would get; else spawn them.
     Returns the dask config and the nanny's ``env`` for that."""
@@ -164,8 +163,8 @@ def _start_method() -> dict:
     if dask.config.get("distributed.worker.multiprocessing-method") == "spawn" and forkserver.start(environ):
         extra = forkserver.fork_environ(environ)
         if extra is not None:
-            return {"config": {"distributed.worker.multiprocessing-method": "forkserver"}, "env": extra or None}
-    return {"config": {}, "env": None}
+            return {"distributed.worker.multiprocessing-method": "forkserver"}, extra or None
+    return {}, None
 
 
 def _silence_distributed() -> None:
@@ -197,10 +196,5 @@ def _workers_block_terminal_signals() -> Iterator[None]:
     meanwhile; unblocking here delivers a signal that came in meanwhile. SIGTERM stays: it is
     how multiprocessing stops its children when a process exits.
     """
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, forkserver.TERMINAL_SIGNALS)
-    try:
-        forkserver.start_resource_tracker()
-        signal.pthread_sigmask(signal.SIG_BLOCK, forkserver.TERMINAL_SIGNALS)  # (starting it unblocked SIGINT here)
+    with forkserver.terminal_signals_blocked():
         yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

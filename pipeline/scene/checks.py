@@ -16,15 +16,14 @@ def check_inputs(config: JobConfig) -> None:
     """Read and validate every input file of a job (raises InputFileError with a one-line reason)."""
     _zmap(config), _maps(config), _positions(config)
     em = config.emitters
-    for path in (em.density_file if em.structure == "density" else "", config.illumination.file, config.background.map_file):
-        if path:
-            load_image(path)
-    if config.background.map_file and load_image(config.background.map_file).shape != tuple(config.camera.roi_shape):
-        raise UserError(f"background.map_file {config.background.map_file}: an image of shape "
-                        f"{load_image(config.background.map_file).shape}, the ROI is {list(config.camera.roi_shape)}")
-    ill = config.illumination
+    ill, bg = config.illumination, config.background
+    shapes = {path: load_image(path).shape for path in (em.density_file if em.structure == "density" else "", ill.file,
+                                                        bg.map_file) if path}
+    if bg.map_file and shapes[bg.map_file] != tuple(config.camera.roi_shape):
+        raise UserError(f"background.map_file {bg.map_file}: an image of shape {shapes[bg.map_file]}, "
+                        f"the ROI is {list(config.camera.roi_shape)}")
     if ill.profile == "file" and ill.file:
-        _check_covers_roi(config, ill.file, load_image(ill.file).shape, ill.file_pixel_size_nm or config.optics.pixel_size_nm)
+        _check_covers_roi(config, ill.file, shapes[ill.file], ill.file_pixel_size_nm or config.optics.pixel_size_nm)
     if em.source:
         source = open_source(em.source)
         if source.frames > em.frames:

@@ -48,22 +48,25 @@ def file_checksum(path: Path) -> str:
 FRAMES_CHECKSUM = "xxh3-128"
 
 
+def _xxh3_128(data) -> str:
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+#: hex digest of a chunk's bytes per algorithm an entry may name
+_FRAMES_DIGESTS = {"xxh3-128": _xxh3_128, "sha256": lambda data: hashlib.sha256(data).hexdigest()}
+
+
 def checksum(frames: np.ndarray, algorithm: str = FRAMES_CHECKSUM) -> str:
     """Checksum of a chunk's bytes as stored (decoded array, C order): ``"<algorithm>:<hex>"``."""
-    data = np.ascontiguousarray(frames).data
-    if algorithm == "xxh3-128":
-        import xxhash
-
-        return "xxh3-128:" + xxhash.xxh3_128_hexdigest(data)
-    if algorithm == "sha256":
-        return bytes_checksum(data)
-    raise ValueError(f"unknown checksum algorithm {algorithm!r}")
+    return f"{algorithm}:{_FRAMES_DIGESTS[algorithm](np.ascontiguousarray(frames).data)}"
 
 
 def same_frames(frames: np.ndarray, recorded: object) -> bool:
     """Whether ``frames`` have the checksum an entry recorded (in the algorithm it names)."""
     algorithm = str(recorded).partition(":")[0]
-    return algorithm in ("xxh3-128", "sha256") and checksum(frames, algorithm) == recorded
+    return algorithm in _FRAMES_DIGESTS and checksum(frames, algorithm) == recorded
 
 
 def frames_summary(frames: np.ndarray) -> dict:
