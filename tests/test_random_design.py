@@ -345,3 +345,27 @@ def test_a_random_design_of_different_shapes_opens_as_a_tree(tmp_path):
     assert sorted(node["frames"].shape[0] for node in tree.children.values()) == [2, 3]  # LHS: each integer once
     with pytest.raises(ValueError, match="cannot stack jobs of different shapes"):
         pipeline.open_sweep(tmp_path / "out", stack=True)
+
+
+def test_more_draws_refresh_the_reused_jobs_design_size_without_exporting_them_again(tmp_path):
+    import h5py
+
+    sweep, out = tmp_path / "sweep.toml", tmp_path / "out"
+    for n in (2, 4):
+        sweep.write_text(BASE + RANDOM.format(n=n, method="random"))
+        proc = run_module("run", sweep, "--output", out, "--workers", 1)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        if n == 2:
+            first = sorted(p.name for p in (out / "jobs").iterdir())
+            tiffs = {name: (out / "jobs" / name / "simulation.ome.tiff").stat() for name in first}
+    assert len(first) == 2 and len(list((out / "jobs").iterdir())) == 4
+    for name in first:
+        folder = out / "jobs" / name
+        info = json.loads((folder / "job.json").read_text())
+        with h5py.File(folder / "emitters.h5", "r") as f:
+            h5_draw = json.loads(f.attrs["draw"])
+        assert info["draw"]["n"] == h5_draw["n"] == 4, name
+        tiff = (folder / "simulation.ome.tiff").stat()
+        assert (tiff.st_ino, tiff.st_mtime_ns) == (tiffs[name].st_ino, tiffs[name].st_mtime_ns)  # not written again
+    proc = run_module("verify", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

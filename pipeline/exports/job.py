@@ -21,13 +21,13 @@ from ..plan.design import DrawInfo
 from ..store import check_group, file_checksum, group_names, store_path
 from .layout import (
     CALIBRATION, COMPRESSIONS, CSV, FILES, H5, JOB_JSON, MARKER, TIFF, job_files, export_compression, inputs_digest, job_dir, marker_matches,
-    read_marker, remove_temporaries, set_export_compression,
+    marker_problem, read_marker, remove_temporaries, set_export_compression,
 )
 from .malloc import tune_malloc
 from .readback import check_stored, entries_of, frames_array, iter_truth
 from .tiff import TiffStream, finish_stream, write_tiff
 from .calibration import has_calibration, write_calibration
-from .truth import write_csv, write_h5
+from .truth import rewrite_draw, write_csv, write_h5
 
 
 def software_versions() -> dict[str, str]:
@@ -134,7 +134,10 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
         stream = None  # (a retried export task finds it renamed already) written from the store instead
     entries = entries_of(output, job)  # refuses an unfinished job before anything is touched
     inputs = inputs_digest(entries)
-    if not force and marker_matches(marker, job, folder, compression, bigtiff, inputs):
+    current = not force and marker_matches(marker, job, folder, compression, bigtiff, inputs)
+    if not force and not current and marker_problem(marker, job, folder, inputs, compression, bigtiff, draw=False) is None:
+        current = _refresh_draw(folder, job, marker)
+    if current:
         if stream is not None:
             Path(stream.path).unlink(missing_ok=True)
         return {"job": job.name, "status": "skipped", "folder": str(folder), "files": marker["files"],
@@ -158,12 +161,31 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
     atomic.write_json(folder / MARKER, durable=False, obj={
         "fingerprint": job.fingerprint, "files": list(job_files(job)), "compression": compression, "bigtiff": is_big,
         "localizations": localizations, "time": info["timings"]["exported"],
+        **({"draw": job.draw.as_json()} if job.draw is not None else {}),  # (a design grows: _refresh_draw)
         "inputs": inputs,  # what it was made from: an export follows its chunks' entries (layout.inputs_digest)
         "sha256": {name: file_checksum(folder / name) for name in job_files(job) if name not in (TIFF, JOB_JSON)},  # `verify`
         "bytes": {name: (folder / name).stat().st_size for name in job_files(job)},  # checked by every run
     })
     return {"job": job.name, "status": "exported", "folder": str(folder), "files": list(job_files(job)),
             "localizations": localizations, "bigtiff": is_big, "seconds": seconds}
+
+
+def _refresh_draw(folder: Path, job: Job, marker: dict) -> bool:
+    """A reused job of a random design that grew (N -> 2N draws keep the first N jobs): write the
+    design's new size into job.json and emitters.h5, keep the movie and the CSV. False (export it
+    again) when job.json cannot be read."""
+    info = atomic.read_json(folder / JOB_JSON)
+    if not isinstance(info, dict):
+        return False
+    (folder / MARKER).unlink()  # not current until the new marker: a crash in between exports it again
+    with atomic.Staged(folder / H5, sync_folder=False) as tmp:
+        rewrite_draw(folder / H5, tmp, job)
+    atomic.write_json(folder / JOB_JSON, {**info, "draw": job.draw.as_json()}, durable=False)
+    marker = {**marker, "draw": job.draw.as_json(),
+              "sha256": {**marker.get("sha256", {}), H5: file_checksum(folder / H5)},
+              "bytes": {**marker["bytes"], **{name: (folder / name).stat().st_size for name in (H5, JOB_JSON)}}}
+    atomic.write_json(folder / MARKER, marker, durable=False)
+    return True
 
 
 def job_from_group(output: Path, name: str) -> Job:

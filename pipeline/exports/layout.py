@@ -75,9 +75,10 @@ def inputs_digest(entries: list[dict]) -> str:
 
 
 def marker_problem(marker: Any, job: Job, folder: Path, inputs: str, compression: str | None = None,
-                   bigtiff: bool | None = None) -> str | None:
+                   bigtiff: bool | None = None, draw: bool = True) -> str | None:
     """Why the export in ``folder`` is not a complete, current export of the job made from ``inputs``
-    (:func:`inputs_digest`) with these options (None: any), or None when it is.
+    (:func:`inputs_digest`) with these options (None: any), or None when it is. ``draw``: a job of a
+    random design must also record the design's current size (it grows without changing the job).
 
     Cheap: the marker and one ``stat`` per file (a truncated or missing file has another size than
     recorded); the files' contents are checked by ``verify`` (:mod:`.check`).
@@ -101,6 +102,8 @@ def marker_problem(marker: Any, job: Job, folder: Path, inputs: str, compression
             return f"{name} missing"
         if size != marker["bytes"].get(name):
             return f"{name} has {size} bytes, {marker['bytes'].get(name)} were written"
+    if draw and job.draw is not None and marker.get("draw") != job.draw.as_json():
+        return f"{JOB_JSON} and {H5} record another design ({marker.get('draw')}, now {job.draw.as_json()})"
     return None
 
 

@@ -212,6 +212,18 @@ def drift_rows(drift_nm: np.ndarray) -> np.ndarray:
     return table
 
 
+def rewrite_draw(source: Path, path: Path, job: Job) -> None:
+    """Copy ``source`` (a job's emitters.h5) to ``path`` with the root attribute ``draw`` of ``job``
+    (a random design that grew: the same job, another design size)."""
+    import shutil
+
+    import h5py
+
+    shutil.copyfile(source, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["draw"] = _json_attr(job.draw.as_json())
+
+
 def _json_attr(obj: Any) -> str:
     return json.dumps(obj, default=str)
 
