@@ -482,6 +482,17 @@ def _interrupted(exc: RunInterrupted) -> int:
     return exc.exit_code
 
 
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt that ``exc`` was raised from, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def console() -> int:
     """The ``smlm-sweep`` command: what ``python -m pipeline`` does."""
     from .signals import install
@@ -504,6 +515,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt as exc:  # a signal outside run_sweep: while importing it, in another verb
         return _interrupted(RunInterrupted.of(exc))
+    except RuntimeError as exc:  # Python 3.11 wraps a signal in __set_name__ (class creation, pydantic)
+        signal = _interrupt_behind(exc)
+        if signal is None:
+            raise
+        return _interrupted(RunInterrupted.of(signal))
     except BrokenPipeError:  # `plan ... | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0

@@ -324,3 +324,21 @@ def test_a_signal_that_something_swallowed_still_stops_the_run(tmp_path, client,
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 128 + signal.SIGINT, proc.stdout + proc.stderr
     assert not (output / "status.json").exists() and "interrupted by SIGINT" in proc.stderr, proc.stderr
+
+
+def test_a_signal_while_a_class_is_created_is_an_interruption_too(monkeypatch, capsys):
+    # Python 3.11 wraps an exception raised in __set_name__ (pydantic's models call it while
+    # `run` imports them) in a RuntimeError: a Ctrl-C at that moment must still exit 130, one line
+    from pipeline import cli
+    from pipeline.signals import Interrupt
+
+    class Field:
+        def __set_name__(self, owner, name):
+            raise Interrupt(signal.SIGINT)
+
+    def plan_interrupted_while_importing(args):
+        type("Model", (), {"field": Field()})
+
+    monkeypatch.setattr(cli, "cmd_plan", plan_interrupted_while_importing)
+    assert cli.main(["plan", "sweep.toml"]) == 130
+    assert capsys.readouterr().err.splitlines() == ["interrupted by SIGINT: finished chunks are kept; run again to resume"]
