@@ -7,7 +7,7 @@ from .signals import install
 install()  # first of all: from here on SIGINT, SIGTERM and SIGHUP stop the program cleanly, whenever they come
 
 try:
-    from .cli import main
+    from .cli import program
 except KeyboardInterrupt as exc:  # within the milliseconds the CLI module takes to import
     from .errors import RunInterrupted
 
@@ -15,4 +15,4 @@ except KeyboardInterrupt as exc:  # within the milliseconds the CLI module takes
     print(stop, file=sys.stderr)
     sys.exit(stop.exit_code)
 
-sys.exit(main())
+sys.exit(program())

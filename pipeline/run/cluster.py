@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dask
+import distributed.utils
 from distributed import Client, LocalCluster, WorkerPlugin
 
 from .. import forkserver, signals
@@ -163,6 +164,9 @@ def _start_method() -> tuple[dict, dict | None]:
     if dask.config.get("distributed.worker.multiprocessing-method") == "spawn" and forkserver.start(environ):
         extra = forkserver.fork_environ(environ)
         if extra is not None:
+            # distributed's first forkserver start would set its own preload list, importing
+            # pandas here for it (0.34 s before the first worker starts): ours is running already
+            distributed.utils._forkserver_preload_set = True
             return {"distributed.worker.multiprocessing-method": "forkserver"}, extra or None
     return {}, None
 
