@@ -7,9 +7,11 @@ interleaved in every repetition (2 workers):
   command's start to its first cache entry on disk (the first finished chunk) and to its exit;
 - ``peer``: the peer job (peer.py, 1200x1200 px, 500 frames): wall time of the whole command.
 
-Prints the medians and the ratio spawn / forked.
+Prints the medians and the ratio spawn / forked. With ``--baseline DIR`` (another checkout, e.g. a
+git worktree of an earlier commit, put first on ``PYTHONPATH`` of its runs) it compares instead
+this checkout with that one, both forked.
 
-Run:  python benchmarks/startup.py [--reps 5] [--frames 500]
+Run:  python benchmarks/startup.py [--reps 5] [--frames 500] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ import _common as C
 METHODS = {"forked": "1", "spawned": "0"}
 
 
-def timed_run(sweep: Path, output: Path, forkserver: str) -> tuple[float, float]:
-    """(seconds to the first cache entry, seconds to exit) of one run."""
+def timed_run(sweep: Path, output: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(seconds to the first cache entry, seconds to exit) of one run with ``env`` added."""
     entries = output / "cache" / "chunks"
-    env = dict(os.environ, SMLM_SWEEP_FORKSERVER=forkserver)
+    env = dict(os.environ, **env)
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(sweep), "--output", str(output)],
                             cwd=sweep.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -48,27 +50,36 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--frames", type=int, default=500)
+    ap.add_argument("--baseline", help="another checkout to compare with (both forked)")
     args = ap.parse_args()
-    C.header("run: workers forked from the preloaded server vs spawned (2 workers)", args.reps)
-    results = {(job, m): [] for job in ("small", "peer") for m in METHODS}
+    if args.baseline:
+        root = str(Path(args.baseline).resolve())
+        variants = {"this": {"SMLM_SWEEP_FORKSERVER": "1", "PYTHONPATH": str(C.REPO)},
+                    "baseline": {"SMLM_SWEEP_FORKSERVER": "1", "PYTHONPATH": root}}
+        C.header(f"run: this checkout vs {root}, workers forked (2 workers)", args.reps)
+    else:
+        variants = {m: {"SMLM_SWEEP_FORKSERVER": v} for m, v in METHODS.items()}
+        C.header("run: workers forked from the preloaded server vs spawned (2 workers)", args.reps)
+    first_, second = variants
+    results = {(job, m): [] for job in ("small", "peer") for m in variants}
     with C.workdir("startup_") as folder:
         sweeps = {"small": C.write_sweep(folder, "small", C.SMALL_JOB, workers=2),
                   "peer": C.write_sweep(folder, "peer", C.peer_job(args.frames), workers=2)}
         for rep in range(args.reps):
             for job, sweep in sweeps.items():
-                for method, value in METHODS.items():
-                    results[job, method].append(timed_run(sweep, folder / f"{job}-{method}", value))
+                for method, env in variants.items():
+                    results[job, method].append(timed_run(sweep, folder / f"{job}-{method}", env))
                     first, wall = results[job, method][-1]
                     print(f"  rep {rep + 1} {job:5s} {method:7s}: first chunk {first:.2f} s, exit {wall:.2f} s", flush=True)
     print()
     rows = []
     for job in ("small", "peer"):
         med = {m: (C.median([r[0] for r in results[job, m]]), C.median([r[1] for r in results[job, m]]))
-               for m in METHODS}
+               for m in variants}
         for i, what in ((0, "first chunk"), (1, "exit")):
-            rows.append([f"{job}: {what}", f"{med['forked'][i]:.2f}", f"{med['spawned'][i]:.2f}",
-                         f"{med['spawned'][i] / med['forked'][i]:.2f}"])
-    print(C.table(["run start to", "forked s", "spawned s", "spawned / forked"], rows))
+            rows.append([f"{job}: {what}", f"{med[first_][i]:.2f}", f"{med[second][i]:.2f}",
+                         f"{med[second][i] / med[first_][i]:.2f}"])
+    print(C.table(["run start to", f"{first_} s", f"{second} s", f"{second} / {first_}"], rows))
 
 
 if __name__ == "__main__":
