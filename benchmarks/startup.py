@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import _common as C
-METHODS = {"forked": "1", "spawned": "0"}
+METHODS = {"forked": {"SMLM_SWEEP_FORKSERVER": "1"}, "spawned": {"SMLM_SWEEP_FORKSERVER": "0"}}
 
 
 def timed_run(sweep: Path, output: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -58,28 +58,28 @@ def main() -> None:
                     "baseline": {"SMLM_SWEEP_FORKSERVER": "1", "PYTHONPATH": root}}
         C.header(f"run: this checkout vs {root}, workers forked (2 workers)", args.reps)
     else:
-        variants = {m: {"SMLM_SWEEP_FORKSERVER": v} for m, v in METHODS.items()}
+        variants = METHODS
         C.header("run: workers forked from the preloaded server vs spawned (2 workers)", args.reps)
-    first_, second = variants
+    this, other = variants  # prints other / this
     results = {(job, m): [] for job in ("small", "peer") for m in variants}
     with C.workdir("startup_") as folder:
         sweeps = {"small": C.write_sweep(folder, "small", C.SMALL_JOB, workers=2),
                   "peer": C.write_sweep(folder, "peer", C.peer_job(args.frames), workers=2)}
         for rep in range(args.reps):
             for job, sweep in sweeps.items():
-                for method, env in variants.items():
-                    results[job, method].append(timed_run(sweep, folder / f"{job}-{method}", env))
-                    first, wall = results[job, method][-1]
-                    print(f"  rep {rep + 1} {job:5s} {method:7s}: first chunk {first:.2f} s, exit {wall:.2f} s", flush=True)
+                for variant, env in variants.items():
+                    results[job, variant].append(timed_run(sweep, folder / f"{job}-{variant}", env))
+                    first, wall = results[job, variant][-1]
+                    print(f"  rep {rep + 1} {job:5s} {variant:7s}: first chunk {first:.2f} s, exit {wall:.2f} s", flush=True)
     print()
     rows = []
     for job in ("small", "peer"):
         med = {m: (C.median([r[0] for r in results[job, m]]), C.median([r[1] for r in results[job, m]]))
                for m in variants}
         for i, what in ((0, "first chunk"), (1, "exit")):
-            rows.append([f"{job}: {what}", f"{med[first_][i]:.2f}", f"{med[second][i]:.2f}",
-                         f"{med[second][i] / med[first_][i]:.2f}"])
-    print(C.table(["run start to", f"{first_} s", f"{second} s", f"{second} / {first_}"], rows))
+            rows.append([f"{job}: {what}", f"{med[this][i]:.2f}", f"{med[other][i]:.2f}",
+                         f"{med[other][i] / med[this][i]:.2f}"])
+    print(C.table(["run start to", f"{this} s", f"{other} s", f"{other} / {this}"], rows))
 
 
 if __name__ == "__main__":

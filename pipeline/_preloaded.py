@@ -2,8 +2,8 @@
 moves to the collector's permanent generation.
 
 Those objects live as long as the server and its workers anyway. Frozen, they are not walked again
-by the workers' full collections, nor by the server's last one when it exits with the run (0.3 s,
-measured: the run's output pipe stays open until then).
+by the workers' full collections, nor by the server's last one when it exits with the run (~0.3 s
+in a timed run: the run's output pipe stays open until then).
 """
 
 import gc

@@ -505,8 +505,8 @@ def console() -> int:
 def program(argv: list[str] | None = None) -> int:
     """:func:`main` as the whole life of a process (the command line's; not a test's or a notebook's).
 
-    At exit the interpreter's last collection walks every object still alive (0.9 s after a run:
-    distributed's scheduler and dashboard are loaded) and finds nothing worth freeing, since the
+    At exit the interpreter's last collection walks every object still alive (~0.9 s after a run
+    in a py-spy profile: distributed's scheduler and dashboard are loaded) and finds nothing worth freeing, since the
     process ends; moved to the permanent generation, they are left to the exit.
     """
     code = main(argv)

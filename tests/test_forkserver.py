@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from pipeline import forkserver
 from pipeline.run.cluster import ClusterSpec, connect
@@ -107,8 +108,7 @@ def test_a_server_that_died_is_started_again_with_our_preload_and_environment(tm
 
 
 def _python(code: str) -> str:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
 
 
 def test_forked_workers_start_without_distributed_importing_its_preload_list_here():
