@@ -64,17 +64,18 @@ def peer_job(frames: int = 500, **sections: dict) -> dict:
 
 
 def sweep_toml(name: str, base: dict, workers: int | None = None, variables: dict | None = None,
-               seed: int = 1) -> str:
-    """TOML text of a sweep: ``base`` = {"emitters": {...}, "optics": {...}, ...}."""
+               seed: int = 1, random: dict | None = None) -> str:
+    """TOML text of a sweep: ``base`` = {"emitters": {...}, "optics": {...}, ...}; ``random`` = a
+    ``[random]`` section ({"n": 100, "camera.background": {...}, ...})."""
     cluster = {"dashboard_address": ":0", **({"workers": workers} if workers else {})}
     return to_toml({"sweep": {"name": name, "seed": seed}, "cluster": cluster, "base": base,
-                    "variables": variables or {}})
+                    "variables": variables or {}, **({"random": random} if random else {})})
 
 
 def write_sweep(folder: Path, name: str, base: dict, workers: int | None = None,
-                variables: dict | None = None, seed: int = 1) -> Path:
+                variables: dict | None = None, seed: int = 1, random: dict | None = None) -> Path:
     path = Path(folder) / f"{name}.toml"
-    path.write_text(sweep_toml(name, base, workers, variables, seed))
+    path.write_text(sweep_toml(name, base, workers, variables, seed, random))
     return path
 
 

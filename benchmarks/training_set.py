@@ -1,8 +1,8 @@
 """Training-set-sized sweeps (issue 20): many small jobs, one long job, and the start-up time (not a test).
 
-(a) ``--jobs N`` small jobs: a product sweep over ``camera.background`` (N values; the ``[random]``
-    design was not on main when this was written), each 32x32 px x 100 frames in one chunk, 20
-    emitters, Gaussian PSF. Planned and run in this process (``pipeline.plan_sweep``,
+(a) ``--jobs N`` small jobs: a ``[random]`` design of N draws (:data:`DESIGN`: emitters, photons and
+    background drawn per job), each 32x32 px x 100 frames in one chunk, Gaussian PSF. Planned and
+    run in this process (``pipeline.plan_sweep``,
     ``pipeline.run_sweep``), so that the run process's own CPU time can be read: the client, the
     scheduler (a LocalCluster's scheduler lives in the run process) and the progress loop. The
     *client overhead per job* is (CPU of the N-job run - CPU of a 1-job run) / (N - 1): the fixed
@@ -19,7 +19,7 @@ For each: frames/s, emitter-frames/s per worker (ground-truth rows = emitter-fra
 their VmHWM), each against the issue's target with met / NOT met. Outputs go to a temporary folder,
 deleted at the end.
 
-    python benchmarks/training_set.py [--jobs 10000] [--frames 200000] [--workers 2] [--skip-small]
+    python benchmarks/training_set.py [--jobs 10000] [--frames 1000000] [--workers 2] [--skip-small]
                                       [--skip-long] [--tmpdir DIR]
 """
 
@@ -38,6 +38,12 @@ import _common as C  # noqa: E402  (also takes benchmarks/ off sys.path again)
 import psutil  # noqa: E402
 
 from pipeline.forkserver import worker_processes  # noqa: E402
+
+
+#: what (a) draws per job: a training set's spread of density, brightness and background
+DESIGN = {"emitters.num_emitters": {"distribution": "uniform", "low": 5, "high": 40},
+          "emitters.intensity_mu": {"distribution": "log-uniform", "low": 500.0, "high": 5000.0},
+          "camera.background": {"distribution": "log-uniform", "low": 2.0, "high": 100.0}}
 
 
 def long_job(frames: int) -> dict:
@@ -105,16 +111,16 @@ def _run(path: Path, output: Path, workers: int):
 
 def small_jobs(folder: Path, n: int, workers: int) -> None:
     rows = []
-    one = C.write_sweep(folder, "small1", C.SMALL_JOB, variables={"camera.background": [10.0]})
+    one = C.write_sweep(folder, "small1", C.SMALL_JOB, random={"n": 1, **DESIGN})
     _run(one, folder / "small1-warm", workers)  # imports what a run imports once per process
     _, _, _, cpu_one, _ = _run(one, folder / "small1", workers)  # the fixed cost of a run
-    path = C.write_sweep(folder, "small", C.SMALL_JOB, variables={"camera.background": [10.0 + 0.01 * i for i in range(n)]})
+    path = C.write_sweep(folder, "small", C.SMALL_JOB, random={"n": n, **DESIGN})
     plan, plan_s, wall, cpu, peak = _run(path, folder / "small", workers)
     frames = n * 100
     locs = C.localizations(folder / "small")
     overhead_ms = (cpu - cpu_one) / (n - 1) * 1e3
     files = _files(folder / "small") / n
-    print(f"(a) {n} small jobs (32x32 x 100 frames, one chunk each), {workers} workers: plan {plan_s:.2f} s, "
+    print(f"(a) {n} small jobs of a random design (32x32 x 100 frames, one chunk each), {workers} workers: plan {plan_s:.2f} s, "
           f"run {wall:.1f} s wall, run-process CPU {cpu:.1f} s (1-job run: {cpu_one:.2f} s)")
     rows += [
         ("plan of the sweep", f"{plan_s:.2f} s", f"<= 10 s for 10^4 jobs ({n} here)", C.verdict(plan_s * 1e4 / n <= 10)),
@@ -166,7 +172,7 @@ def startup(folder: Path, workers: int, reps: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10000)
-    parser.add_argument("--frames", type=int, default=200000)
+    parser.add_argument("--frames", type=int, default=1000000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reps", type=int, default=3, help="repetitions of the start-up measurement")
     parser.add_argument("--skip-small", action="store_true")
