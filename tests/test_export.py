@@ -378,6 +378,23 @@ def test_csv_remade_from_ground_truth_where_a_chunk_lost_its_lines(finished_run,
     assert (out / "jobs" / job.name / "localizations.csv").read_bytes() == written
 
 
+def test_lines_an_entry_does_not_vouch_for_are_not_read(finished_run, tmp_path):
+    # an entry whose chunk stored no lines (csv_checksum None, as a one-chunk job's) leaves the
+    # export to format that chunk, even where an old .csv with the right line count lies there
+    out = copy_run(finished_run, tmp_path / "out")
+    cache = CacheDir(out)
+    job = next(j for j in jobs_of(out) if total_localizations(out, j))
+    written = (finished_run / "jobs" / job.name / "localizations.csv").read_bytes()
+    (t0, t1) = next(c for c in job.chunks if cache.csv_path(job.fingerprint, *c).stat().st_size)
+    entry_path = cache.entry_path(job.fingerprint, t0, t1)
+    entry = json.loads(entry_path.read_text())
+    entry_path.write_text(json.dumps({**entry, "csv_checksum": None}))
+    lines = cache.csv_path(job.fingerprint, t0, t1)
+    lines.write_bytes(lines.read_bytes().replace(b",", b",9", 1))  # other numbers, as many lines
+    export.export_job(out, job, force=True)
+    assert (out / "jobs" / job.name / "localizations.csv").read_bytes() == written
+
+
 def test_job_json(exported):
     for job in jobs_of(exported):
         folder = exported / "jobs" / job.name

@@ -186,7 +186,7 @@ def test_batches_of_small_jobs():
     assert len(batch_sizes(100, 2)) == 16  # 8 per worker
 
 
-def test_small_jobs_run_in_batches_and_fail_alone(tmp_path, write_sweep, cli):
+def test_small_jobs_run_in_batches_and_fail_alone(tmp_path, write_sweep, cli, tiny_run):
     text = (TINY_SWEEP.replace("chunk_frames = 4", "chunk_frames = 12")
             .replace("[20, 40]", "[10, 20, 30, 40, 50, 60]"))
     path = write_sweep(text)
@@ -200,6 +200,13 @@ def test_small_jobs_run_in_batches_and_fail_alone(tmp_path, write_sweep, cli):
     for job in plan_sweep(load_sweep(path)).jobs:
         if job.name != bad["name"]:
             assert stored_movie(tmp_path / "out", job.name)[0].tobytes() == reference_movie(job)[0].tobytes()
+    # one-chunk jobs store no CSV lines in the cache: their exports format the rows, to the bytes
+    # that tiny_run's exports of the same jobs (3 chunks each) concatenated from their chunks' lines
+    assert not list((tmp_path / "out" / "cache" / "truth").rglob("*.csv"))
+    for mine, theirs in (("job_0001_num_emitters_20", "job_0000_num_emitters_20"),
+                         ("job_0003_num_emitters_40", "job_0001_num_emitters_40")):
+        csv = (tmp_path / "out" / "jobs" / mine / "localizations.csv").read_bytes()
+        assert csv.count(b"\n") > 1 and csv == (tiny_run / "jobs" / theirs / "localizations.csv").read_bytes()
     proc = run_module("run", path, "--output", tmp_path / "out", cwd=tmp_path)
     assert proc.returncode == 0 and computed_chunks(tmp_path / "out") == 1
     assert cli("verify", tmp_path / "out")[0] == 0

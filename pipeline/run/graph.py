@@ -105,10 +105,14 @@ def _render(scene, t0: int, t1: int, step: int) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int, tiff: TiffStream | None = None) -> dict:
+def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int, tiff: TiffStream | None = None,
+                 csv: bool = True) -> dict:
     """Render frames [t0, t1), store them, then their ground truth, then the cache entry.
 
     ``tiff`` (else ``target.tiff``): the job's streamed OME-TIFF, which gets the frames too.
+    ``csv``: also store the chunk's ThunderSTORM lines, formatted here so that the export of a job
+    of many chunks only concatenates them; the export of a one-chunk job formats its one chunk
+    itself (the same work, one file fewer per job).
     """
     start = time.perf_counter()
     tiff = tiff if tiff is not None else target.tiff
@@ -132,7 +136,7 @@ def commit_chunk(scene, target: ChunkTarget, t0: int, t1: int, tiff: TiffStream 
         try:
             summary = frames_summary(frames)
             truth_checksum = cache.write_truth(target.fingerprint, t0, t1, truth)
-            csv_checksum = cache.write_csv_lines(target.fingerprint, t0, t1, csv_lines(truth))
+            csv_checksum = cache.write_csv_lines(target.fingerprint, t0, t1, csv_lines(truth)) if csv else None
         finally:
             wait(writes)  # (never leave a write behind a failed task: its retry writes there too)
         stored_bytes = writes[0].result()
@@ -165,7 +169,7 @@ def commit_whole_job(job: Job, target: ChunkTarget, t0: int, t1: int, token: str
     streamed TIFF, None when the TIFF is written from the store): one task instead of three, since
     for small jobs the scheduler's cost per task is the run's cost."""
     tiff = _lay_out(Path(target.output), job, token) if token is not None else None
-    return commit_chunk(build_scene(job), target, t0, t1, tiff)
+    return commit_chunk(build_scene(job), target, t0, t1, tiff, csv=False)
 
 
 def commit_tasks(job: Job, output: Path, chunks: list[tuple[int, int]], token: str, stream: bool = False) -> list:

@@ -154,7 +154,7 @@ class CacheDir:
 
     def write_entry(self, job_name: str, fingerprint: str, t0: int, t1: int, summary: dict,
                     truth_checksum: str, localizations: int, seconds: float, stored_bytes: int,
-                    csv_checksum: str) -> dict:
+                    csv_checksum: str | None) -> dict:
         """The chunk's entry; ``summary``: :func:`frames_summary` of its frames."""
         from distributed import get_worker
 
@@ -233,7 +233,10 @@ class CacheDir:
         """The chunk's CSV lines if they are the ones its entry was written after, else None.
 
         Entries written before the lines had a checksum: the lines must count the entry's localizations.
+        A checksum of None: the chunk task stored no lines (a one-chunk job's export formats them).
         """
+        if "csv_checksum" in entry and entry["csv_checksum"] is None:
+            return None
         fingerprint, (t0, t1) = entry["fingerprint"], entry["frames"]
         try:
             lines = self.csv_path(fingerprint, t0, t1).read_bytes()
