@@ -1,6 +1,10 @@
-"""The local cluster's event loops: how often they wake when there is nothing to do."""
+"""The local cluster's event loops (how often they wake when there is nothing to do) and its dashboard."""
 
 from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
 
 import dask
 
@@ -18,3 +22,21 @@ def test_a_local_cluster_ticks_slowly_and_its_workers_do_not_profile(tmp_path):
     assert sorted(workers.values()) == [(0.5, False), (0.5, False)]
     assert scheduler == 0.5 and nannies == [0.5, 0.5]
     assert {key: dask.config.get(key) for key in QUIET_LOOPS} == before  # (this process's config is its own)
+
+
+def test_the_dashboard_pages_are_served_at_the_printed_link(tmp_path):
+    """The scheduler starts without them (their imports are off the path to the first chunk) and
+    gets them while the run goes on: the link answers with the task stream's page."""
+    spec = ClusterSpec(workers=1, dashboard_address="127.0.0.1:0", spill_dir=str(tmp_path / "spill"))
+    with connect(spec) as client:
+        link, deadline = client.dashboard_link, time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(link, timeout=10) as page:
+                    status, body = page.status, page.read().decode()
+                break
+            except urllib.error.HTTPError as exc:  # 404 until the pages are attached
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{link}: still {exc.code} after 60 s") from None
+                time.sleep(0.05)
+    assert link.endswith("/status") and status == 200 and "Dask" in body and "bokeh" in body.lower()
