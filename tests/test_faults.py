@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,7 +16,11 @@ import pytest
 from conftest import TINY_SWEEP, computed_chunks, reference_movie, run_module, status_of, stored_movie
 from pipeline.config import load_sweep
 from pipeline.plan import plan_sweep
+from distributed import as_completed
+
 from pipeline.forkserver import worker_processes
+from pipeline.run.cluster import ClusterSpec, connect
+from pipeline.run.execute import task_error
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +68,28 @@ def test_worker_killed_mid_chunk(tmp_path, write_sweep):
     assert proc.returncode == 0, out + err
     assert status_of(output)["state"] == "done"
     _assert_equals_reference(path, output)
+
+
+def test_a_result_lost_with_its_worker_counts_as_finished(tmp_path):
+    """A worker that dies after a task finished loses the result it held: the future, given back by
+    as_completed already, goes "lost" (then "pending" while the scheduler computes it again). The
+    run books such a task finished, not failed (its work is on disk), and has it not computed twice.
+    (The run crashed with exit 1 when this happened between as_completed and the booking.)"""
+    marks = tmp_path / "executions"
+    marks.mkdir()
+    with connect(ClusterSpec(workers=1, dashboard_address="127.0.0.1:0", spill_dir=str(tmp_path / "spill"))) as client:
+        future = client.submit(tempfile.mkstemp, dir=str(marks), pure=False)  # (a file per execution)
+        assert next(as_completed([future])).status == "finished"
+        (pid,) = client.run(os.getpid).values()
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while future.status == "finished" and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert future.status in ("lost", "pending")
+        assert task_error(future) is None
+        client.wait_for_workers(1, timeout=60)  # (the nanny's new worker: it would compute it again)
+        time.sleep(1.0)
+    assert len(list(marks.iterdir())) == 1
 
 
 def _resume_and_check(path, output):

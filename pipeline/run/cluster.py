@@ -17,6 +17,7 @@ dashboard listen on the loopback address only; on a shared login node nobody els
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import dask
 import distributed.utils
+import tornado.web
 from distributed import Client, LocalCluster, WorkerPlugin
 from distributed.core import Status
 
@@ -175,26 +177,57 @@ def _attach_dashboard(cluster: LocalCluster) -> None:
     link is right from the start) but without the dashboard's pages: their imports (bokeh, ~300
     modules, 0.45 s of this process's CPU) would lie on the path to the first chunk. They are
     imported while the first tasks are submitted and run, then attached on the scheduler's event
-    loop as distributed itself does (``distributed.dashboard.scheduler.connect``). A run over
-    before then closes without them.
+    loop as distributed itself does (``distributed.dashboard.scheduler.connect``). Until then a
+    request waits (:class:`_PagesComing`). A run over before then closes without them.
     """
-    scheduler = cluster.scheduler
+    scheduler, attached = cluster.scheduler, threading.Event()
+    scheduler.http_application.add_application(_PagesComing(attached))
 
     def attach() -> None:
-        if scheduler.status == Status.running:
-            from distributed.dashboard.scheduler import connect as connect_dashboard
+        try:
+            if scheduler.status == Status.running:
+                from distributed.dashboard.scheduler import connect as connect_dashboard
 
-            connect_dashboard(scheduler.http_application, scheduler.http_server, scheduler, prefix="/")
+                connect_dashboard(scheduler.http_application, scheduler.http_server, scheduler, prefix="/")
+        finally:
+            attached.set()
 
     def load() -> None:
         try:
             import distributed.dashboard.scheduler  # noqa: F401
         except ImportError:  # (no bokeh: no pages, as distributed has none without it)
+            attached.set()
             return
         with contextlib.suppress(RuntimeError):  # the loop is closed: the run is over
             cluster.loop.add_callback(attach)
 
     threading.Thread(target=load, name="smlm-dashboard-import", daemon=True).start()
+
+
+class _WaitForPages(tornado.web.RequestHandler):
+    """Answers, once the pages are attached, with a redirect to the same address (then served by them)."""
+
+    def initialize(self, attached: threading.Event) -> None:
+        self.attached = attached
+
+    async def get(self) -> None:
+        for _ in range(3000):  # (at most 60 s: then the redirect meets whatever is there)
+            if self.attached.is_set():
+                break
+            await asyncio.sleep(0.02)
+        self.redirect(self.request.uri)
+
+
+class _PagesComing(tornado.web.Application):
+    """Takes the requests that nothing else serves while the dashboard's pages are not attached
+    (the scheduler's router asks its applications in order), none afterwards."""
+
+    def __init__(self, attached: threading.Event):
+        super().__init__([(r"/.*", _WaitForPages, {"attached": attached})])
+        self.attached = attached
+
+    def find_handler(self, request, **kwargs):
+        return None if self.attached.is_set() else super().find_handler(request, **kwargs)
 
 
 def _start_method() -> tuple[dict, dict | None]:

@@ -339,22 +339,43 @@ def _record(run: _Run, future, status: RunStatus, progress: Progress) -> None:
         _record_batch(run, future, status, progress)
         return
     if future.key in run.exports:
-        js = status.jobs[run.exports[future.key]]
-        if future.status == "finished":
+        js, error = status.jobs[run.exports[future.key]], task_error(future)
+        if error is None:
             js.exported, js.state = True, "done"
         else:
-            js.fail(future.exception(), future.traceback())
+            js.fail(error, future.traceback())
         return
     name, frames = run.owner[future.key]
-    js = status.jobs[name]
-    if future.status == "finished":
+    js, error = status.jobs[name], task_error(future)
+    if error is None:
         _computed(js, frames, progress)
         if js.chunks_done == js.chunks_total:
             run.export(name)
     else:
         if js.error is None:  # the job's first failing chunk is its error
-            js.fail(future.exception(), future.traceback())
+            js.fail(error, future.traceback())
         progress.update(failed=1)
+
+
+def task_error(future) -> BaseException | None:
+    """What failed the task of a future that ``as_completed`` gave back; None if it finished.
+
+    Its status may have moved on since: a worker that dies after the task finished loses the result
+    it held ("lost", then "pending" while the scheduler computes it again for us). The task's work
+    is on disk all the same (chunk tasks and exports return nothing the run needs), so it counts as
+    finished, and the future is cancelled so that the scheduler does not compute it a second time.
+    """
+    if future.status == "error":
+        return future.exception()
+    if future.status == "cancelled":
+        return FutureCancelled(f"task {future.key} was cancelled by the scheduler")
+    if future.status != "finished":
+        future.cancel()
+    return None
+
+
+class FutureCancelled(RuntimeError):
+    """A task the scheduler cancelled, not the run (a run that cancels its tasks is interrupted)."""
 
 
 def _computed(js: JobStatus, frames: int, progress: Progress) -> None:
@@ -368,15 +389,15 @@ def _computed(js: JobStatus, frames: int, progress: Progress) -> None:
 def _record_batch(run: _Run, future, status: RunStatus, progress: Progress) -> None:
     """Book a batch of one-chunk jobs: each job's outcome; a batch that failed as a whole is split
     (:meth:`_Run.split`), a job alone in its batch fails with the batch's error."""
-    names = run.batches[future.key]
-    if future.status != "finished":
-        if len(names) > 1:
+    names, error = run.batches[future.key], task_error(future)
+    if future.status != "finished":  # (failed, or its outcomes lost with a worker: they are on disk)
+        if len(names) > 1 or error is None:
             for name in run.split(names):
                 js = status.jobs[name]
                 _computed(js, run.jobs[name].frames, progress)
                 js.exported, js.state = True, "done"
             return
-        status.jobs[names[0]].fail(future.exception(), future.traceback())
+        status.jobs[names[0]].fail(error, future.traceback())
         progress.update(failed=1)
         return
     for outcome in future.result():
