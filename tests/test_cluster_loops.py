@@ -31,7 +31,7 @@ def test_the_dashboard_pages_are_served_at_the_printed_link(tmp_path):
     spec = ClusterSpec(workers=1, dashboard_address="127.0.0.1:0", spill_dir=str(tmp_path / "spill"))
     with connect(spec) as client:
         link = client.dashboard_link
-        with urllib.request.urlopen(link, timeout=60) as page:  # (before the pages are attached: 404)
+        with urllib.request.urlopen(link, timeout=60) as page:  # (sent before they are attached: it waits)
             status, body = page.status, page.read().decode()
         with pytest.raises(urllib.error.HTTPError, match="404"):  # (nothing waits once they are there)
             urllib.request.urlopen(link.replace("/status", "/no-such-page"), timeout=60)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_SWEEP, computed_chunks, reference_movie, run_module, status_of, stored_movie
-from pipeline.config import load_sweep
-from pipeline.plan import plan_sweep
 from distributed import as_completed
 
+from conftest import TINY_SWEEP, computed_chunks, reference_movie, run_module, status_of, stored_movie
+from pipeline.config import load_sweep
 from pipeline.forkserver import worker_processes
+from pipeline.plan import plan_sweep
 from pipeline.run.cluster import ClusterSpec, connect
 from pipeline.run.execute import task_error
 

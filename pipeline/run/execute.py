@@ -390,15 +390,15 @@ def _record_batch(run: _Run, future, status: RunStatus, progress: Progress) -> N
     """Book a batch of one-chunk jobs: each job's outcome; a batch that failed as a whole is split
     (:meth:`_Run.split`), a job alone in its batch fails with the batch's error."""
     names, error = run.batches[future.key], task_error(future)
-    if future.status != "finished":  # (failed, or its outcomes lost with a worker: they are on disk)
-        if len(names) > 1 or error is None:
-            for name in run.split(names):
-                js = status.jobs[name]
-                _computed(js, run.jobs[name].frames, progress)
-                js.exported, js.state = True, "done"
+    if future.status != "finished":  # failed, or its outcomes lost with a worker (error None: on disk)
+        if error is not None and len(names) == 1:
+            status.jobs[names[0]].fail(error, future.traceback())
+            progress.update(failed=1)
             return
-        status.jobs[names[0]].fail(error, future.traceback())
-        progress.update(failed=1)
+        for name in run.split(names):
+            js = status.jobs[name]
+            _computed(js, run.jobs[name].frames, progress)
+            js.exported, js.state = True, "done"
         return
     for outcome in future.result():
         js = status.jobs[outcome["job"]]
