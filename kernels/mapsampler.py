@@ -41,8 +41,9 @@ electron and read-noise windows of :func:`level_pmfs` cut < 1e-30, and the rates
 ``QE·p`` agree to float64 rounding.
 
 Which levels have a table depends only on the frame (its pixel counts per level), and a table is a
-pure function of (camera, level, column count): frames do not depend on what was built before,
-hence not on the chunking. Draw order per frame (fixed): the table bits of all pixels (C order),
+pure function of (camera, level, column count): tables are built in fixed blocks of
+:data:`_BATCH` levels (a block at once, in one floating-point computation), so frames do not depend
+on what was built before, hence not on the chunking. Draw order per frame (fixed): the table bits of all pixels (C order),
 the exponential gaps, one float64 uniform per candidate, one Poisson per candidate with
 ``M >= 1``, the bits of the ``M = 1`` pixels (C order), then :func:`kernels.camera._chain` over
 the chained pixels (lit and defective ones ascending, then the pixels of levels without a table in
@@ -63,7 +64,7 @@ import numpy as np
 from .camera import Camera, _chain, _plain_scmos, _table_fits, _with_defects, expose_sparse, readout_probabilities
 from .lookup import uniform_bits
 
-__all__ = ["LevelTables", "MapSampler", "level_pmfs", "level_step_photons", "map_sampler",
+__all__ = ["LevelTables", "MapSampler", "alias_table", "alias_tables", "level_pmfs", "level_step_photons", "map_sampler",
            "map_sampler_applies", "MIN_PIXELS"]
 
 #: a level with fewer pixels than this in a frame gets no table: its pixels go through the chain
@@ -71,7 +72,7 @@ MIN_PIXELS = 64
 _TAIL = 2.0**-34             # value tails below this mass are folded into the nearest kept value
 _MAX_BYTES = 64 << 20        # rows of tables held per camera; levels above get no table (chain)
 _PER_ELECTRON = 16.0         # levels per electron (at least): QE·D <= 1/16
-_BATCH = 128                 # levels per matrix product when building
+_BATCH = 128                 # levels per block: built together, in one matrix product
 _BLOCK = 1 << 15             # pixels per pass of the table draw (temporaries stay in L2; even)
 
 
@@ -170,26 +171,71 @@ def alias_table(weights: np.ndarray, bits: int = 1) -> tuple[int, np.ndarray]:
     entries : (2^c,) uint32
         ``t_i << c | alias_i`` (a full column, ``t_i = C``, is stored as ``C - 1`` with alias ``i``).
     """
-    weights = [int(w) for w in weights]
-    if sum(weights) != 1 << 32 or min(weights) < 0:
-        raise ValueError("weights must be >= 0 and sum to 2**32")
-    c = max(1, bits, (len(weights) - 1).bit_length())  # >= 1: a shift by 32 is undefined
+    c, entries = alias_tables(np.asarray(weights, dtype=np.int64)[None, :], bits)
+    return c, entries[0]
+
+
+def alias_tables(weights: np.ndarray, bits: int = 1) -> tuple[int, np.ndarray]:
+    """:func:`alias_table` of every row of ``weights`` (L, n), at once: the same tables as Vose's loop.
+
+    Vose's loop pops the small columns (``w < C``) from the end of their list and gives each the
+    large column on top of the large list (``w >= C``) as its alias; that column loses ``C - w``
+    and, once below ``C``, is popped next as a small one, aliased to the next large column. So
+    with ``D_k`` the cumulated deficits ``C - w`` of the small columns in pop order and ``E_j``
+    the cumulated excesses ``w - C`` of the large ones: small column ``k`` gets the first large
+    ``j`` with ``E_j >= D_(k-1)`` (those before are used up), and large column ``j`` drops below
+    ``C`` after small column ``k``, the first with ``D_k > E_j``, keeping ``C + E_j - D_k``. Two
+    sorted searches per table instead of a Python loop over its columns (``tests`` compare both).
+    """
+    w0 = np.asarray(weights, dtype=np.int64)
+    if w0.ndim != 2 or w0.shape[1] == 0:
+        raise ValueError("weights must be a 2-D array with at least one column")
+    if (w0 < 0).any() or (w0.sum(axis=1) != 1 << 32).any():
+        raise ValueError("weights must be >= 0 and every row sum to 2**32")
+    rows, n = w0.shape
+    c = max(1, bits, (n - 1).bit_length())  # >= 1: a shift by 32 is undefined
     size, capacity = 1 << c, 1 << (32 - c)
-    w = weights + [0] * (size - len(weights))
-    keep, alias = [capacity] * size, list(range(size))
-    small = [i for i in range(size) if w[i] < capacity]
-    large = [i for i in range(size) if w[i] >= capacity]
-    while small and large:
-        lo, hi = small.pop(), large[-1]
-        keep[lo], alias[lo] = w[lo], hi
-        w[hi] -= capacity - w[lo]
-        if w[hi] < capacity:
-            small.append(large.pop())
-    # the columns left in either list are full: integer weights leave no residue
-    keep, alias = np.array(keep, dtype=np.uint64), np.array(alias, dtype=np.uint64)
+    w = np.zeros((rows, size), dtype=np.int64)
+    w[:, :n] = w0
+    keep = np.full((rows, size), capacity, dtype=np.int64)
+    alias = np.tile(np.arange(size, dtype=np.int64), (rows, 1))
+    # both lists in pop order (highest column first), every row's after the previous row's
+    small_row, small_col = np.nonzero(w[:, ::-1] < capacity)
+    large_row, large_col = np.nonzero(w[:, ::-1] >= capacity)
+    small_col, large_col = size - 1 - small_col, size - 1 - large_col
+    deficit = capacity - w[small_row, small_col]
+    excess = w[large_row, large_col] - capacity
+    span = np.int64(1 << 34)  # > any row's sum (2^32): one sorted key for all rows
+    d_key = small_row * span + _row_cumsum(deficit, small_row)
+    e_key = large_row * span + _row_cumsum(excess, large_row)
+    j = np.searchsorted(e_key, d_key - deficit, side="left")
+    if small_row.size and (not (j < large_row.size).all()
+                           or (large_row[np.minimum(j, large_row.size - 1)] != small_row).any()):
+        raise AssertionError("alias tables: a small column found no large one (weights do not balance)")
+    keep[small_row, small_col] = w[small_row, small_col]
+    alias[small_row, small_col] = large_col[j]
+    k = np.searchsorted(d_key, e_key, side="right")
+    moved = np.flatnonzero(k < small_row.size)
+    moved = moved[small_row[k[moved]] == large_row[moved]]
+    if moved.size and ((moved + 1 >= large_row.size).any() or (large_row[np.minimum(moved + 1, large_row.size - 1)]
+                                                                 != large_row[moved]).any()):
+        raise AssertionError("alias tables: a large column emptied with no large one left (weights do not balance)")
+    r, col = large_row[moved], large_col[moved]
+    keep[r, col] = capacity + (e_key[moved] - d_key[k[moved]])
+    alias[r, col] = large_col[moved + 1]
     full = keep == capacity  # C does not fit the field: C - 1 own fractions, the last one aliases to itself
-    keep[full], alias[full] = capacity - 1, np.flatnonzero(full)
-    return c, ((keep << np.uint64(c)) | alias).astype(np.uint32)
+    keep[full] = capacity - 1
+    alias[full] = np.nonzero(full)[1]
+    return c, ((keep << c) | alias).astype(np.uint32)
+
+
+def _row_cumsum(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Cumulated ``values`` restarting at every new row (``rows`` ascending)."""
+    total = np.cumsum(values)
+    if not total.size:
+        return total
+    first = np.searchsorted(rows, rows, side="left")
+    return total - (total[first] - values[first])
 
 
 class LevelTables:
@@ -199,7 +245,8 @@ class LevelTables:
     (1-2 KB) over its values, probabilities rounded to multiples of 2^-32 (largest remainders): a
     frame's tables stay in cache. Row ``j`` is level ``j``; all rows share ``c``, so that a pixel's
     entry is at ``j·2^c + column`` (no look-up of where its table starts). Tables are built on
-    demand, many levels per matrix product (:func:`level_pmfs`), and kept: a table is a pure
+    demand, a whole block of :data:`_BATCH` levels per matrix product (:func:`level_pmfs`) and
+    alias construction (:func:`alias_tables`), and kept: a table is a pure
     function of (camera, level, c), so what is held changes speed, never values. A row that is not
     built is all zeros: it draws its offset (0), and its pixels are recorded by the chain instead.
     """
@@ -249,7 +296,8 @@ class LevelTables:
         (a level whose values do not fit ``2^c`` columns, or the size limit, has none). Rows are
         held up to ``top`` at least (unbuilt ones are zeros)."""
         levels = np.asarray(levels, dtype=np.int64)
-        need = max(int(levels[-1]) if levels.size else 0, int(top)) + 1
+        top_block = (int(levels[-1]) // _BATCH + 1) * _BATCH if levels.size else 0  # (whole blocks are built)
+        need = max(min(top_block, self.max_rows), int(top) + 1)
         if need > self.built.size:
             grow = int(max(need, 1.25 * self.built.size))
             entries = np.zeros((grow, 1 << self.bits), dtype=np.uint32)
@@ -259,11 +307,14 @@ class LevelTables:
             self.built = np.concatenate([self.built, np.zeros(grow - self.built.size, dtype=bool)])
         missing = levels[~self.built[levels]]
         missing = np.array([j for j in missing if int(j) not in self._unfit], dtype=np.int64)
-        if missing.size:
-            self._build(missing)
+        for block in np.unique(missing // _BATCH):
+            self._build(np.arange(block * _BATCH, min((block + 1) * _BATCH, self.max_rows)))
         return self.built[levels]
 
     def _build(self, levels: np.ndarray) -> None:
+        """Build the tables of one whole block of levels (``j // _BATCH`` alike), in one matrix
+        product: a level's table then comes from the same floating-point computation whatever
+        else was asked for, or built before (a pmf's last bits depend on the rows computed with it)."""
         import time
 
         start = time.perf_counter()
@@ -271,31 +322,47 @@ class LevelTables:
         fits = _table_fits(self.camera, photons)
         self._unfit.update(int(j) for j in levels[~fits])
         levels, photons = levels[fits], photons[fits]
-        for b in range(0, levels.size, _BATCH):
-            offset, pmf = level_pmfs(self.camera, photons[b:b + _BATCH], self.extra_e)
-            cdf = np.cumsum(pmf, axis=1)
-            for j, row_pmf, row_cdf in zip(levels[b:b + _BATCH], pmf, cdf):
-                lo = int(np.searchsorted(row_cdf, _TAIL))                          # mass below lo < 2^-34
-                hi = min(int(np.searchsorted(row_cdf, 1.0 - _TAIL)), row_cdf.size - 1)  # above hi <= 2^-34
-                if hi - lo >= 1 << self.bits or offset + hi > 0xFFFF:
-                    self._unfit.add(int(j))
-                    continue
-                kept = row_pmf[lo:hi + 1].copy()
-                kept[0], kept[-1] = row_cdf[lo], 1.0 - (row_cdf[hi - 1] if hi > lo else 0.0)  # tails folded in
-                self.entries[j] = alias_table(_integer_weights(kept), self.bits)[1]
-                self.offset[j] = offset + lo
-                self.built[j] = True
-                self.levels_built += 1
+        if not levels.size:
+            return
+        offset, pmf = level_pmfs(self.camera, photons, self.extra_e)
+        cdf = np.cumsum(pmf, axis=1)
+        kept, rows = [], []
+        for j, row_pmf, row_cdf in zip(levels, pmf, cdf):
+            lo = int(np.searchsorted(row_cdf, _TAIL))                          # mass below lo < 2^-34
+            hi = min(int(np.searchsorted(row_cdf, 1.0 - _TAIL)), row_cdf.size - 1)  # above hi <= 2^-34
+            if hi - lo >= 1 << self.bits or offset + hi > 0xFFFF:
+                self._unfit.add(int(j))
+                continue
+            row = row_pmf[lo:hi + 1].copy()
+            row[0], row[-1] = row_cdf[lo], 1.0 - (row_cdf[hi - 1] if hi > lo else 0.0)  # tails folded in
+            kept.append(row)
+            rows.append((int(j), offset + lo))
+        if rows:
+            j, first = np.array(rows).T
+            self.entries[j] = alias_tables(_integer_weights_rows(kept), self.bits)[1]
+            self.offset[j] = first
+            self.built[j] = True
+            self.levels_built += j.size
         self.build_seconds += time.perf_counter() - start
 
 
 def _integer_weights(pmf: np.ndarray) -> np.ndarray:
     """``pmf`` as integers summing to 2^32: floors plus one unit to the largest remainders."""
-    scaled = pmf / pmf.sum() * 2.0**32
+    return _integer_weights_rows([np.asarray(pmf, dtype=np.float64)])[0]
+
+
+def _integer_weights_rows(pmfs: list[np.ndarray]) -> np.ndarray:
+    """:func:`_integer_weights` of every pmf, as the rows of one (L, longest) array (zeros after
+    each row's end: a padded zero's remainder, 0, comes after every real one of a stable sort)."""
+    scaled = np.zeros((len(pmfs), max(p.size for p in pmfs)))
+    for row, pmf in zip(scaled, pmfs):
+        row[: pmf.size] = pmf / pmf.sum() * 2.0**32  # (each row's own sum: the same rounding as alone)
     weights = np.floor(scaled).astype(np.int64)
-    short = (1 << 32) - int(weights.sum())
-    if short:
-        weights[np.argsort(weights - scaled, kind="stable")[:short]] += 1
+    short = (1 << 32) - weights.sum(axis=1)
+    rank = np.empty_like(weights)
+    order = np.argsort(weights - scaled, axis=1, kind="stable")
+    np.put_along_axis(rank, order, np.arange(weights.shape[1])[None, :], axis=1)
+    weights += rank < short[:, None]
     return weights
 
 

@@ -16,8 +16,8 @@ from scipy import stats
 
 from kernels.background import background_map, smooth_field
 from kernels.camera import Camera, background_pmf, expose
-from kernels.mapsampler import (MIN_PIXELS, LevelTables, MapSampler, _alias_draw, _integer_weights, alias_table,
-                                level_pmfs, level_step_photons, map_sampler)
+from kernels.mapsampler import (_BATCH, MIN_PIXELS, LevelTables, MapSampler, _alias_draw, _integer_weights,
+                                _integer_weights_rows, alias_table, alias_tables, level_pmfs, level_step_photons, map_sampler)
 from kernels.photophysics import place_emitters, single_events
 from kernels.psf import GaussianPSF
 from kernels.render import Scene, render_chunk, render_expected
@@ -130,6 +130,65 @@ def test_alias_tables_are_exact_integer_tables_and_draw_by_definition():
         column = bits.astype(np.int64) >> (32 - c)
         fraction = bits.astype(np.int64) & ((1 << (32 - c)) - 1)
         np.testing.assert_array_equal(out, 7 + np.where(fraction < keep[column], column, alias[column]))
+
+
+def _vose(weights, bits):
+    """Vose's alias construction, one column at a time (the reference for alias_tables)."""
+    weights = [int(w) for w in weights]
+    c = max(1, bits, (len(weights) - 1).bit_length())
+    size, capacity = 1 << c, 1 << (32 - c)
+    w = weights + [0] * (size - len(weights))
+    keep, alias = [capacity] * size, list(range(size))
+    small = [i for i in range(size) if w[i] < capacity]
+    large = [i for i in range(size) if w[i] >= capacity]
+    while small and large:
+        lo, hi = small.pop(), large[-1]
+        keep[lo], alias[lo] = w[lo], hi
+        w[hi] -= capacity - w[lo]
+        if w[hi] < capacity:
+            small.append(large.pop())
+    for i in range(size):
+        if keep[i] == capacity:  # a full column: C - 1 own fractions, the last one aliases to itself
+            keep[i], alias[i] = capacity - 1, i
+    return c, np.array([(k << c) | a for k, a in zip(keep, alias)], dtype=np.uint32)
+
+
+def test_alias_tables_are_vose_tables_row_by_row():
+    rng = np.random.default_rng(5)
+    for trial in range(120):
+        size, rows, bits = int(rng.integers(1, 300)), int(rng.integers(1, 6)), int(rng.integers(1, 10))
+        pmfs = []
+        for _ in range(rows):
+            pmf = rng.random(size) ** rng.choice([1, 3, 8])
+            pmf[rng.random(size) < 0.5 * rng.random()] = 0.0
+            if trial % 7 == 0:
+                pmf[:] = 1.0  # every column exactly full (when the size is a power of two)
+            pmf[0] += 1e-9
+            pmfs.append(pmf)
+        weights = _integer_weights_rows(pmfs)
+        c, got = alias_tables(weights, bits)
+        for row, pmf, table in zip(weights, pmfs, got):
+            np.testing.assert_array_equal(row, _integer_weights(pmf))
+            c0, want = _vose(row, bits)
+            assert c == c0
+            np.testing.assert_array_equal(table, want)
+
+
+def test_tables_are_built_in_whole_blocks_the_same_whatever_was_asked_before():
+    camera = SCMOS["r1.5-s0.5-qe0.8"]
+    step = level_step_photons(camera.qe)
+    levels = np.arange(3 * _BATCH - 40, 5 * _BATCH + 7)
+    at_once = LevelTables(camera, step, bits=8)
+    at_once.prepare(levels)
+    one_by_one = LevelTables(camera, step, bits=8)
+    for j in np.random.default_rng(2).permutation(levels)[:25]:
+        one_by_one.prepare(np.array([j]))
+        block = np.arange(j // _BATCH * _BATCH, (j // _BATCH + 1) * _BATCH)
+        assert one_by_one.built[block].all()  # (all these levels fit: 8 bits of columns)
+    one_by_one.prepare(levels)
+    assert one_by_one.levels == at_once.levels == 4 * _BATCH
+    np.testing.assert_array_equal(one_by_one.entries[levels], at_once.entries[levels])
+    np.testing.assert_array_equal(one_by_one.offset[levels], at_once.offset[levels])
 
 
 @pytest.mark.parametrize("name", sorted(SCMOS))
