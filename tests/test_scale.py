@@ -18,7 +18,7 @@ from pipeline.config import load_sweep
 from pipeline.plan import plan_sweep
 from pipeline.plan.jobs import auto_layout
 from pipeline.run.execute import BATCH_MAX, batch_sizes
-from pipeline.run.status import SaveSchedule
+from pipeline.run.status import JobStatus, RunStatus, SaveSchedule, read_status
 from pipeline.store import groups as G
 from pipeline.store.chunks import _sharded_blosc_of, encode_shard
 
@@ -241,6 +241,35 @@ def test_new_groups_are_the_files_zarr_writes(tmp_path, write_sweep):
         warnings.simplefilter("ignore")
         zarr.consolidate_metadata(fast / "sweep.zarr")
     assert document == json.loads((fast / "sweep.zarr" / "zarr.json").read_text())
+
+
+def test_status_saves_encode_again_exactly_the_records_that_changed(tmp_path):
+    jobs = {f"job_{i:04d}": JobStatus(f"job_{i:04d}", f"{i:032x}", chunks_total=2) for i in (3, 1, 2)}
+    status = RunStatus(sweep="s", output=str(tmp_path), jobs=jobs,
+                       others=[{"name": "job_0000", "state": "done", "chunks_total": 1, "chunks_done": 1,
+                                "chunks_computed": 1, "chunks_reused": 0, "seconds": 0.5, "error": None}])
+    status.save()
+    first = (tmp_path / "status.json").read_bytes()
+    jobs["job_0002"].chunks_done, jobs["job_0002"].seconds = 1, 0.25
+    try:
+        raise OSError("disk on fire")
+    except OSError as exc:
+        jobs["job_0003"].fail(exc)
+    status.state = "failed"
+    status.save()
+    data, problem = read_status(tmp_path)
+    assert problem is None and data["state"] == "failed"
+    records = {j["name"]: j for j in data["jobs"]}
+    assert [j["name"] for j in data["jobs"]] == ["job_0000", "job_0001", "job_0002", "job_0003"]
+    assert records["job_0002"]["chunks_done"] == 1 and records["job_0002"]["seconds"] == 0.25
+    assert records["job_0003"]["state"] == "failed" and records["job_0003"]["error"]["message"] == "disk on fire"
+    assert records["job_0001"] == {**vars(jobs["job_0001"]), "in_run": True}
+    assert records["job_0000"]["in_run"] is False
+    # the file is what encoding the whole status afresh gives
+    cached = (tmp_path / "status.json").read_bytes()
+    assert cached != first
+    RunStatus(**{k: v for k, v in vars(status).items() if k != "_lines"}).save()
+    assert (tmp_path / "status.json").read_bytes() == cached
 
 
 def test_status_saves_are_spaced_by_their_cost():
