@@ -38,12 +38,12 @@ class DamagedMetadata(UserError):
         super().__init__(f"{self.path.relative_to(output)}: {problem}; {then}")
 
 
-def node_document(folder: Path, kind: str) -> tuple[dict | None, str | None]:
+def node_document(folder: str | os.PathLike, kind: str) -> tuple[dict | None, str | None]:
     """(the node's ``zarr.json`` as JSON, None) when it is a zarr v3 document of ``kind``, else
     (None, what is wrong): "missing", "unreadable (...)", "not valid JSON", "not the metadata of ..."."""
-    path = Path(folder) / "zarr.json"
     try:
-        text = path.read_bytes()
+        with open(os.path.join(folder, "zarr.json"), "rb") as file:
+            text = file.read()
     except FileNotFoundError:
         return None, "missing"
     except OSError as exc:
