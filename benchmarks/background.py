@@ -23,7 +23,12 @@ and bleaching brings new levels later. Prints the per-frame medians and the rati
 constant path's whole table draw against the steps of :class:`kernels.mapsampler.MapSampler`'s
 table draw (level per pixel, random bits, offsets, the alias draw) and the rest of ``expose``.
 
-Run:  python benchmarks/background.py [--frames 20] [--reps 3] [--ops]
+``--baseline DIR`` (another checkout, e.g. a git worktree of an earlier commit) instead times
+``constant`` and ``structured map (+ bleaching)`` with this checkout's kernels and with DIR's, each
+repetition in a fresh process per checkout (the two interleaved), and prints both side by side:
+per-frame CPU, the first frame's table building, and the ratio baseline / this.
+
+Run:  python benchmarks/background.py [--frames 20] [--reps 3] [--ops] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -34,7 +39,11 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import _common as C  # noqa: E402  (also takes benchmarks/ off sys.path)
 import numpy as np  # noqa: E402
@@ -147,12 +156,70 @@ def op_breakdown(constant: Scene, structured: Scene, reps: int) -> None:
                   [[k, f"{C.median(v) * 1e3:.1f}"] for k, v in steps.items()]))
 
 
+MAP = "structured map (+ bleaching)"
+
+
+def one_rep(frames: int) -> None:
+    """One repetition of ``constant`` and :data:`MAP` in this process, as one JSON line (for --baseline)."""
+    cases = {k: v for k, v in scenes(frames).items() if k in ("constant", MAP)}
+    start = time.perf_counter()
+    render_chunk(cases[MAP], 0, 1)
+    first = time.perf_counter() - start
+    built, seconds, _ = _tables(map_sampler(cases[MAP].camera, cases[MAP].background_map))
+    render_chunk(cases["constant"], 0, 1)
+    result = {"first_frame_s": first, "first_tables_s": seconds, "first_tables": built}
+    result.update({name: per_frame(name, scene, frames) for name, scene in cases.items()})
+    built_all, seconds_all, _ = _tables(map_sampler(cases[MAP].camera, cases[MAP].background_map))
+    result.update(later_tables=built_all - built, later_tables_s=seconds_all - seconds)
+    print(json.dumps(result))
+
+
+def compare(frames: int, reps: int, baseline: str) -> None:
+    """This checkout's kernels against ``baseline``'s, each repetition in fresh processes, interleaved."""
+    roots = {"this": str(C.REPO), "baseline": str(Path(baseline).resolve())}
+    C.header(f"render_chunk CPU per {SIZE}x{SIZE} frame, this checkout vs {roots['baseline']} ({frames} frames "
+             f"per case, one process per checkout and repetition, interleaved); numpy {np.__version__}", reps)
+    runs = {label: [] for label in roots}
+    for rep in range(reps):
+        for label in (list(roots) if rep % 2 == 0 else list(roots)[::-1]):
+            out = subprocess.run([sys.executable, __file__, "--frames", str(frames), "--one-rep"], check=True,
+                                 capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=roots[label]))
+            runs[label].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            r = runs[label][-1]
+            print(f"  rep {rep + 1} {label:8s}: constant {r['constant'] * 1e3:.1f}, {MAP} {r[MAP] * 1e3:.1f} ms/frame; "
+                  f"first frame {r['first_frame_s']:.2f} s ({r['first_tables']} tables in {r['first_tables_s']:.2f} s), "
+                  f"later frames built {r['later_tables']} tables in {r['later_tables_s']:.2f} s", flush=True)
+
+    def med(label, key):
+        return C.median([r[key] for r in runs[label]])
+
+    rows = []
+    for key, what, scale, unit in (("constant", "constant: CPU per frame", 1e3, "ms"),
+                                   (MAP, f"{MAP}: CPU per frame", 1e3, "ms"),
+                                   ("first_tables_s", "first frame: table building", 1, "s"),
+                                   ("later_tables_s", f"table building in the {frames - 1} later frames", 1, "s")):
+        this, base = med("this", key), med("baseline", key)
+        rows.append([what, f"{this * scale:.2f} {unit}", f"{base * scale:.2f} {unit}", f"{base / this:.2f}"])
+    for label in roots:
+        rows.append([f"{MAP} / constant ({label})", f"{med(label, MAP) / med(label, 'constant'):.2f}", "", ""])
+    print()
+    print(C.table(["", "this", "baseline", "baseline / this"], rows))
+    ratio = med("this", MAP) / med("this", "constant")
+    print(f"target: structured <= 2x constant per frame: {ratio:.2f}x -> {C.verdict(ratio <= 2.0)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--ops", action="store_true", help="also print where a map frame's sampling time goes")
+    ap.add_argument("--baseline", help="another checkout to compare with")
+    ap.add_argument("--one-rep", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one_rep:
+        return one_rep(args.frames)
+    if args.baseline:
+        return compare(args.frames, args.reps, args.baseline)
     C.header(f"render_chunk CPU per {SIZE}x{SIZE} frame, constant vs structured background "
              f"({args.frames} frames per case and repetition, cases interleaved); numpy {np.__version__}", args.reps)
     cases = scenes(args.frames)
