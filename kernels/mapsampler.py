@@ -426,6 +426,10 @@ class MapSampler:
         self.delta_max_e = camera.qe * self.step_photons
         self._scaled = flat * np.float32(1.0 / self.step_photons)  # exact: D is a power of two
         self._q = -np.expm1(-self.delta_max_e)
+        # a map without a temporal factor has one factor in every frame: its levels (shifted to
+        # their rows' starts) and offsets are kept after the second frame at it (14 MB for 1200^2)
+        self._last_factor: np.float32 | None = None
+        self._static: tuple | None = None  # (factor, first, last, bounds, row starts, offsets)
 
     def expose(self, rng: np.random.Generator, factor: float, index: np.ndarray, photons: np.ndarray,
                out: np.ndarray | None = None) -> np.ndarray:
@@ -455,11 +459,15 @@ class MapSampler:
         if not factor > 0:
             raise ValueError(f"factor must be >= 0, got {factor}")
         step, scale = self.step_photons, np.float32(1.0 / self.step_photons)
-        # levels and their pixel counts from the map order: level j holds j·D <= p < (j+1)·D
-        ascending = self._sorted * factor
-        first, last = int(ascending[0] * scale), int(ascending[-1] * scale)
-        bounds = np.searchsorted(ascending, (np.arange(first, last + 2) * step).astype(np.float32))
-        del ascending
+        static = self._static if self._static is not None and self._static[0] == factor else None
+        if static is None:
+            # levels and their pixel counts from the map order: level j holds j·D <= p < (j+1)·D
+            ascending = self._sorted * factor
+            first, last = int(ascending[0] * scale), int(ascending[-1] * scale)
+            bounds = np.searchsorted(ascending, (np.arange(first, last + 2) * step).astype(np.float32))
+            del ascending
+        else:
+            first, last, bounds = static[1:4]
         counts = np.diff(bounds)
         rows = tables.max_rows
         wanted = np.flatnonzero((counts >= MIN_PIXELS) & (np.arange(first, last + 1) < rows))
@@ -474,15 +482,20 @@ class MapSampler:
             # 1. every pixel from its level's table (a row without one gives 0, replaced below),
             # in blocks whose temporaries stay in cache; the bits are the stream's in order
             entries, offsets, c = tables.entries.reshape(-1), tables.offset, tables.bits
+            if static is None and factor == self._last_factor:  # the second frame at this factor: keep its levels
+                level = self._levels(factor, rows, last)
+                static = (factor, first, last, bounds, np.left_shift(level, c), np.take(offsets, level))
+                self._static = static
+            self._last_factor = factor
             for a in range(0, n, _BLOCK):  # _BLOCK is even: every block starts on a whole word
                 b = min(a + _BLOCK, n)
-                # floor(p / D) of the painted p = map·factor (float32): map/D·factor is the same
-                # float32 number divided by D (a power of two: scaling commutes with rounding)
-                level = np.multiply(self._scaled[a:b], factor).astype(np.intp)
-                if last >= rows:
-                    np.minimum(level, rows - 1, out=level)  # (drawn from a wrong row, replaced below)
-                bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
-                _alias_draw(c, entries, level, bits, np.take(offsets, level), flat_out[a:b])
+                if static is None:
+                    level = self._levels(factor, rows, last, a, b)
+                    bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
+                    _alias_draw(c, entries, level, bits, np.take(offsets, level), flat_out[a:b])
+                else:
+                    bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
+                    _alias_draw(c, entries, static[4][a:b], bits, static[5][a:b], flat_out[a:b], shifted=True)
 
         def p(at):  # the painted background at some pixels (float32, as above)
             return bmap[at] * factor
@@ -528,17 +541,30 @@ class MapSampler:
             flat_out[at] = _chain(camera, values[None, :], rng, at, extra_e[None, :])[0]
         return out
 
+    def _levels(self, factor: np.float32, rows: int, last: int, a: int = 0, b: int | None = None) -> np.ndarray:
+        """Level of pixels ``a:b`` at ``factor`` (intp), capped at the last row held."""
+        # floor(p / D) of the painted p = map·factor (float32): map/D·factor is the same float32
+        # number divided by D (a power of two: scaling commutes with rounding)
+        level = np.multiply(self._scaled[a:b], factor).astype(np.intp)
+        if last >= rows:
+            np.minimum(level, rows - 1, out=level)  # (drawn from a wrong row, replaced later)
+        return level
+
 
 def _alias_draw(c: int, entries: np.ndarray, level: np.ndarray, bits: np.ndarray, offset: np.ndarray,
-                out: np.ndarray) -> None:
+                out: np.ndarray, shifted: bool = False) -> None:
     """``out = offset + `` the alias draw of 32-bit ``bits`` in row ``level`` of ``entries`` (2^c per row).
 
     Column ``bits >> (32 - c)``; its own value if the remaining ``32 - c`` bits (the fraction) are
-    below the entry's ``t``, else its alias. ``level`` is overwritten.
+    below the entry's ``t``, else its alias. ``level`` is overwritten, unless ``shifted``: then it
+    holds ``level << c`` (the rows' starts) and is kept.
     """
     column = np.right_shift(bits, np.uint32(32 - c))
-    index = np.left_shift(level, c, out=level)
-    index |= column
+    if shifted:
+        index = np.bitwise_or(level, column)
+    else:
+        index = np.left_shift(level, c, out=level)
+        index |= column
     entry = np.take(entries, index)
     # fraction < t  <=>  (fraction << c | 2^c - 1) < (t << c | alias): one compare of the packed entry
     own = np.left_shift(bits, np.uint32(c))

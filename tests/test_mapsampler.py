@@ -296,6 +296,19 @@ def test_render_uses_the_sampler_and_is_chunk_independent():
     assert abs(resid.mean()) < Z5 / np.sqrt(resid.size) and abs(resid.var() - 1) < Z5 * np.sqrt(2 / resid.size)
 
 
+def test_frames_at_a_repeated_factor_reuse_their_levels_with_the_same_bytes():
+    # a map without a temporal factor: from its second frame on, the sampler keeps the levels
+    camera = SCMOS["r1.5-s0.5-qe0.8"]
+    bmap = background_map(40.0, (48, 64), smooth_field(np.random.default_rng(3), (48, 64), 6.0), 0.6)
+    index, photons = np.array([5, 700, 2000]), np.array([300.0, 80.0, 1500.0], dtype=np.float32)
+    kept = MapSampler(camera, bmap)
+    for t, factor in enumerate([1.0, 1.0, 1.0, 0.5, 0.5, 1.0, 0.5, 0.5]):
+        fresh = MapSampler(camera, bmap).expose(np.random.default_rng([7, t]), factor, index, photons)
+        again = kept.expose(np.random.default_rng([7, t]), factor, index, photons)
+        np.testing.assert_array_equal(again, fresh)
+        assert (kept._static is not None and kept._static[0] == np.float32(factor)) == (t in (1, 2, 4, 6, 7))
+
+
 def test_a_map_bleached_to_nothing_renders_a_frame_without_background():
     # exp(-f / tau) underflows to float32 0 past f / tau ~ 104: those frames have no background at all
     camera = Camera(readout_noise_e=2.0)
