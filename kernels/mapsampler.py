@@ -43,9 +43,9 @@ electron and read-noise windows of :func:`level_pmfs` cut < 1e-30, and the rates
 Which levels have a table depends only on the frame (its pixel counts per level), and a table is a
 pure function of (camera, level, column count): tables are built in fixed blocks of
 :data:`_BATCH` levels (a block at once, in one floating-point computation), so frames do not depend
-on what was built before, hence not on the chunking. Draw order per frame (fixed): the table bits of all pixels (C order),
-the exponential gaps, one float64 uniform per candidate, one Poisson per candidate with
-``M >= 1``, the bits of the ``M = 1`` pixels (C order), then :func:`kernels.camera._chain` over
+on what was built before, hence not on the chunking. Draw order per frame (fixed): the table bits
+of all pixels (C order), the exponential gaps, one float64 uniform per candidate, one Poisson per
+candidate with ``M >= 1``, the bits of the ``M = 1`` pixels (C order), then :func:`kernels.camera._chain` over
 the chained pixels (lit and defective ones ascending, then the pixels of levels without a table in
 map order, then those with ``M >= 2`` ascending).
 
@@ -64,8 +64,8 @@ import numpy as np
 from .camera import Camera, _chain, _plain_scmos, _table_fits, _with_defects, expose_sparse, readout_probabilities
 from .lookup import uniform_bits
 
-__all__ = ["LevelTables", "MapSampler", "alias_table", "alias_tables", "level_pmfs", "level_step_photons", "map_sampler",
-           "map_sampler_applies", "MIN_PIXELS"]
+__all__ = ["LevelTables", "MapSampler", "alias_table", "alias_tables", "level_pmfs", "level_step_photons",
+           "map_sampler", "map_sampler_applies", "MIN_PIXELS"]
 
 #: a level with fewer pixels than this in a frame gets no table: its pixels go through the chain
 MIN_PIXELS = 64
@@ -489,12 +489,11 @@ class MapSampler:
             self._last_factor = factor
             for a in range(0, n, _BLOCK):  # _BLOCK is even: every block starts on a whole word
                 b = min(a + _BLOCK, n)
+                bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
                 if static is None:
                     level = self._levels(factor, rows, last, a, b)
-                    bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
                     _alias_draw(c, entries, level, bits, np.take(offsets, level), flat_out[a:b])
                 else:
-                    bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
                     _alias_draw(c, entries, static[4][a:b], bits, static[5][a:b], flat_out[a:b], shifted=True)
 
         def p(at):  # the painted background at some pixels (float32, as above)

@@ -17,7 +17,8 @@ from scipy import stats
 from kernels.background import background_map, smooth_field
 from kernels.camera import Camera, background_pmf, expose
 from kernels.mapsampler import (_BATCH, MIN_PIXELS, LevelTables, MapSampler, _alias_draw, _integer_weights,
-                                _integer_weights_rows, alias_table, alias_tables, level_pmfs, level_step_photons, map_sampler)
+                                _integer_weights_rows, alias_table, alias_tables, level_pmfs, level_step_photons,
+                                map_sampler)
 from kernels.photophysics import place_emitters, single_events
 from kernels.psf import GaussianPSF
 from kernels.render import Scene, render_chunk, render_expected
