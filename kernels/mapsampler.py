@@ -171,7 +171,7 @@ def alias_table(weights: np.ndarray, bits: int = 1) -> tuple[int, np.ndarray]:
     entries : (2^c,) uint32
         ``t_i << c | alias_i`` (a full column, ``t_i = C``, is stored as ``C - 1`` with alias ``i``).
     """
-    c, entries = alias_tables(np.asarray(weights, dtype=np.int64)[None, :], bits)
+    c, entries = alias_tables(np.asarray(weights)[None, :], bits)
     return c, entries[0]
 
 
@@ -187,10 +187,13 @@ def alias_tables(weights: np.ndarray, bits: int = 1) -> tuple[int, np.ndarray]:
     ``C`` after small column ``k``, the first with ``D_k > E_j``, keeping ``C + E_j - D_k``. Two
     sorted searches per table instead of a Python loop over its columns (``tests`` compare both).
     """
-    w0 = np.asarray(weights, dtype=np.int64)
+    w0 = np.asarray(weights)
     if w0.ndim != 2 or w0.shape[1] == 0:
         raise ValueError("weights must be a 2-D array with at least one column")
-    if (w0 < 0).any() or (w0.sum(axis=1) != 1 << 32).any():
+    if w0.dtype.kind not in "iu" or (w0 < 0).any() or (w0 > 1 << 32).any():
+        raise ValueError("weights must be integers in 0..2**32, every row summing to 2**32")
+    w0 = w0.astype(np.int64)  # (each <= 2^32: a row's sum cannot wrap)
+    if (w0.sum(axis=1) != 1 << 32).any():
         raise ValueError("weights must be >= 0 and every row sum to 2**32")
     rows, n = w0.shape
     c = max(1, bits, (n - 1).bit_length())  # >= 1: a shift by 32 is undefined
@@ -296,6 +299,11 @@ class LevelTables:
         (a level whose values do not fit ``2^c`` columns, or the size limit, has none). Rows are
         held up to ``top`` at least (unbuilt ones are zeros)."""
         levels = np.asarray(levels, dtype=np.int64)
+        if levels.size and levels[-1] >= self.max_rows:  # (beyond the memory limit: no table)
+            fits = levels < self.max_rows
+            has = np.zeros(levels.size, dtype=bool)
+            has[fits] = self.prepare(levels[fits], top=min(int(top), self.max_rows - 1))
+            return has
         top_block = (int(levels[-1]) // _BATCH + 1) * _BATCH if levels.size else 0  # (whole blocks are built)
         need = max(min(top_block, self.max_rows), int(top) + 1)
         if need > self.built.size:

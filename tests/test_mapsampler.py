@@ -175,6 +175,24 @@ def test_alias_tables_are_vose_tables_row_by_row():
             np.testing.assert_array_equal(table, want)
 
 
+def test_alias_tables_refuse_weights_that_are_no_integer_table():
+    for weights in ([2**31, 2**31 - 1], [2**62, 2**62, 2**62, 2**62 + 2**32], [2**33, -(2**33) + 2**32],
+                    [0.5 * 2**32, 0.5 * 2**32], [2**64, 0]):
+        with pytest.raises(ValueError):
+            alias_table(weights)
+
+
+def test_levels_beyond_the_memory_limit_get_no_table(monkeypatch):
+    import kernels.mapsampler as M
+
+    monkeypatch.setattr(M, "_MAX_BYTES", 3 * _BATCH * (4 << 8))  # 3 blocks of 8-bit tables
+    camera = SCMOS["r10"]
+    tables = LevelTables(camera, level_step_photons(camera.qe), bits=8)
+    top = tables.max_rows
+    assert tables.prepare(np.array([5, top - 1, top, top + 7])).tolist() == [True, True, False, False]
+    assert tables.built.size <= top
+
+
 def test_tables_are_built_in_whole_blocks_the_same_whatever_was_asked_before():
     camera = SCMOS["r1.5-s0.5-qe0.8"]
     step = level_step_photons(camera.qe)

@@ -241,6 +241,11 @@ def test_new_groups_are_the_files_zarr_writes(tmp_path, write_sweep):
         warnings.simplefilter("ignore")
         zarr.consolidate_metadata(fast / "sweep.zarr")
     assert document == json.loads((fast / "sweep.zarr" / "zarr.json").read_text())
+    # a stray folder in a group (no metadata file, or a folder named zarr.json) is no node of it
+    group = fast / "sweep.zarr" / jobs[1].name
+    (group / "notes").mkdir()
+    (group / "odd" / "zarr.json").mkdir(parents=True)
+    assert json.loads(G._consolidated_document(fast)) == document
 
 
 def test_status_saves_encode_again_exactly_the_records_that_changed(tmp_path):
@@ -270,6 +275,13 @@ def test_status_saves_encode_again_exactly_the_records_that_changed(tmp_path):
     assert cached != first
     RunStatus(**{k: v for k, v in vars(status).items() if k != "_lines"}).save()
     assert (tmp_path / "status.json").read_bytes() == cached
+    # records changed in place, and other records of the same count, are seen too
+    jobs["job_0003"].error["message"] = "disk cooled down"
+    status.others = [{**status.others[0], "name": "job_0009", "state": "failed"}]
+    status.save()
+    records = {j["name"]: j for j in read_status(tmp_path)[0]["jobs"]}
+    assert records["job_0003"]["error"]["message"] == "disk cooled down"
+    assert "job_0000" not in records and records["job_0009"]["state"] == "failed"
 
 
 def test_status_saves_are_spaced_by_their_cost():

@@ -58,7 +58,7 @@ class RunStatus:
     error: dict | None = None
     others: list[dict] = field(default_factory=list)  # jobs of the sweep outside a --jobs subset, as last recorded
     subset: str | None = None  # the --jobs pattern of a run of some of the sweep's jobs
-    _lines: dict[str, tuple] = field(default_factory=dict, repr=False, compare=False)  # save's encoded records
+    _lines: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # save's encoded records
 
     @property
     def path(self) -> Path:
@@ -82,17 +82,19 @@ class RunStatus:
         """
         head = {name: getattr(self, name) for name in _RUN_FIELDS}
         dumps = functools.partial(json.dumps, default=str)
-        lines = self._lines
-        if len(lines) != len(self.jobs) + len(self.others):  # (first save: the others' lines do not change)
-            lines.clear()
-            lines.update({j["name"]: (None, dumps({**j, "in_run": False})) for j in self.others})
-        for job in self.jobs.values():
-            record = vars(job)
-            key = tuple(record.values())  # (an error record is replaced, never changed in place)
-            cached = lines.get(job.name)
+        records = [(("job", job.name), vars(job), True) for job in self.jobs.values()]
+        records += [(("other", i), record, False) for i, record in enumerate(self.others)]
+        lines = {}
+        for slot, record, in_run in records:
+            # (values, with a copy of any dict: an error record changed in place is a change too)
+            key = tuple(dict(v) if isinstance(v, dict) else v for v in record.values())
+            cached = self._lines.get(slot)
             if cached is None or cached[0] != key:
-                lines[job.name] = (key, dumps({**record, "in_run": True}))
-        body = dumps(head)[:-1] + ', "jobs": [\n' + ",\n".join(lines[name][1] for name in sorted(lines)) + "\n]}\n"
+                cached = (key, dumps({**record, "in_run": in_run}))
+            lines[slot] = cached
+        self._lines = lines
+        order = sorted(range(len(records)), key=lambda i: records[i][1]["name"])  # (stable: jobs, then others)
+        body = dumps(head)[:-1] + ', "jobs": [\n' + ",\n".join(lines[records[i][0]][1] for i in order) + "\n]}\n"
         atomic.write_bytes(self.path, body.encode(), durable=False)
 
 

@@ -403,8 +403,8 @@ def _consolidated_document(output: Path) -> bytes | None:
                 children = sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
             for child in children:
                 array, problem = node_document(os.path.join(folder, child), "array")
-                if problem == "missing":  # (a folder without metadata is no node of the group)
-                    continue
+                if problem and not os.path.isfile(os.path.join(folder, child, "zarr.json")):
+                    continue  # (a folder without a metadata file is no node of the group)
                 if array is None:
                     return None
                 metadata[f"{name}/{child}"] = array
