@@ -26,7 +26,7 @@ constant path's whole table draw against the steps of :class:`kernels.mapsampler
 table draw (level per pixel, random bits, offsets, the alias draw) and the rest of ``expose``.
 
 ``--baseline DIR`` (another checkout, e.g. a git worktree of an earlier commit) instead times
-``constant`` and ``structured map (+ bleaching)`` with this checkout's kernels and with DIR's, each
+``constant`` and both structured maps with this checkout's kernels and with DIR's, each
 repetition in a fresh process per checkout (the two interleaved), and prints both side by side:
 per-frame CPU, the first frame's table building, and the ratio baseline / this.
 
@@ -62,6 +62,9 @@ from kernels.rng import generator, key_words  # noqa: E402
 SIZE = 1200
 SHAPE = (SIZE, SIZE)
 BACKGROUND = 100.0
+WHOLE_CHAIN = "structured map, whole chain"
+MAP = "structured map (+ bleaching)"
+STATIC = "structured map (static)"
 
 
 def scenes(frames: int) -> dict[str, Scene]:
@@ -81,17 +84,12 @@ def scenes(frames: int) -> dict[str, Scene]:
         "constant + bleaching": Scene(camera=camera, background_bleach_tau_frames=50.0, **common),
         "hot/dead pixels (0.1 % each)": Scene(camera=Camera(readout_noise_e=10.0, dark_e=sparse["dark_e"],
                                                             response=sparse["response"]), **common),
-        "structured map (+ bleaching)": Scene(camera=camera, background_map=bmap, background_bleach_tau_frames=50.0,
-                                              **common),
+        MAP: Scene(camera=camera, background_map=bmap, background_bleach_tau_frames=50.0, **common),
         STATIC: Scene(camera=camera, background_map=bmap, **common),
         WHOLE_CHAIN: Scene(camera=camera, background_map=bmap, background_bleach_tau_frames=50.0, **common),
         "PRNU 1 % + DSNU 1 ADU": Scene(camera=Camera(readout_noise_e=10.0, response=dense["response"],
                                                      dsnu_adu=dense["dsnu_adu"]), **common),
     }
-
-
-WHOLE_CHAIN = "structured map, whole chain"
-STATIC = "structured map (static)"
 
 
 def _whole_chain(scene: Scene, t0: int, t1: int) -> None:
@@ -160,11 +158,9 @@ def op_breakdown(constant: Scene, structured: Scene, reps: int) -> None:
                   [[k, f"{C.median(v) * 1e3:.1f}"] for k, v in steps.items()]))
 
 
-MAP = "structured map (+ bleaching)"
-
-
 def one_rep(frames: int) -> None:
-    """One repetition of ``constant`` and :data:`MAP` in this process, as one JSON line (for --baseline)."""
+    """One repetition of ``constant``, :data:`MAP` and :data:`STATIC` in this process, as one JSON line
+    (for --baseline)."""
     cases = {k: v for k, v in scenes(frames).items() if k in ("constant", MAP, STATIC)}
     start = time.perf_counter()
     render_chunk(cases[MAP], 0, 1)
@@ -206,7 +202,7 @@ def compare(frames: int, reps: int, baseline: str) -> None:
                                    ("first_tables_s", "first frame: table building", 1, "s"),
                                    ("later_tables_s", f"table building in the {frames - 1} later frames", 1, "s")):
         this, base = med("this", key), med("baseline", key)
-        rows.append([what, f"{this * scale:.2f} {unit}", f"{base * scale:.2f} {unit}", f"{base / this:.2f}"])
+        rows.append([what, f"{this * scale:.2f} {unit}", f"{base * scale:.2f} {unit}", f"{base / this:.2f}" if this else "-"])
     for case in (MAP, STATIC):
         rows.append([f"{case} / constant", *(f"{med(label, case) / med(label, 'constant'):.2f}" for label in roots), ""])
     print()
@@ -250,18 +246,18 @@ def main() -> None:
     print()
     print(C.table(["case", "CPU ms/frame", "/ constant"],
                   [[k, f"{v * 1e3:.1f}", f"{v / base:.2f}"] for k, v in med.items()]))
-    sampler = map_sampler(cases["structured map (+ bleaching)"].camera, cases["structured map (+ bleaching)"].background_map)
+    sampler = map_sampler(cases[MAP].camera, cases[MAP].background_map)
     built, seconds, mib = _tables(sampler)
     print(f"map tables after all runs: {sampler.tables.levels} levels, {built} tables built in {seconds:.2f} s "
           f"({1e3 * seconds / max(built, 1):.2f} ms per table, included in the per-frame times after the "
           f"warm-up frame), {mib:.1f} MiB held")
-    ratio = med["structured map (+ bleaching)"] / base
-    print(f"structured map: {med[WHOLE_CHAIN] / med['structured map (+ bleaching)']:.2f}x faster than the whole chain")
+    ratio = med[MAP] / base
+    print(f"structured map: {med[WHOLE_CHAIN] / med[MAP]:.2f}x faster than the whole chain")
     print(f"target: structured <= 2x constant per frame: {ratio:.2f}x (+ bleaching), {med[STATIC] / base:.2f}x "
           f"(static) -> {C.verdict(ratio <= 2.0)}")
     if args.ops:
         print()
-        op_breakdown(cases["constant"], cases["structured map (+ bleaching)"], max(5, args.reps))
+        op_breakdown(cases["constant"], cases[MAP], max(5, args.reps))
 
 
 if __name__ == "__main__":

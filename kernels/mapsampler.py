@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -190,11 +191,11 @@ def alias_tables(weights: np.ndarray, bits: int = 1) -> tuple[int, np.ndarray]:
     w0 = np.asarray(weights)
     if w0.ndim != 2 or w0.shape[1] == 0:
         raise ValueError("weights must be a 2-D array with at least one column")
-    if w0.dtype.kind not in "iu" or (w0 < 0).any() or (w0 > 1 << 32).any():
+    # (each in 0..2^32 before the sum: an int64 row sum cannot wrap)
+    if (w0.dtype.kind not in "iu" or (w0 < 0).any() or (w0 > 1 << 32).any()
+            or (w0.astype(np.int64).sum(axis=1) != 1 << 32).any()):
         raise ValueError("weights must be integers in 0..2**32, every row summing to 2**32")
-    w0 = w0.astype(np.int64)  # (each <= 2^32: a row's sum cannot wrap)
-    if (w0.sum(axis=1) != 1 << 32).any():
-        raise ValueError("weights must be >= 0 and every row sum to 2**32")
+    w0 = w0.astype(np.int64)
     rows, n = w0.shape
     c = max(1, bits, (n - 1).bit_length())  # >= 1: a shift by 32 is undefined
     size, capacity = 1 << c, 1 << (32 - c)
@@ -299,13 +300,10 @@ class LevelTables:
         (a level whose values do not fit ``2^c`` columns, or the size limit, has none). Rows are
         held up to ``top`` at least (unbuilt ones are zeros)."""
         levels = np.asarray(levels, dtype=np.int64)
-        if levels.size and levels[-1] >= self.max_rows:  # (beyond the memory limit: no table)
-            fits = levels < self.max_rows
-            has = np.zeros(levels.size, dtype=bool)
-            has[fits] = self.prepare(levels[fits], top=min(int(top), self.max_rows - 1))
-            return has
-        top_block = (int(levels[-1]) // _BATCH + 1) * _BATCH if levels.size else 0  # (whole blocks are built)
-        need = max(min(top_block, self.max_rows), int(top) + 1)
+        held = levels[levels < self.max_rows]  # (beyond the memory limit: no table; ascending, a prefix)
+        top = min(int(top), self.max_rows - 1)
+        top_block = (int(held[-1]) // _BATCH + 1) * _BATCH if held.size else 0  # (whole blocks are built)
+        need = max(min(top_block, self.max_rows), top + 1)
         if need > self.built.size:
             grow = int(max(need, 1.25 * self.built.size))
             entries = np.zeros((grow, 1 << self.bits), dtype=np.uint32)
@@ -313,11 +311,11 @@ class LevelTables:
             self.entries = entries
             self.offset = np.concatenate([self.offset, np.zeros(grow - self.offset.size, dtype=np.uint16)])
             self.built = np.concatenate([self.built, np.zeros(grow - self.built.size, dtype=bool)])
-        missing = levels[~self.built[levels]]
+        missing = held[~self.built[held]]
         missing = np.array([j for j in missing if int(j) not in self._unfit], dtype=np.int64)
         for block in np.unique(missing // _BATCH):
             self._build(np.arange(block * _BATCH, min((block + 1) * _BATCH, self.max_rows)))
-        return self.built[levels]
+        return np.concatenate([self.built[held], np.zeros(levels.size - held.size, dtype=bool)])
 
     def _build(self, levels: np.ndarray) -> None:
         """Build the tables of one whole block of levels (``j // _BATCH`` alike), in one matrix
@@ -398,6 +396,17 @@ def _bernoulli_positions(rng: np.random.Generator, n: int, q: float) -> np.ndarr
     return pos[: np.searchsorted(pos, n)]
 
 
+class _KeptLevels(NamedTuple):
+    """What :meth:`MapSampler.expose` keeps of a factor that repeats (no temporal factor)."""
+
+    factor: np.float32
+    first: int                # lowest and highest level of the frame
+    last: int
+    bounds: np.ndarray        # the levels' runs in map order (``searchsorted`` of the sorted map)
+    row_starts: np.ndarray    # (n,) intp: each pixel's level << c (its table row's first entry)
+    offsets: np.ndarray       # (n,) uint16: each pixel's table offset
+
+
 class MapSampler:
     """Records frames whose expected photons are ``background_map · factor`` plus sparse lit pixels.
 
@@ -437,7 +446,7 @@ class MapSampler:
         # a map without a temporal factor has one factor in every frame: its levels (shifted to
         # their rows' starts) and offsets are kept after the second frame at it (14 MB for 1200^2)
         self._last_factor: np.float32 | None = None
-        self._static: tuple | None = None  # (factor, first, last, bounds, row starts, offsets)
+        self._static: _KeptLevels | None = None
 
     def expose(self, rng: np.random.Generator, factor: float, index: np.ndarray, photons: np.ndarray,
                out: np.ndarray | None = None) -> np.ndarray:
@@ -475,7 +484,7 @@ class MapSampler:
             bounds = np.searchsorted(ascending, (np.arange(first, last + 2) * step).astype(np.float32))
             del ascending
         else:
-            first, last, bounds = static[1:4]
+            first, last, bounds = static.first, static.last, static.bounds
         counts = np.diff(bounds)
         rows = tables.max_rows
         wanted = np.flatnonzero((counts >= MIN_PIXELS) & (np.arange(first, last + 1) < rows))
@@ -492,7 +501,7 @@ class MapSampler:
             entries, offsets, c = tables.entries.reshape(-1), tables.offset, tables.bits
             if static is None and factor == self._last_factor:  # the second frame at this factor: keep its levels
                 level = self._levels(factor, rows, last)
-                static = (factor, first, last, bounds, np.left_shift(level, c), np.take(offsets, level))
+                static = _KeptLevels(factor, first, last, bounds, np.left_shift(level, c), np.take(offsets, level))
                 self._static = static
             self._last_factor = factor
             for a in range(0, n, _BLOCK):  # _BLOCK is even: every block starts on a whole word
@@ -502,7 +511,8 @@ class MapSampler:
                     level = self._levels(factor, rows, last, a, b)
                     _alias_draw(c, entries, level, bits, np.take(offsets, level), flat_out[a:b])
                 else:
-                    _alias_draw(c, entries, static[4][a:b], bits, static[5][a:b], flat_out[a:b], shifted=True)
+                    _alias_draw(c, entries, static.row_starts[a:b], bits, static.offsets[a:b], flat_out[a:b],
+                                shifted=True)
 
         def p(at):  # the painted background at some pixels (float32, as above)
             return bmap[at] * factor

@@ -78,23 +78,24 @@ class RunStatus:
         Built field by field and encoded by json's C encoder (``dataclasses.asdict`` and an indented
         dump cost ~0.4 ms per job, which for 10^4 jobs made every save take seconds); a job's line is
         encoded again only when its record changed (a save of 10^4 jobs re-encoding all of them took
-        0.1-0.16 s, and the saves of a long run added up to 1/20 of its time).
+        0.1-0.16 s, and :class:`SaveSchedule` lets the saves take up to 1 / cost_factor of the run).
         """
         head = {name: getattr(self, name) for name in _RUN_FIELDS}
         dumps = functools.partial(json.dumps, default=str)
         records = [(("job", job.name), vars(job), True) for job in self.jobs.values()]
         records += [(("other", i), record, False) for i, record in enumerate(self.others)]
-        lines = {}
+        cache, lines = {}, []
         for slot, record, in_run in records:
             # (values, with a copy of any dict: an error record changed in place is a change too)
             key = tuple(dict(v) if isinstance(v, dict) else v for v in record.values())
             cached = self._lines.get(slot)
             if cached is None or cached[0] != key:
                 cached = (key, dumps({**record, "in_run": in_run}))
-            lines[slot] = cached
-        self._lines = lines
-        order = sorted(range(len(records)), key=lambda i: records[i][1]["name"])  # (stable: jobs, then others)
-        body = dumps(head)[:-1] + ', "jobs": [\n' + ",\n".join(lines[records[i][0]][1] for i in order) + "\n]}\n"
+            cache[slot] = cached
+            lines.append((record["name"], cached[1]))
+        self._lines = cache
+        lines.sort(key=lambda line: line[0])  # (stable: jobs, then others, for one name)
+        body = dumps(head)[:-1] + ', "jobs": [\n' + ",\n".join(line for _, line in lines) + "\n]}\n"
         atomic.write_bytes(self.path, body.encode(), durable=False)
 
 

@@ -382,9 +382,9 @@ def _consolidated_document(output: Path) -> bytes | None:
     zarr's own consolidation decides, and says what is damaged).
 
     Paths are strings and the cyclic garbage collector waits: the document holds ~50 objects per
-    node, and its passes over them took a third of the time for 10^4 jobs."""
+    node, and its passes over them took a third of the time for 3 000 jobs."""
     root = str(store_path(output))
-    top = node_document(Path(root), "group")[0]
+    top = node_document(root, "group")[0]
     if top is None:
         return None
     metadata = {}
