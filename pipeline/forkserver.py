@@ -28,8 +28,10 @@ from multiprocessing import forkserver, resource_tracker
 
 #: imported by the server: distributed and what every chunk task imports (the export's h5py and
 #: tifffile are left to the task that needs them: a longer preload delays every worker's start);
-#: the last one freezes what the others imported (see its docstring)
-PRELOAD = ["distributed", "pipeline.run.graph", "scipy.special", "xxhash", "pipeline._preloaded"]
+#: the first one pauses the garbage collector, the last one freezes what the others imported and
+#: lets it run again (see their docstrings)
+PRELOAD = ["pipeline._preloading", "distributed", "pipeline.run.graph", "scipy.special", "xxhash", "numcodecs",
+           "pipeline._preloaded"]
 
 #: distributed's ``pre-spawn-environ`` defaults, and ours (pipeline.run.cluster.MEMORY_THRESHOLDS):
 #: dask starts workers with MALLOC_TRIM_THRESHOLD_=65536 (memory goes back to the OS at once); glibc

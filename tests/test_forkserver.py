@@ -28,7 +28,8 @@ def _workers(tmp_path) -> list[dict]:
                 "added": os.environ.get("SMLM_TEST_ADDED"), "mmap": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
                 "omp": os.environ.get("OMP_NUM_THREADS"), "seed": os.environ.get("PYTHONHASHSEED"),
                 "sigint_blocked": bool(blocked & (1 << (signal.SIGINT - 1))),
-                "sighup_blocked": bool(blocked & (1 << (signal.SIGHUP - 1))), "frozen": gc.get_freeze_count()}
+                "sighup_blocked": bool(blocked & (1 << (signal.SIGHUP - 1))), "frozen": gc.get_freeze_count(),
+                "collecting": gc.isenabled()}
 
     spec = ClusterSpec(workers=2, dashboard_address="127.0.0.1:0", spill_dir=str(tmp_path / "spill"))
     with connect(spec) as client:
@@ -49,6 +50,7 @@ def test_workers_fork_from_the_server_with_what_a_spawned_worker_gets(tmp_path, 
                                                     expected["PYTHONHASHSEED"])
         assert w["sigint_blocked"] and w["sighup_blocked"]
         assert w["frozen"] > 0  # what the server imported is out of the collector's way (pipeline._preloaded)
+        assert w["collecting"]  # (paused during the preload only: pipeline._preloading)
     # what glibc and OpenBLAS read when they load: the server's environment as it was exec'd
     with open(f"/proc/{server}/environ", "rb") as f:
         started = dict(item.decode().split("=", 1) for item in f.read().split(b"\0") if b"=" in item)

@@ -20,7 +20,8 @@ from pipeline.plan.jobs import auto_layout
 from pipeline.run.execute import BATCH_MAX, batch_sizes
 from pipeline.run.status import JobStatus, RunStatus, SaveSchedule, read_status
 from pipeline.store import groups as G
-from pipeline.store.chunks import _sharded_blosc_of, encode_shard
+from pipeline.store.chunks import encode_shard
+from pipeline.store.documents import frames_layout
 
 # one job of 50 frames: chunks of 5, shards of 20 (the last shard, [40, 50), is partial)
 SHARDED = (TINY_SWEEP.replace("frames = 12", "frames = 50")
@@ -77,12 +78,13 @@ def test_shard_files_are_the_bytes_zarr_writes(sharded, tmp_path):
     frames = stored_movie(sout, job.name)[0]
     ours = zarr.open_array(sout / "sweep.zarr" / job.name / "frames", mode="r")
     theirs = zarr.create_array(tmp_path / "z", shape=ours.shape, chunks=ours.chunks, shards=ours.shards,
-                               dtype=ours.dtype, compressors=G.CODEC, fill_value=0)
+                               dtype=ours.dtype, compressors=G.frames_codec(), fill_value=0)
     theirs[:] = frames
     for i in range(3):
         assert (sout / "sweep.zarr" / job.name / f"frames/c/{i}/0/0").read_bytes() == (tmp_path / f"z/c/{i}/0/0").read_bytes()
     # and the encoder alone, on a last shard that leaves inner chunks out
-    assert encode_shard(frames[40:], 5, 4, 0, _sharded_blosc_of(theirs)) == (tmp_path / "z/c/2/0/0").read_bytes()
+    blosc = frames_layout(json.loads((tmp_path / "z" / "zarr.json").read_text())).blosc
+    assert encode_shard(frames[40:], 5, 4, 0, blosc) == (tmp_path / "z/c/2/0/0").read_bytes()
 
 
 def test_verify_finds_a_damaged_shard_and_run_recomputes_only_it(sharded, tmp_path, cli):

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import zarr
 
+from conftest import TINY_SWEEP
+
 from pipeline.config import load_sweep
 from pipeline.plan import plan_sweep
 from pipeline.store import FRAMES, prepare_job, store_path, stored_chunks, write_chunk
-from pipeline.store.groups import CODEC
+from pipeline.store import groups as G
+from pipeline.store.documents import frames_layout
+from pipeline.store.groups import frames_codec
+from pipeline.store.metadata import node_document
 
 
 def chunk_file(output, job_name: str, chunk_index: int):
@@ -60,10 +68,10 @@ def test_last_chunk_is_padded_with_the_arrays_fill_value(tmp_path, write_sweep):
     (tmp_path / "cache").mkdir()
     prepare_job(tmp_path, job)
     path = store_path(tmp_path) / job.name / FRAMES
-    zarr.create_array(path, shape=job.shape, chunks=(5, *job.shape[1:]), dtype=job.dtype, compressors=CODEC,
+    zarr.create_array(path, shape=job.shape, chunks=(5, *job.shape[1:]), dtype=job.dtype, compressors=frames_codec(),
                       fill_value=7, overwrite=True)
     reference = zarr.create_array(tmp_path / "reference.zarr", shape=job.shape, chunks=(5, *job.shape[1:]),
-                                  dtype=job.dtype, compressors=CODEC, fill_value=7)
+                                  dtype=job.dtype, compressors=frames_codec(), fill_value=7)
     movie = (np.random.default_rng(2).random(job.shape) * 3000).astype(job.dtype)
     write_chunk(tmp_path, job.name, 10, movie[10:12])
     reference[10:12] = movie[10:12]
@@ -82,3 +90,82 @@ def test_stored_chunks_lists_every_chunk_file_with_its_size(tmp_path, write_swee
     (chunk_file(tmp_path, job.name, 1).parent / ".0.1234.tmp").write_bytes(b"left by a killed write")
     chunk_file(tmp_path, job.name, 2).unlink()
     assert stored_chunks(tmp_path, job.name) == {0: sizes[0], 1: sizes[1]}
+
+
+@pytest.mark.parametrize("changes", [
+    {},  # uint16 frames in chunks of 4
+    {"frames = 12": "frames = 20", "chunk_frames = 4": "chunk_frames = 5\nshard_frames = 10"},  # in shards
+    {"readout_noise = 2.0": "readout_noise = 2.0\nadd_noise = false"},  # float32 frames
+    {"frames = 12": "frames = 1", "chunk_frames = 4": "chunk_frames = 1"},  # t = [0.0]: zarr stores no chunk of it
+    # the longest coordinate written without zarr (zarr's chunk guess keeps it whole)
+    {"frames = 12": "frames = 16384", "chunk_frames = 4": "chunk_frames = 4096"},
+])
+def test_new_group_documents_are_the_bytes_zarr_writes(write_sweep, changes):
+    text = TINY_SWEEP
+    for old, new in changes.items():
+        assert old in text
+        text = text.replace(old, new)
+    job = plan_sweep(load_sweep(write_sweep(text))).jobs[0]
+    ours = G._documents(job)
+    assert ours is not None and ours == G._zarr_files(job)
+    # and the layout read back from our frames document is the array zarr opens from it
+    layout = frames_layout(json.loads(ours["frames/zarr.json"]))
+    assert (layout.shape, layout.dtype, layout.chunk_frames, layout.shard_frames) == (
+        job.shape, job.dtype, job.chunk_frames, job.shard_frames or 0)
+
+
+def test_a_coordinate_zarr_would_split_is_left_to_zarr(write_sweep):
+    job = plan_sweep(load_sweep(write_sweep(TINY_SWEEP.replace("frames = 12", "frames = 16385")))).jobs[0]
+    assert G._documents(job) is None and G._template_files(G._template_key(job), job) == G._zarr_files(job)
+
+
+def test_a_frames_document_of_another_layout_is_written_through_zarr(tmp_path, write_sweep):
+    """Chunk keys with "." (or another codec) are not the layout write_chunk encodes itself: zarr writes them."""
+    job = plan_sweep(load_sweep(write_sweep())).jobs[0]
+    (tmp_path / "cache").mkdir()
+    prepare_job(tmp_path, job)
+    path = store_path(tmp_path) / job.name / FRAMES
+    zarr.create_array(path, shape=job.shape, chunks=(4, *job.shape[1:]), dtype=job.dtype, compressors=frames_codec(),
+                      chunk_key_encoding={"name": "default", "separator": "."}, fill_value=0, overwrite=True)
+    assert frames_layout(node_document(path, "array")[0]) is None
+    movie = (np.random.default_rng(3).random(job.shape) * 3000).astype(job.dtype)
+    assert write_chunk(tmp_path, job.name, 4, movie[4:8]) == (path / "c.1.0.0").stat().st_size > 0
+    assert zarr.open_array(path, mode="r")[4:8].tobytes() == movie[4:8].tobytes()
+
+
+def test_a_new_store_is_prepared_written_and_consolidated_without_importing_zarr(tmp_path, write_sweep):
+    """zarr's import (0.3-0.5 s) is off the path to a fresh run's first chunk, in the run process
+    (imports, prepare) and in the workers (new groups, chunks); the store is still zarr's to read."""
+    import subprocess
+    import sys
+
+    path = write_sweep(TINY_SWEEP.replace("frames = 12", "frames = 4"))  # (one chunk: a deferred group)
+    code = f"""
+import sys
+from pathlib import Path
+import pipeline.run, pipeline.run.graph
+from pipeline.config import load_sweep
+from pipeline.plan import plan_sweep
+from pipeline.run.execute import _prepare
+from pipeline.run.status import JobStatus, RunStatus
+from pipeline.store import consolidate, write_chunk, write_new_group
+from conftest import reference_movie
+plan = plan_sweep(load_sweep({str(path)!r}))
+out = Path({str(tmp_path / "out")!r}); out.mkdir()
+status = RunStatus(sweep=plan.name, output=str(out), jobs={{j.name: JobStatus(j.name, j.fingerprint, 1) for j in plan.jobs}})
+work = _prepare(plan, out, True, status, print)
+for job in plan.jobs:
+    write_new_group(out, job)
+    write_chunk(out, job.name, 0, reference_movie(job)[0])
+consolidate(out)
+print(sorted(work.new_groups) == sorted(j.name for j in plan.jobs), "zarr" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).parent)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-2:] == ["True", "False"]
+    job = plan_sweep(load_sweep(path)).jobs[0]
+    from conftest import reference_movie
+
+    tree = zarr.open_group(tmp_path / "out" / "sweep.zarr", mode="r")  # (the consolidated view)
+    assert tree[job.name][FRAMES][:].tobytes() == reference_movie(job)[0].tobytes()

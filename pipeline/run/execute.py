@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
-import zarr
 from distributed import as_completed
 
 from .. import atomic, signals
@@ -80,6 +79,12 @@ def _forget_stale(cache: CacheDir, job: Job, stale: dict[tuple[int, int], str], 
              f"entries ({reasons})")
 
 
+def _open_frames(output: Path, job: Job):
+    import zarr  # (here: only a group whose metadata was rebuilt needs it)
+
+    return zarr.open_array(store_path(output) / job.name / FRAMES, mode="r")
+
+
 def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus, echo: Callable[[str], None]) -> Work:
     """Create or keep every job's group (rebuilding damaged metadata), and find the chunks and exports still to do."""
     atomic.write_bytes(output / "sweep.toml", to_toml(plan.sweep.model.model_dump(mode="json")).encode())
@@ -103,7 +108,7 @@ def _prepare(plan: Plan, output: Path, resume: bool, status: RunStatus, echo: Ca
             _drop_entries(cache, job, prepared.old_chunk_frames)
         if prepared.moved_from:
             _move_export(output, prepared.moved_from, job.name)
-        frames = zarr.open_array(store_path(output) / job.name / FRAMES, mode="r") if prepared.unsure else None
+        frames = _open_frames(output, job) if prepared.unsure else None
         check = check_chunks(job, cache, stored_chunks(output, job.name), resume, frames, keys)
         _forget_stale(cache, job, check.stale, echo)
         work.todo[job.name] = check.todo

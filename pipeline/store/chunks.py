@@ -8,84 +8,66 @@ import os
 from pathlib import Path
 
 import numpy as np
-import zarr
-from numcodecs import Blosc
-from zarr.codecs import BloscCodec, BloscShuffle, BytesCodec, Crc32cCodec, ShardingCodec
-from zarr.codecs.sharding import ShardingCodecIndexLocation
-from zarr.codecs.bytes import Endian
 
 from ..atomic import fsync_file, write_bytes
-from .metadata import FRAMES, store_path
-
-
-def _blosc_of(array: zarr.Array) -> Blosc | None:
-    """numcodecs' Blosc that encodes a chunk of ``array`` exactly as zarr does, or None when the
-    array's codecs are not just (little-endian bytes, Blosc)."""
-    return _blosc_of_codecs(array.metadata.codecs)
-
-
-def _sharded_blosc_of(array: zarr.Array) -> Blosc | None:
-    """The inner chunks' Blosc of a sharded ``array`` whose shards this module can write as zarr
-    does (index at the end, little-endian uint64 offsets and lengths + CRC32C), else None."""
-    codecs = array.metadata.codecs
-    if not (len(codecs) == 1 and isinstance(codecs[0], ShardingCodec)):
-        return None
-    sharding = codecs[0]
-    index = sharding.index_codecs
-    if not (sharding.index_location == ShardingCodecIndexLocation.end and len(index) == 2
-            and isinstance(index[0], BytesCodec) and index[0].endian == Endian.little
-            and isinstance(index[1], Crc32cCodec)):
-        return None
-    return _blosc_of_codecs(sharding.codecs)
-
-
-def _blosc_of_codecs(codecs) -> Blosc | None:
-    if not (len(codecs) == 2 and isinstance(codecs[0], BytesCodec) and codecs[0].endian == Endian.little
-            and isinstance(codecs[1], BloscCodec)):
-        return None
-    blosc = codecs[1]
-    shuffle = {BloscShuffle.noshuffle: Blosc.NOSHUFFLE, BloscShuffle.shuffle: Blosc.SHUFFLE,
-               BloscShuffle.bitshuffle: Blosc.BITSHUFFLE}[blosc.shuffle]
-    return Blosc(cname=blosc.cname.value, clevel=blosc.clevel, shuffle=shuffle, blocksize=blosc.blocksize,
-                 typesize=blosc.typesize)
+from .documents import FramesLayout, frames_layout
+from .metadata import FRAMES, node_document, store_path
 
 
 def write_chunk(output: Path, job_name: str, t0: int, frames: np.ndarray) -> int:
-    """Write one whole zarr chunk and make it durable (fsync) before the cache entry follows; returns
-    the chunk file's size in bytes (0: zarr stored no file, the chunk is all fill value), which the
-    entry records so that a run can tell the chunk is still there (:func:`stored_chunks`).
+    """Write one whole zarr chunk (or shard) and make it durable (fsync) before the cache entry
+    follows; returns the chunk file's size in bytes (0: zarr stored no file, the chunk is all fill
+    value), which the entry records so that a run can tell the chunk is still there (:func:`stored_chunks`).
 
-    The chunk is encoded here with the array's own codec (the same bytes zarr writes) and
-    written by temp file + fsync + rename (:func:`atomic.write_bytes`): zarr's generic write path costs ~6 ms more per 1200² frame
+    The chunk is encoded here with the array's own codec (the same bytes zarr writes), its layout
+    read from the array's ``zarr.json`` (:func:`~.documents.frames_layout`), and written by temp
+    file + fsync + rename (:func:`atomic.write_bytes`): zarr's generic write path costs ~6 ms more per 1200² frame
     (an extra copy, the empty-chunk scan, its I/O thread), which for noise-limited frames is
-    more than the encoding itself.
+    more than the encoding itself. An array of another layout is written through zarr.
     """
-    array = zarr.open_array(store_path(output) / job_name / FRAMES, mode="r+")
+    folder = store_path(output) / job_name / FRAMES
+    layout = frames_layout(node_document(folder, "array")[0])
+    if layout is None or frames.dtype != layout.dtype or frames.shape[1:] != layout.shape[1:]:
+        return _write_with_zarr(folder, job_name, t0, frames)
+    if layout.shard_frames:
+        return _write_shard(folder, job_name, layout, t0, frames)
+    if t0 % layout.chunk_frames:
+        return _write_with_zarr(folder, job_name, t0, frames)
+    if frames.shape[0] < layout.chunk_frames:  # the last chunk: zarr stores whole chunks, padded with the fill value
+        padding = np.full((layout.chunk_frames - frames.shape[0], *frames.shape[1:]), layout.fill_value, frames.dtype)
+        frames = np.concatenate([frames, padding])
+    path = folder / layout.key(t0 // layout.chunk_frames)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoded = layout.blosc.encode(np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder("<")))
+    # the bytes reach the disk before the entry is written; the file's name and folders need no
+    # fsync of their own: every run lists the chunk files, and one lost in a crash is recomputed
+    write_bytes(path, encoded, sync_folder=False)
+    return len(encoded)
+
+
+def _whole_shard(job_name: str, t0: int, frames: np.ndarray, shard_frames: int, length: int) -> None:
+    if t0 % shard_frames or frames.shape[0] != min(shard_frames, length - t0):
+        raise ValueError(f"{job_name}: frames [{t0}, {t0 + frames.shape[0]}) are not one whole shard of {shard_frames}")
+
+
+def _write_with_zarr(folder: Path, job_name: str, t0: int, frames: np.ndarray) -> int:
+    """Through zarr's own write path (a sharded array: still one whole shard, so that zarr writes it
+    without reading it back first)."""
+    import zarr
+
+    array = zarr.open_array(folder, mode="r+")
+    unit = array.shards[0] if array.shards is not None else array.chunks[0]
     if array.shards is not None:
-        return _write_shard(output, job_name, array, t0, frames)
-    chunk_frames = array.chunks[0]
-    path = store_path(output) / job_name / FRAMES / array.metadata.encode_chunk_key((t0 // chunk_frames, 0, 0))
-    blosc = _blosc_of(array)
-    if blosc is None or t0 % chunk_frames or frames.dtype != array.dtype or frames.shape[1:] != array.shape[1:]:
-        array[t0:t0 + frames.shape[0]] = frames
-        if not path.exists():  # (zarr does not write an all-zero chunk)
-            return 0
-        fsync_file(path)
-        size = path.stat().st_size
-    else:
-        if frames.shape[0] < chunk_frames:  # the last chunk: zarr stores whole chunks, padded with the fill value
-            padding = np.full((chunk_frames - frames.shape[0], *frames.shape[1:]), array.fill_value, frames.dtype)
-            frames = np.concatenate([frames, padding])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        encoded = blosc.encode(np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder("<")))
-        # the bytes reach the disk before the entry is written; the file's name and folders need no
-        # fsync of their own: every run lists the chunk files, and one lost in a crash is recomputed
-        write_bytes(path, encoded, sync_folder=False)
-        size = len(encoded)
-    return size
+        _whole_shard(job_name, t0, frames, unit, array.shape[0])
+    array[t0:t0 + frames.shape[0]] = frames
+    path = folder / array.metadata.encode_chunk_key((t0 // unit, 0, 0))
+    if not path.exists():  # (zarr does not write an all-zero chunk)
+        return 0
+    fsync_file(path)
+    return path.stat().st_size
 
 
-def encode_shard(frames: np.ndarray, chunk_frames: int, chunks_per_shard: int, fill_value, blosc: Blosc) -> bytes:
+def encode_shard(frames: np.ndarray, chunk_frames: int, chunks_per_shard: int, fill_value, blosc) -> bytes:
     """A shard file as zarr's sharding codec writes it: the inner chunks (each padded to
     ``chunk_frames`` with the fill value and Blosc-encoded) one after the other, then the index —
     per inner chunk (offset, length) as little-endian uint64, 2^64 − 1 for a chunk not stored — and
@@ -113,24 +95,13 @@ def encode_shard(frames: np.ndarray, chunk_frames: int, chunks_per_shard: int, f
     return b"".join([*parts, index_bytes, crc])
 
 
-def _write_shard(output: Path, job_name: str, array: zarr.Array, t0: int, frames: np.ndarray) -> int:
+def _write_shard(folder: Path, job_name: str, layout: FramesLayout, t0: int, frames: np.ndarray) -> int:
     """Write one whole shard (a single task owns it: never a partial shard), durably; returns its size.
-
-    Encoded here as zarr's sharding codec does (tested byte for byte), else through zarr for other
-    codecs — still a whole shard, so zarr writes it without reading it back first.
-    """
-    shard_frames, chunk_frames = array.shards[0], array.chunks[0]
-    if t0 % shard_frames or frames.shape[0] != min(shard_frames, array.shape[0] - t0):
-        raise ValueError(f"{job_name}: frames [{t0}, {t0 + frames.shape[0]}) are not one whole shard of {shard_frames}")
-    path = store_path(output) / job_name / FRAMES / array.metadata.encode_chunk_key((t0 // shard_frames, 0, 0))
-    blosc = _sharded_blosc_of(array)
-    if blosc is None or frames.dtype != array.dtype or frames.shape[1:] != array.shape[1:]:
-        array[t0:t0 + frames.shape[0]] = frames
-        if not path.exists():
-            return 0
-        fsync_file(path)
-        return path.stat().st_size
-    encoded = encode_shard(frames, chunk_frames, shard_frames // chunk_frames, array.fill_value, blosc)
+    Encoded here as zarr's sharding codec does (tested byte for byte)."""
+    _whole_shard(job_name, t0, frames, layout.shard_frames, layout.shape[0])
+    encoded = encode_shard(frames, layout.chunk_frames, layout.shard_frames // layout.chunk_frames,
+                           layout.fill_value, layout.blosc)
+    path = folder / layout.key(t0 // layout.shard_frames)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(path, encoded, sync_folder=False)  # (as a chunk file: see write_chunk)
     return len(encoded)

@@ -20,19 +20,30 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import zarr
-from zarr.codecs import BloscCodec
 
 from .. import atomic
 from ..errors import UserError
 from ..plan import Job
+from .documents import BLOSC, coordinate_files, encode, frames_document
 from .metadata import FRAMES, check_root, damaged_metadata, group_folders, node_document, node_problem, store_path
 
-#: LZ4 with byte shuffle: the fastest Blosc codec that still halves noisy uint16 frames; level 1
-#: compresses them as well as level 5 (ratio 1.99 on a background-100 frame) in 60 % of the time
-CODEC = BloscCodec(cname="lz4", clevel=1, shuffle="shuffle", typesize=2)
+if TYPE_CHECKING:
+    import zarr
+
+# zarr is imported where it is used: a fresh run's client and its workers write new groups and
+# chunks without it (:mod:`.documents`), and its import was on the path to the first chunk in both
+
+
+def frames_codec():
+    """The frames' Blosc as a zarr codec: LZ4 with byte shuffle, the fastest Blosc codec that still
+    halves noisy uint16 frames; level 1 compresses them as well as level 5 (ratio 1.99 on a
+    background-100 frame) in 60 % of the time."""
+    from zarr.codecs import BloscCodec
+
+    return BloscCodec(**BLOSC)
 
 
 def job_attrs(job: Job) -> dict:
@@ -111,6 +122,8 @@ def _matches(group: zarr.Group, job: Job) -> bool:
 
 
 def _open_root(output: Path) -> zarr.Group:
+    import zarr
+
     # never the consolidated view: it lists the groups of the last finished run, not the live ones
     return zarr.open_group(store_path(output), mode="a", zarr_format=3, use_consolidated=False)
 
@@ -166,6 +179,10 @@ def repair_root(output: Path) -> str | None:
     return f"sweep.zarr/zarr.json: {problem}; rebuilt"
 
 
+ROOT_DOCUMENT = {"attributes": {}, "zarr_format": 3, "node_type": "group"}
+FRAMES_ATTRIBUTES = {"units": "ADU", "long_name": "camera counts"}
+
+
 def _create_frames(group: zarr.Group, job: Job) -> None:
     height, width = job.config.camera.roi_shape
     # a shard holds whole chunks and is written by one task only: never two tasks into one shard
@@ -173,8 +190,7 @@ def _create_frames(group: zarr.Group, job: Job) -> None:
     shards = (job.shard_frames, height, width) if job.shard_frames else None
     group.create_array(
         FRAMES, shape=job.shape, chunks=(job.chunk_frames, height, width), shards=shards, dtype=job.dtype,
-        compressors=CODEC, fill_value=0, dimension_names=("t", "y", "x"),
-        attributes={"units": "ADU", "long_name": "camera counts"},
+        compressors=frames_codec(), fill_value=0, dimension_names=("t", "y", "x"), attributes=FRAMES_ATTRIBUTES,
     )
 
 
@@ -193,6 +209,8 @@ def _rebuild_metadata(output: Path, job: Job, listed: bool) -> Prepared:
     ``listed``: :func:`job_groups` has just opened this job's group and frames (only the
     coordinates are left to check).
     """
+    import zarr
+
     folder = store_path(output) / job.name
     if not folder.is_dir():
         return Prepared()
@@ -235,23 +253,41 @@ _TEMPLATES: dict[tuple, dict[str, bytes]] = {}
 
 def _template_files(key: tuple, job: Job) -> dict[str, bytes]:
     """Every file zarr writes for a new group of this layout, by path inside the group, except the
-    group's own ``zarr.json`` (which holds the job's attributes): made once by zarr itself, in memory."""
+    group's own ``zarr.json`` (which holds the job's attributes): the documents of :mod:`.documents`
+    (zarr's bytes, tested), or made once by zarr itself, in memory, where those do not apply."""
     if key in _TEMPLATES:
         return _TEMPLATES[key]
+    files = _documents(job)
+    if files is None:
+        files = _zarr_files(job)
+    if len(_TEMPLATES) > 64:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = files
+    return files
+
+
+def _documents(job: Job) -> dict[str, bytes] | None:
+    files = {f"{FRAMES}/zarr.json": encode(frames_document(job.shape, job.dtype, job.chunk_frames, job.shard_frames,
+                                                            FRAMES_ATTRIBUTES))}
+    for name, (values, dims, attrs) in derived_arrays(job).items():
+        coordinate = coordinate_files(values, dims, attrs)
+        if coordinate is None:
+            return None
+        files.update((f"{name}/{path}", data) for path, data in coordinate.items())
+    return files
+
+
+def _zarr_files(job: Job) -> dict[str, bytes]:
+    import zarr
+
     store = zarr.storage.MemoryStore()
     group = zarr.open_group(store, mode="w", zarr_format=3)
     _create_frames(group, job)
     for name, array in derived_arrays(job).items():
         _create_derived(group, name, array)
     prototype = zarr.core.buffer.default_buffer_prototype()
-    files = {}
-    for path in zarr.core.sync.sync(_list(store)):
-        if path != "zarr.json":
-            files[path] = zarr.core.sync.sync(store.get(path, prototype)).to_bytes()
-    if len(_TEMPLATES) > 64:
-        _TEMPLATES.clear()
-    _TEMPLATES[key] = files
-    return files
+    return {path: zarr.core.sync.sync(store.get(path, prototype)).to_bytes()
+            for path in zarr.core.sync.sync(_list(store)) if path != "zarr.json"}
 
 
 async def _list(store) -> list[str]:
@@ -302,6 +338,9 @@ def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None, de
     """
     groups = fingerprint_index(output) if groups is None else groups
     folder = store_path(output)
+    if not folder.exists():  # a new store: its root, as zarr writes it
+        folder.mkdir(parents=True)
+        (folder / "zarr.json").write_bytes(encode(ROOT_DOCUMENT))
     if job.fingerprint not in groups and not (folder / job.name).exists() and (folder / "zarr.json").is_file():
         if defer and new_group_deferrable(job):
             return Prepared(deferred=True)
@@ -364,8 +403,13 @@ def job_groups(output: Path) -> dict[str, zarr.Group]:
     Groups are opened one by one, not through the root, so a damaged root or group hides only itself
     (:func:`~.metadata.damaged_metadata` lists what is skipped).
     """
+    names = group_folders(output)
+    if not names:
+        return {}  # (a new store: no zarr needed)
+    import zarr
+
     groups = {}
-    for name in group_folders(output):
+    for name in names:
         try:
             group = zarr.open_group(store_path(output) / name, mode="r", use_consolidated=False)
             group[FRAMES]  # (its metadata must be readable too; coordinates are not needed to list it)
@@ -385,7 +429,7 @@ def _consolidated_document(output: Path) -> bytes | None:
     node, and its passes over them took a third of the time for 3 000 jobs."""
     root = str(store_path(output))
     top = node_document(root, "group")[0]
-    if top is None:
+    if top is None or not isinstance(top.get("attributes", {}), dict):
         return None
     metadata = {}
     collecting = gc.isenabled()
@@ -426,12 +470,14 @@ def consolidate(output: Path) -> str | None:
     """
     import warnings
 
-    if node_problem(store_path(output), "group"):
+    if node_document(store_path(output), "group")[1]:
         return None
     document = _consolidated_document(output)
     if document is not None:
         atomic.write_bytes(store_path(output) / "zarr.json", document, durable=False)
         return None
+    import zarr  # (here: the documents of a sound store are consolidated without it)
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "consolidated metadata is not part of the v3 spec (yet)"

@@ -12,8 +12,6 @@ import json
 import os
 from pathlib import Path
 
-import zarr
-
 from ..errors import UserError
 
 FRAMES = "frames"
@@ -62,6 +60,8 @@ def node_problem(folder: Path, kind: str) -> str | None:
     _, problem = node_document(folder, kind)
     if problem:
         return problem
+    import zarr  # (here: the writers of a run never need it)
+
     try:  # the rest (shape, codecs, ...) is for zarr's own model to judge
         if kind == "group":
             zarr.open_group(folder, mode="r", use_consolidated=False)

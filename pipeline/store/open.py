@@ -6,8 +6,6 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import zarr
-
 from ..atomic import read_json
 from ..config.reference import unit_of
 from .groups import job_groups
@@ -15,6 +13,7 @@ from .metadata import FRAMES, damaged_metadata, store_path
 
 if TYPE_CHECKING:
     import xarray as xr
+    import zarr
 
 
 def open_job(output: str | Path, job: str) -> xr.Dataset:
