@@ -169,3 +169,24 @@ print(sorted(work.new_groups) == sorted(j.name for j in plan.jobs), "zarr" in sy
 
     tree = zarr.open_group(tmp_path / "out" / "sweep.zarr", mode="r")  # (the consolidated view)
     assert tree[job.name][FRAMES][:].tobytes() == reference_movie(job)[0].tobytes()
+
+
+def test_a_group_holds_the_documents_of_its_job_until_one_changes(tmp_path, write_sweep):
+    """Readers skip zarr only for a group whose documents are byte for byte those written for the job."""
+    jobs = plan_sweep(load_sweep(write_sweep(TINY_SWEEP.replace("[20, 40]", "[20, 40, 60]")))).jobs
+    for job in jobs:
+        prepare_job(tmp_path, job, {})
+    assert [G.holds_documents_of(tmp_path, job) for job in jobs] == [True] * len(jobs)
+    assert not G.holds_documents_of(tmp_path, _renamed(jobs[1], jobs[0].name))
+    t = store_path(tmp_path) / jobs[0].name / "t" / "zarr.json"
+    t.write_text(json.dumps(json.loads(t.read_text())))  # the same document, other bytes: zarr must judge it
+    assert not G.holds_documents_of(tmp_path, jobs[0]) and G.holds_documents_of(tmp_path, jobs[1])
+    (store_path(tmp_path) / jobs[1].name / FRAMES / "zarr.json").unlink()
+    assert not G.holds_documents_of(tmp_path, jobs[1])
+
+
+def _renamed(job, name):
+    """The job under another job's name (whose group holds another fingerprint)."""
+    import dataclasses
+
+    return dataclasses.replace(job, name=name)

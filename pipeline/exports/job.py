@@ -24,7 +24,7 @@ from .layout import (
     marker_problem, read_marker, remove_temporaries, set_export_compression,
 )
 from .malloc import tune_malloc
-from .readback import check_stored, entries_of, frames_array, iter_truth
+from .readback import check_frames, check_stored, entries_of, iter_truth
 from .tiff import TiffStream, finish_stream, write_tiff
 from .calibration import has_calibration, write_calibration
 from .truth import rewrite_draw, write_csv, write_h5
@@ -35,7 +35,6 @@ def software_versions() -> dict[str, str]:
 
     import h5py
     import tifffile
-    import zarr
 
     import kernels
 
@@ -44,7 +43,7 @@ def software_versions() -> dict[str, str]:
     except PackageNotFoundError:
         package = "unknown"
     return {"smlm-sweep": package, "kernels": kernels.__version__, "numpy": np.__version__,
-            "zarr": zarr.__version__, "tifffile": tifffile.__version__, "h5py": h5py.__version__}
+            "zarr": version("zarr"), "tifffile": tifffile.__version__, "h5py": h5py.__version__}
 
 
 def _clear_folder(folder: Path, marker: Any, job: Job, keep: str | None) -> None:
@@ -145,7 +144,7 @@ def export_job(output: Path, job: Job, force: bool = False, compression: str = "
 
     started = time.monotonic()
     tune_malloc()
-    frames_array(output, job)
+    check_frames(output, job)
     # a chunk gone from the store or a damaged ground truth refuses the job, the old export intact
     check_stored(output, job, entries)
     for _ in iter_truth(output, job, entries):

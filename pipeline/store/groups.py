@@ -326,6 +326,25 @@ def _write_new_group(output: Path, job: Job) -> bool:
     return True
 
 
+def holds_documents_of(output: Path, job: Job) -> bool:
+    """Whether the job's group is this job's (its fingerprint) and every array's ``zarr.json`` is,
+    byte for byte, the document this version writes for the job (:mod:`.documents`, or zarr's own
+    for the layout): then zarr reads the group by construction, and a check of it needs no zarr.
+    False for anything else (the reader then opens it through zarr, which names what is wrong)."""
+    key = _template_key(job)
+    files = None if key is None else _TEMPLATES.get(key) or _documents(job)
+    if files is None:
+        return False
+    folder = store_path(output) / job.name
+    group = node_document(folder, "group")[0]
+    if group is None or not isinstance(group.get("attributes"), dict) or group["attributes"].get("fingerprint") != job.fingerprint:
+        return False
+    try:
+        return all((folder / path).read_bytes() == data for path, data in files.items() if path.endswith("zarr.json"))
+    except OSError:
+        return False
+
+
 def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None, defer: bool = False) -> Prepared:
     """Create (or keep) the job's group.
 
