@@ -30,8 +30,9 @@ from multiprocessing import forkserver, resource_tracker
 #: tifffile are left to the task that needs them: a longer preload delays every worker's start);
 #: the first one pauses the garbage collector, the last one freezes what the others imported and
 #: lets it run again (see their docstrings)
-PRELOAD = ["pipeline._preloading", "distributed", "pipeline.run.graph", "scipy.special", "xxhash", "numcodecs",
-           "pipeline._preloaded"]
+#: (not numcodecs, which the first chunk imports: preloaded, it made the peer job's chunks ~15 %
+#: slower in interleaved runs, cause not found)
+PRELOAD = ["pipeline._preloading", "distributed", "pipeline.run.graph", "scipy.special", "xxhash", "pipeline._preloaded"]
 
 #: distributed's ``pre-spawn-environ`` defaults, and ours (pipeline.run.cluster.MEMORY_THRESHOLDS):
 #: dask starts workers with MALLOC_TRIM_THRESHOLD_=65536 (memory goes back to the OS at once); glibc
