@@ -30,8 +30,8 @@ from multiprocessing import forkserver, resource_tracker
 #: tifffile are left to the task that needs them: a longer preload delays every worker's start);
 #: the first one pauses the garbage collector, the last one freezes what the others imported and
 #: lets it run again (see their docstrings)
-#: (not numcodecs, which the first chunk imports: preloaded, it made the peer job's chunks ~15 %
-#: slower in interleaved runs, cause not found)
+#: (not numcodecs, which the first chunk imports: preloaded, the peer job's chunks took 16.6 and
+#: 18.9 s in all against 16.4 and 13.8 s without it, 2 interleaved pairs of runs; cause not found)
 PRELOAD = ["pipeline._preloading", "distributed", "pipeline.run.graph", "scipy.special", "xxhash", "pipeline._preloaded"]
 
 #: distributed's ``pre-spawn-environ`` defaults, and ours (pipeline.run.cluster.MEMORY_THRESHOLDS):

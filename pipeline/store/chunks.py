@@ -56,8 +56,8 @@ def _write_with_zarr(folder: Path, job_name: str, t0: int, frames: np.ndarray) -
     import zarr
 
     array = zarr.open_array(folder, mode="r+")
-    unit = array.shards[0] if array.shards is not None else array.chunks[0]
-    if array.shards is not None:
+    unit = (array.shards or array.chunks)[0]
+    if array.shards:
         _whole_shard(job_name, t0, frames, unit, array.shape[0])
     array[t0:t0 + frames.shape[0]] = frames
     path = folder / array.metadata.encode_chunk_key((t0 // unit, 0, 0))

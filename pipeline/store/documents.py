@@ -126,8 +126,8 @@ def _blosc(codecs: list):
         return None
     from numcodecs import Blosc, blosc
 
-    # as zarr sets it when imported: one thread per chunk task, never blosc's own pool (with it,
-    # 2 workers' compression threads ran the peer job 1.5 s slower; the bytes are the same)
+    # as zarr sets it when imported (blosc's global context is not thread-safe): one thread per
+    # chunk task, never blosc's own pool; the bytes are the same either way
     blosc.use_threads = False
     config = codecs[1]["configuration"]
     shuffle = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}[config["shuffle"]]
