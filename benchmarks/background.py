@@ -119,7 +119,7 @@ def op_breakdown(constant: Scene, structured: Scene, reps: int) -> None:
     """CPU ms per frame of the steps of the two background draws (median of ``reps`` frames each)."""
     from kernels.camera import _background_table
     from kernels.lookup import uniform_bits
-    from kernels.mapsampler import _BLOCK, _alias_draw
+    from kernels.mapsampler import _BLOCK, _alias_draw, _Scratch
 
     sampler = map_sampler(structured.camera, structured.background_map)
     table = _background_table(constant.camera, float(np.float32(BACKGROUND)))
@@ -127,7 +127,7 @@ def op_breakdown(constant: Scene, structured: Scene, reps: int) -> None:
     out = np.empty(n, dtype=np.uint16)
     none = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
     sampler.expose(rng, factor, *none)  # builds this factor's tables
-    tables = sampler.tables
+    tables, scratch = sampler.tables, _Scratch()
     entries = tables.entries.reshape(-1)
     steps = {"constant: whole table draw": [], "map: level per pixel": [], "map: random bits": [],
              "map: offset take": [], "map: alias draw": [], "map: whole expose": []}
@@ -139,13 +139,14 @@ def op_breakdown(constant: Scene, structured: Scene, reps: int) -> None:
         for a in range(0, n, _BLOCK):  # as MapSampler.expose does it, step by step
             b = min(a + _BLOCK, n)
             t = time.process_time()
-            level = np.multiply(sampler._scaled[a:b], factor).astype(np.intp)
+            level = sampler._levels(factor, tables.max_rows, 0, a, b, out=scratch.level[: b - a])
             t1 = time.process_time()
             bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
             t2 = time.process_time()
-            offsets = np.take(tables.offset, level)
+            np.take(tables.offset, level, out=out[a:b], mode="clip")
+            np.left_shift(level, tables.bits, out=level)
             t3 = time.process_time()
-            _alias_draw(tables.bits, entries, level, bits, offsets, out[a:b])
+            _alias_draw(tables.bits, entries, level, bits, out[a:b], scratch)
             t4 = time.process_time()
             for key, dt in zip(spent, (t1 - t, t2 - t1, t3 - t2, t4 - t3)):
                 spent[key] += dt

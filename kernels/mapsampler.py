@@ -65,7 +65,7 @@ import numpy as np
 from .camera import Camera, _chain, _plain_scmos, _table_fits, _with_defects, expose_sparse, readout_probabilities
 from .lookup import uniform_bits
 
-__all__ = ["LevelTables", "MapSampler", "alias_table", "alias_tables", "level_pmfs", "level_step_photons",
+__all__ = ["LevelTables", "MapSampler", "alias_table", "alias_tables", "level_bounds", "level_pmfs", "level_step_photons",
            "map_sampler", "map_sampler_applies", "MIN_PIXELS"]
 
 #: a level with fewer pixels than this in a frame gets no table: its pixels go through the chain
@@ -396,6 +396,33 @@ def _bernoulli_positions(rng: np.random.Generator, n: int, q: float) -> np.ndarr
     return pos[: np.searchsorted(pos, n)]
 
 
+def level_bounds(ascending_map: np.ndarray, factor: np.float32, step_photons: float) -> tuple[int, int, np.ndarray]:
+    """The levels of ``p = float32(map · factor)`` over a sorted map: (first, last, bounds).
+
+    Level ``j`` holds the pixels with ``j·D <= p < (j+1)·D``; they are ``ascending_map[bounds[j -
+    first]:bounds[j - first + 1]]`` (the float32 product is monotone in the map). The same as
+    ``searchsorted(ascending_map * factor, j·D)`` for every ``j``, without the product of every pixel:
+    each bound starts from a search just below ``j·D / factor`` and steps over whole runs of equal
+    values while their float32 product is still below ``j·D`` (at most a few steps: the product's
+    rounding moves a bound by about one float32 step).
+    """
+    factor = np.float32(factor)
+    scale = np.float32(1.0 / step_photons)
+    first, last = int(ascending_map[0] * factor * scale), int(ascending_map[-1] * factor * scale)
+    edges = (np.arange(first, last + 2) * step_photons).astype(np.float32)  # exact: D is a power of two
+    # a key below every map value whose product can round up to an edge (half an ulp below it)
+    below = edges.astype(np.float64) - np.spacing(edges).astype(np.float64)
+    keys = np.nextafter((below / np.float64(factor)).astype(np.float32), np.float32(-np.inf))
+    bounds = np.searchsorted(ascending_map, keys)
+    n = ascending_map.size
+    while True:
+        at = np.flatnonzero(bounds < n)
+        short = at[ascending_map[bounds[at]] * factor < edges[at]]
+        if not short.size:
+            return first, last, bounds
+        bounds[short] = np.searchsorted(ascending_map, ascending_map[bounds[short]], side="right")
+
+
 class _KeptLevels(NamedTuple):
     """What :meth:`MapSampler.expose` keeps of a factor that repeats (no temporal factor)."""
 
@@ -447,6 +474,7 @@ class MapSampler:
         # their rows' starts) and offsets are kept after the second frame at it (14 MB for 1200^2)
         self._last_factor: np.float32 | None = None
         self._static: _KeptLevels | None = None
+        self._scratch = _Scratch()  # (used under the tables' lock)
 
     def expose(self, rng: np.random.Generator, factor: float, index: np.ndarray, photons: np.ndarray,
                out: np.ndarray | None = None) -> np.ndarray:
@@ -478,11 +506,7 @@ class MapSampler:
         step, scale = self.step_photons, np.float32(1.0 / self.step_photons)
         static = self._static if self._static is not None and self._static[0] == factor else None
         if static is None:
-            # levels and their pixel counts from the map order: level j holds j·D <= p < (j+1)·D
-            ascending = self._sorted * factor
-            first, last = int(ascending[0] * scale), int(ascending[-1] * scale)
-            bounds = np.searchsorted(ascending, (np.arange(first, last + 2) * step).astype(np.float32))
-            del ascending
+            first, last, bounds = level_bounds(self._sorted, factor, step)
         else:
             first, last, bounds = static.first, static.last, static.bounds
         counts = np.diff(bounds)
@@ -504,15 +528,23 @@ class MapSampler:
                 static = _KeptLevels(factor, first, last, bounds, np.left_shift(level, c), np.take(offsets, level))
                 self._static = static
             self._last_factor = factor
+            # (take in "clip" mode writes into its out without buffering; levels are capped at the
+            # rows held, so nothing is clipped: the rows exist, as checked here once per frame)
+            if min(last, rows - 1) >= tables.offset.size:
+                raise AssertionError("map sampler: a level beyond the rows held")
+            scratch = self._scratch
             for a in range(0, n, _BLOCK):  # _BLOCK is even: every block starts on a whole word
                 b = min(a + _BLOCK, n)
                 bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
+                part = flat_out[a:b]
                 if static is None:
-                    level = self._levels(factor, rows, last, a, b)
-                    _alias_draw(c, entries, level, bits, np.take(offsets, level), flat_out[a:b])
+                    row_start = self._levels(factor, rows, last, a, b, out=scratch.level[: b - a])
+                    np.take(offsets, row_start, out=part, mode="clip")
+                    np.left_shift(row_start, c, out=row_start)
                 else:
-                    _alias_draw(c, entries, static.row_starts[a:b], bits, static.offsets[a:b], flat_out[a:b],
-                                shifted=True)
+                    row_start = static.row_starts[a:b]
+                    part[...] = static.offsets[a:b]
+                _alias_draw(c, entries, row_start, bits, part, scratch)
 
         def p(at):  # the painted background at some pixels (float32, as above)
             return bmap[at] * factor
@@ -546,8 +578,8 @@ class MapSampler:
             level1 = level_at[single].astype(np.intp)
             values1 = np.empty(k, dtype=np.uint16)
             with tables.lock:  # (the lock under which both stores are prepared)
-                _alias_draw(tables1.bits, tables1.entries.reshape(-1), level1.copy(), bits,
-                            np.take(tables1.offset, level1), values1)
+                np.take(tables1.offset, level1, out=values1)
+                _alias_draw(tables1.bits, tables1.entries.reshape(-1), level1 << tables1.bits, bits, values1)
             flat_out[pos[single]] = values1
             pos, level_at, m = pos[~single], level_at[~single], m[~single]
         # 4. the chain over the rest: their own photons, or the level's photons + M electrons
@@ -558,37 +590,66 @@ class MapSampler:
             flat_out[at] = _chain(camera, values[None, :], rng, at, extra_e[None, :])[0]
         return out
 
-    def _levels(self, factor: np.float32, rows: int, last: int, a: int = 0, b: int | None = None) -> np.ndarray:
-        """Level of pixels ``a:b`` at ``factor`` (intp), capped at the last row held."""
+    def _levels(self, factor: np.float32, rows: int, last: int, a: int = 0, b: int | None = None,
+                out: np.ndarray | None = None) -> np.ndarray:
+        """Level of pixels ``a:b`` at ``factor`` (intp), capped at the last row held; into ``out``
+        (intp, of the block's size) if given."""
         # floor(p / D) of the painted p = map·factor (float32): map/D·factor is the same float32
         # number divided by D (a power of two: scaling commutes with rounding)
-        level = np.multiply(self._scaled[a:b], factor).astype(np.intp)
+        scaled = np.multiply(self._scaled[a:b], factor)
+        if out is None:
+            level = scaled.astype(np.intp)
+        else:
+            level = out
+            np.copyto(level, scaled, casting="unsafe")  # (truncation, as astype: the values are >= 0)
         if last >= rows:
             np.minimum(level, rows - 1, out=level)  # (drawn from a wrong row, replaced later)
         return level
 
 
-def _alias_draw(c: int, entries: np.ndarray, level: np.ndarray, bits: np.ndarray, offset: np.ndarray,
-                out: np.ndarray, shifted: bool = False) -> None:
-    """``out = offset + `` the alias draw of 32-bit ``bits`` in row ``level`` of ``entries`` (2^c per row).
+class _Scratch:
+    """Buffers of one block of :func:`_alias_draw` (reused: fresh 128-256 KB temporaries cost
+    page faults, and ufuncs that write into their out avoid numpy's buffered casts)."""
+
+    def __init__(self, size: int = _BLOCK):
+        self.size = size
+        self.level = np.empty(size, dtype=np.intp)  # (the caller's: levels, then row starts)
+        self.index = np.empty(size, dtype=np.intp)
+        self.column = np.empty(size, dtype=np.uint32)
+        self.entry = np.empty(size, dtype=np.uint32)
+        self.fraction = np.empty(size, dtype=np.uint32)
+        self.own = np.empty(size, dtype=bool)
+        self.value = np.empty(size, dtype=np.uint16)
+
+
+def _alias_draw(c: int, entries: np.ndarray, row_start: np.ndarray, bits: np.ndarray, out: np.ndarray,
+                scratch: _Scratch | None = None) -> None:
+    """``out += `` the alias draw of 32-bit ``bits`` in the rows of ``entries`` (2^c per row) that
+    start at ``row_start`` (``level << c``; not modified). ``out`` (uint16) holds the rows' offsets.
 
     Column ``bits >> (32 - c)``; its own value if the remaining ``32 - c`` bits (the fraction) are
-    below the entry's ``t``, else its alias. ``level`` is overwritten, unless ``shifted``: then it
-    holds ``level << c`` (the rows' starts) and is kept.
+    below the entry's ``t``, else its alias. Every step writes into a buffer of ``scratch``
+    (one allocated for the call if ``None`` or too small).
     """
-    column = np.right_shift(bits, np.uint32(32 - c))
-    if shifted:
-        index = np.bitwise_or(level, column)
-    else:
-        index = np.left_shift(level, c, out=level)
-        index |= column
-    entry = np.take(entries, index)
+    m = bits.size
+    s = scratch if scratch is not None and scratch.size >= m else _Scratch(m)
+    column, index, entry, fraction, own, value = (x[:m] for x in (s.column, s.index, s.entry, s.fraction, s.own,
+                                                                   s.value))
+    np.right_shift(bits, np.uint32(32 - c), out=column)
+    np.bitwise_or(row_start, column, out=index)
+    np.take(entries, index, out=entry, mode="clip")  # (in range: rows exist for every level drawn)
     # fraction < t  <=>  (fraction << c | 2^c - 1) < (t << c | alias): one compare of the packed entry
-    own = np.left_shift(bits, np.uint32(c))
-    own |= np.uint32((1 << c) - 1)
-    own = own < entry
-    entry &= np.uint32((1 << c) - 1)
-    np.add(np.where(own, column, entry), offset, out=out, casting="unsafe")
+    np.left_shift(bits, np.uint32(c), out=fraction)
+    fraction |= np.uint32((1 << c) - 1)
+    np.less(fraction, entry, out=own)
+    entry &= np.uint32((1 << c) - 1)  # the alias
+    # own ? column : alias, as alias + own·(column - alias) in wrapping uint32 (np.where's
+    # unpredictable branch per pixel costs ~4x this)
+    column -= entry
+    column *= own
+    column += entry
+    np.copyto(value, column, casting="unsafe")  # (< 2^c: exact in uint16)
+    out += value
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:

@@ -17,7 +17,8 @@ from scipy import stats
 from kernels.background import background_map, smooth_field
 from kernels.camera import Camera, background_pmf, expose
 from kernels.mapsampler import (_BATCH, MIN_PIXELS, LevelTables, MapSampler, _alias_draw, _integer_weights,
-                                _integer_weights_rows, alias_table, alias_tables, level_pmfs, level_step_photons,
+                                _integer_weights_rows, alias_table, alias_tables, level_bounds, level_pmfs,
+                                level_step_photons,
                                 map_sampler)
 from kernels.photophysics import place_emitters, single_events
 from kernels.psf import GaussianPSF
@@ -125,9 +126,8 @@ def test_alias_tables_are_exact_integer_tables_and_draw_by_definition():
         bits[: 1 << c] = (columns << (32 - c)).astype(np.uint32)                    # fraction 0
         bits[1 << c: 2 << c] = ((columns << (32 - c)) | keep).astype(np.uint32)      # fraction = keep: the alias
         bits[2 << c: 3 << c] = ((columns << (32 - c)) | np.maximum(keep - 1, 0)).astype(np.uint32)
-        offset = np.full(bits.size, 7, dtype=np.uint16)
-        out = np.empty(bits.size, dtype=np.uint16)
-        _alias_draw(c, entries, np.zeros(bits.size, dtype=np.intp), bits, offset, out)
+        out = np.full(bits.size, 7, dtype=np.uint16)  # the row's offset: the draw adds to it
+        _alias_draw(c, entries, np.zeros(bits.size, dtype=np.intp), bits, out)
         column = bits.astype(np.int64) >> (32 - c)
         fraction = bits.astype(np.int64) & ((1 << (32 - c)) - 1)
         np.testing.assert_array_equal(out, 7 + np.where(fraction < keep[column], column, alias[column]))
@@ -313,6 +313,31 @@ def test_render_uses_the_sampler_and_is_chunk_independent():
     assert chain.tobytes() != whole.tobytes()
     resid = (whole.astype(np.float64) - 100.0 - photons) / np.sqrt(photons + 4.0 + 1 / 12)
     assert abs(resid.mean()) < Z5 / np.sqrt(resid.size) and abs(resid.var() - 1) < Z5 * np.sqrt(2 / resid.size)
+
+
+def test_level_bounds_are_the_searches_of_the_painted_products():
+    # the bounds of each level without the product of every pixel: equal to searching the float32
+    # products themselves, on maps made to catch a rounding (runs of equal values, values whose
+    # product lands on or next to a level edge, zeros) and at factors near 1, tiny and large
+    rng = np.random.default_rng(11)
+    step = level_step_photons(0.9)
+    edges = np.arange(0, 4000) * np.float32(step)
+    near = np.concatenate([np.nextafter(edges, np.float32(np.inf)), np.nextafter(edges, np.float32(-np.inf)), edges])
+    maps = [rng.uniform(0, 200, 5000).astype(np.float32),
+            np.repeat(rng.uniform(10, 50, 40).astype(np.float32), 100),        # long runs of equal values
+            near[near >= 0].astype(np.float32),                                # on and beside the edges
+            np.concatenate([np.zeros(50, np.float32), np.full(50, 7.25, np.float32)]),
+            np.full(300, 100.0, np.float32)]                                   # a constant map
+    factors = [1.0, 0.97, np.float32(1) - np.float32(2**-24), 1.0 + 2**-23, 0.5, 0.013, 3.7, 1e-4]
+    for bmap in maps:
+        ascending = np.sort(bmap)
+        for factor in map(np.float32, factors + list(rng.uniform(0.2, 2.0, 20))):
+            product = ascending * factor
+            first, last = int(product[0] * np.float32(1 / step)), int(product[-1] * np.float32(1 / step))
+            want = np.searchsorted(product, (np.arange(first, last + 2) * step).astype(np.float32))
+            got_first, got_last, got = level_bounds(ascending, factor, step)
+            assert (got_first, got_last) == (first, last)
+            np.testing.assert_array_equal(got, want)
 
 
 def test_frames_at_a_repeated_factor_reuse_their_levels_with_the_same_bytes():
