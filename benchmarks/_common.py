@@ -4,6 +4,7 @@
 - :func:`sweep_toml` / :func:`write_sweep`: a sweep file from plain dicts;
 - :func:`run_pipeline`: ``python -m pipeline run SWEEP --output DIR`` as a subprocess, wall-timed;
 - :func:`localizations`: localizations of a finished output (sum over its cache entries);
+- :func:`commit_job`: one job through the run's own chunk commit and export, in this process, CPU-timed;
 - :func:`median`, :func:`table`, :func:`header`, :func:`check_disk`, :func:`workdir`.
 
 Importing this module also takes ``benchmarks/`` off ``sys.path``: ``benchmarks/kernels.py`` is
@@ -111,6 +112,56 @@ def localizations(output: Path) -> int:
     for path in (Path(output) / "cache" / "chunks").glob("*.json"):
         total += int(json.loads(path.read_text())["localizations"])
     return total
+
+
+@dataclass
+class Committed:
+    """What :func:`commit_job` did: CPU (and wall) seconds per frame of the chunk commits and of the
+    export, the scene build's CPU seconds, and the job, scene and output (for more measurements)."""
+
+    job: object
+    scene: object
+    output: Path
+    scene_s: float
+    commit: float
+    export: float
+    commit_wall: float
+    export_wall: float
+    localizations: int
+
+
+def commit_job(work: Path, name: str, base: dict) -> Committed:
+    """The one job of the sweep ``base`` as a run computes it, but in this process (no cluster, so
+    no scheduling or start-up cost): :func:`pipeline.run.graph.commit_chunk` over every chunk
+    (render, camera, Zarr chunk write, frames into the streamed OME-TIFF, ground truth, cache
+    entry), then :func:`pipeline.exports.export_job`. Output in ``work / "out"`` (left there)."""
+    from pipeline.config import load_sweep
+    from pipeline.exports import export_job, start_stream
+    from pipeline.plan import plan_sweep
+    from pipeline.run.graph import ChunkTarget, commit_chunk
+    from pipeline.scene import build_scene
+    from pipeline.store import CacheDir, prepare_job
+
+    job = plan_sweep(load_sweep(write_sweep(work, name, base, workers=1))).jobs[0]
+    output = work / "out"
+    output.mkdir()
+    prepare_job(output, job)
+    CacheDir(output).ensure()
+    cpu0 = time.process_time()
+    scene = build_scene(job)
+    scene_s = time.process_time() - cpu0
+    stream = start_stream(output, job, name)
+    target = ChunkTarget(str(output), job.name, job.fingerprint, stream)
+    frames = job.config.emitters.frames
+    locs = 0
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for t0, t1 in job.chunks:
+        locs += commit_chunk(scene, target, t0, t1)["localizations"]
+    cpu1, wall1 = time.process_time(), time.perf_counter()
+    export_job(output, job, stream=stream, streamed=frozenset(t0 for t0, _ in job.chunks))
+    cpu2, wall2 = time.process_time(), time.perf_counter()
+    return Committed(job, scene, output, scene_s, (cpu1 - cpu0) / frames, (cpu2 - cpu1) / frames,
+                     (wall1 - wall0) / frames, (wall2 - wall1) / frames, locs)
 
 
 def median(values: Sequence[float]) -> float:

@@ -25,12 +25,20 @@ and bleaching brings new levels later. Prints the per-frame medians and the rati
 constant path's whole table draw against the steps of :class:`kernels.mapsampler.MapSampler`'s
 table draw (level per pixel, random bits, offsets, the alias draw) and the rest of ``expose``.
 
+``--pipeline`` instead times whole jobs as a run computes them, in this process (no cluster):
+the peer job (``--pipeline-frames`` frames) with a constant background, the same map (+ bleaching)
+and the map without it, each through the run's own chunk commit and export
+(:func:`_common.commit_job`: render, camera, Zarr write, streamed OME-TIFF, ground truth, cache
+entry, then the export), the cases interleaved in every repetition; it prints CPU per frame and the
+ratio to the constant job: the per-frame cost a run pays, of which the camera draw is a part.
+
 ``--baseline DIR`` (another checkout, e.g. a git worktree of an earlier commit) instead times
 ``constant`` and both structured maps with this checkout's kernels and with DIR's, each
 repetition in a fresh process per checkout (the two interleaved), and prints both side by side:
 per-frame CPU, the first frame's table building, and the ratio baseline / this.
 
 Run:  python benchmarks/background.py [--frames 20] [--reps 3] [--ops] [--baseline DIR]
+      python benchmarks/background.py --pipeline [--pipeline-frames 100] [--reps 3] [--tmpdir DIR]
 """
 
 from __future__ import annotations
@@ -213,18 +221,54 @@ def compare(frames: int, reps: int, baseline: str) -> None:
           f"{med('this', STATIC) / med('this', 'constant'):.2f}x (static) -> {C.verdict(ratio <= 2.0)}")
 
 
+#: the structured cases of --pipeline: the sweep's [base.background] table (the map of scenes())
+PIPELINE_CASES = {"constant": {},
+                  MAP: {"field_amplitude": 0.3, "field_length_px": 20.0, "bleach_tau_frames": 50.0},
+                  STATIC: {"field_amplitude": 0.3, "field_length_px": 20.0}}
+
+
+def pipeline(frames: int, reps: int, tmpdir: str | None) -> None:
+    """Whole jobs through the run's chunk commit and export: CPU per frame, constant vs map."""
+    C.header(f"the peer job ({SIZE}x{SIZE} px, {frames} frames) through the run's chunk commit and export, "
+             f"in-process, constant vs structured background (cases interleaved); numpy {np.__version__}", reps)
+    C.check_disk(Path(tmpdir or "/tmp"), C.peer_bytes(frames), "one job")
+    times = {name: [] for name in PIPELINE_CASES}
+    with C.workdir("background_", tmpdir) as work:
+        for rep in range(reps):
+            for i, (name, table) in enumerate(PIPELINE_CASES.items()):
+                folder = work / f"rep{rep}-{i}"
+                folder.mkdir()
+                done = C.commit_job(folder, "background", C.peer_job(frames, **({"background": table} if table else {})))
+                times[name].append(done.commit + done.export)
+                C.clear(folder)
+            print(f"  rep {rep + 1}: " + ", ".join(f"{k} {v[-1] * 1e3:.1f}" for k, v in times.items())
+                  + " ms CPU/frame", flush=True)
+    med = {k: C.median(v) for k, v in times.items()}
+    print()
+    print(C.table(["job (commit + export)", "CPU ms/frame", "/ constant"],
+                  [[k, f"{v * 1e3:.1f}", f"{v / med['constant']:.2f}"] for k, v in med.items()]))
+    ratio = med[MAP] / med["constant"]
+    print(f"target: structured <= 2x constant per frame, whole job: {ratio:.2f}x (+ bleaching), "
+          f"{med[STATIC] / med['constant']:.2f}x (static) -> {C.verdict(ratio <= 2.0)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--ops", action="store_true", help="also print where a map frame's sampling time goes")
     ap.add_argument("--baseline", help="another checkout to compare with")
+    ap.add_argument("--pipeline", action="store_true", help="whole jobs through the run's chunk commit instead")
+    ap.add_argument("--pipeline-frames", type=int, default=100)
+    ap.add_argument("--tmpdir", default=None)
     ap.add_argument("--one-rep", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one_rep:
         return one_rep(args.frames)
     if args.baseline:
         return compare(args.frames, args.reps, args.baseline)
+    if args.pipeline:
+        return pipeline(args.pipeline_frames, args.reps, args.tmpdir)
     C.header(f"render_chunk CPU per {SIZE}x{SIZE} frame, constant vs structured background "
              f"({args.frames} frames per case and repetition, cases interleaved); numpy {np.__version__}", args.reps)
     cases = scenes(args.frames)

@@ -41,12 +41,8 @@ import _common as C  # noqa: E402  (also takes benchmarks/ off sys.path)
 import numpy as np  # noqa: E402
 
 from kernels.render import render_chunk  # noqa: E402
-from pipeline.config import load_sweep  # noqa: E402
-from pipeline.exports import csv_lines, export_job, start_stream  # noqa: E402
-from pipeline.plan import plan_sweep  # noqa: E402
-from pipeline.run.graph import ChunkTarget, commit_chunk  # noqa: E402
-from pipeline.scene import build_scene  # noqa: E402
-from pipeline.store import CacheDir, checksum, prepare_job, write_chunk  # noqa: E402
+from pipeline.exports import csv_lines, start_stream  # noqa: E402
+from pipeline.store import CacheDir, checksum, write_chunk  # noqa: E402
 
 SIZE = 1200
 LAM = 100.0
@@ -83,22 +79,8 @@ def numpy_floor(frames: int, seed: int) -> tuple[float, float, float]:
 
 
 def pipeline_once(work: Path, frames: int, breakdown_chunks: int) -> dict:
-    sweep_path = C.write_sweep(work, "floor", C.peer_job(frames), workers=1)
-    job = plan_sweep(load_sweep(sweep_path)).jobs[0]
-    output = work / "out"
-    output.mkdir()
-    prepare_job(output, job)
-    CacheDir(output).ensure()
-    with Clock() as scene_t:
-        scene = build_scene(job)
-    stream = start_stream(output, job, "floor")
-    target = ChunkTarget(str(output), job.name, job.fingerprint, stream)
-    locs = 0
-    with Clock() as commit_t:
-        for t0, t1 in job.chunks:
-            locs += commit_chunk(scene, target, t0, t1)["localizations"]
-    with Clock() as export_t:
-        export_job(output, job, stream=stream, streamed=frozenset(t0 for t0, _ in job.chunks))
+    done = C.commit_job(work, "floor", C.peer_job(frames))
+    job, scene, output = done.job, done.scene, done.output
 
     # where the commit time goes, on the first chunks (re-rendered; same bytes)
     parts = {"render + camera (render_chunk)": 0.0, "zarr write": 0.0, "tiff write": 0.0,
@@ -126,9 +108,9 @@ def pipeline_once(work: Path, frames: int, breakdown_chunks: int) -> dict:
         n += t1 - t0
     C.clear(output)
     C.clear(work / "breakdown")
-    return {"scene": scene_t.cpu, "commit": commit_t.cpu / frames, "export": export_t.cpu / frames,
-            "commit_wall": commit_t.wall / frames, "export_wall": export_t.wall / frames,
-            "locs": locs, "parts": {k: v / max(n, 1) for k, v in parts.items()}}
+    return {"scene": done.scene_s, "commit": done.commit, "export": done.export,
+            "commit_wall": done.commit_wall, "export_wall": done.export_wall,
+            "locs": done.localizations, "parts": {k: v / max(n, 1) for k, v in parts.items()}}
 
 
 def main() -> None:
