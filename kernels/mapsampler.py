@@ -372,8 +372,21 @@ def _integer_weights_rows(pmfs: list[np.ndarray]) -> np.ndarray:
     return weights
 
 
-@lru_cache(maxsize=4)
+#: what the law of a background pixel depends on (per-pixel maps never reach the tables: a camera
+#: with defects chains its defective pixels)
+_LAW_FIELDS = ("kind", "add_noise", "shot_noise", "qe", "readout_noise_e", "e_per_adu", "baseline_adu",
+               "bit_depth", "full_well_e")
+
+
 def _level_tables(camera: Camera, bits: int, extra_e: int = 0) -> LevelTables:
+    """The tables of the camera's law, shared by all cameras with that law: the jobs of a sweep that
+    a worker renders one after another each have their own camera, and build its tables once."""
+    return _tables_of_law(tuple(getattr(camera, f) for f in _LAW_FIELDS), bits, extra_e)
+
+
+@lru_cache(maxsize=4)
+def _tables_of_law(law: tuple, bits: int, extra_e: int) -> LevelTables:
+    camera = Camera(**dict(zip(_LAW_FIELDS, law)))
     return LevelTables(camera, level_step_photons(camera.qe), bits, extra_e)
 
 

@@ -340,6 +340,29 @@ def test_level_bounds_are_the_searches_of_the_painted_products():
             np.testing.assert_array_equal(got, want)
 
 
+def test_cameras_with_one_law_share_their_tables_and_frames_do_not_depend_on_it():
+    # each job of a sweep has its own camera: equal laws share one store of tables (a worker builds
+    # them once), and what a store already holds never changes a frame
+    import kernels.mapsampler as ms
+
+    bmap = background_map(40.0, (48, 64), smooth_field(np.random.default_rng(3), (48, 64), 6.0), 0.6)
+    first = Camera(readout_noise_e=1.5, e_per_adu=0.5, qe=0.8)
+    again = Camera(readout_noise_e=1.5, e_per_adu=0.5, qe=0.8, dark_e=np.zeros((48, 64), np.float32))
+    other = Camera(readout_noise_e=1.5, e_per_adu=0.5, qe=0.8, baseline_adu=101.0)
+    ms._tables_of_law.cache_clear()
+    index, photons = np.array([5, 700]), np.array([300.0, 80.0], dtype=np.float32)
+    fresh = MapSampler(again, bmap).expose(np.random.default_rng(4), 0.7, index, photons)
+    assert MapSampler(again, bmap).tables.levels_built > 0
+    ms._tables_of_law.cache_clear()
+    a = MapSampler(first, bmap)
+    a.expose(np.random.default_rng(1), 1.3, index, photons)  # (builds more levels than the frame below needs)
+    b = MapSampler(again, bmap)
+    assert b.tables is a.tables and b.tables_plus_one is a.tables_plus_one
+    assert MapSampler(other, bmap).tables is not a.tables
+    np.testing.assert_array_equal(b.expose(np.random.default_rng(4), 0.7, index, photons), fresh)
+    ms._tables_of_law.cache_clear()
+
+
 def test_frames_at_a_repeated_factor_reuse_their_levels_with_the_same_bytes():
     # a map without a temporal factor: from its second frame on, the sampler keeps the levels
     camera = SCMOS["r1.5-s0.5-qe0.8"]
@@ -412,7 +435,7 @@ def test_levels_beyond_the_table_memory_take_the_chain(monkeypatch):
     photons = np.float32(12.34)  # level 197 > 100 rows
     bits = ms._column_bits(camera, float(photons), level_step_photons(camera.qe))
     monkeypatch.setattr(ms, "_MAX_BYTES", 100 * (4 << bits))
-    ms._level_tables.cache_clear()
+    ms._tables_of_law.cache_clear()
     bmap = np.full((128, 128), photons, dtype=np.float32)
     sampler = MapSampler(camera, bmap)
     assert sampler.tables.max_rows <= 100
@@ -420,4 +443,4 @@ def test_levels_beyond_the_table_memory_take_the_chain(monkeypatch):
     assert sampler.tables.levels == 0
     offset, pmf = background_pmf(camera, float(photons))
     assert _chi2_pvalue(np.bincount(drawn - offset, minlength=pmf.size), pmf) > P_MIN
-    ms._level_tables.cache_clear()
+    ms._tables_of_law.cache_clear()  # (a store built under the patched limit is not for later tests)
