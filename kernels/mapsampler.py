@@ -51,7 +51,11 @@ map order, then those with ``M >= 2`` ascending).
 
 Speed: the tables are integer alias tables of ``2^c`` uint32 entries (1 KB for a σ ≈ 14 ADU
 background): the ~2500 levels of a 1200² map at 100 ± 30 photons take 3.4 MiB, small enough for
-random access in C order (blocks of :data:`_BLOCK` pixels keep the temporaries in cache).
+random access in C order (blocks of :data:`_BLOCK` pixels keep the temporaries in cache, in
+buffers reused from block to block). The pixels with ``M = 1`` draw from their own store in a
+pass of their own: their tables in the same gather as the others' cost ~2 ms more per 1200²
+frame (their scattered rows missed the cache), measured. A store belongs to a camera's law, not
+to one camera: the jobs of a sweep with the same camera settings share their tables in a worker.
 """
 
 from __future__ import annotations
@@ -487,7 +491,12 @@ class MapSampler:
         # their rows' starts) and offsets are kept after the second frame at it (14 MB for 1200^2)
         self._last_factor: np.float32 | None = None
         self._static: _KeptLevels | None = None
-        self._scratch = _Scratch()  # (used under the tables' lock)
+        self._buffers = threading.local()  # a _Scratch per thread that draws frames of this map
+
+    def _scratch(self) -> _Scratch:
+        if not hasattr(self._buffers, "scratch"):
+            self._buffers.scratch = _Scratch()
+        return self._buffers.scratch
 
     def expose(self, rng: np.random.Generator, factor: float, index: np.ndarray, photons: np.ndarray,
                out: np.ndarray | None = None) -> np.ndarray:
@@ -529,35 +538,39 @@ class MapSampler:
         bmap = self.map.reshape(-1)
         out = np.empty(self.shape, dtype=np.uint16) if out is None else out
         flat_out = out.reshape(-1)
-        with tables.lock:
+        tables1 = self.tables_plus_one
+        with tables.lock:  # (one lock for both stores, shared by every sampler of the camera's law)
             has[wanted] = tables.prepare(first + wanted, top=min(last, rows - 1))
             has_plus_one = np.zeros(counts.size, dtype=bool)
-            has_plus_one[wanted] = self.tables_plus_one.prepare(first + wanted, top=min(last, rows - 1))
-            # 1. every pixel from its level's table (a row without one gives 0, replaced below),
-            # in blocks whose temporaries stay in cache; the bits are the stream's in order
+            has_plus_one[wanted] = tables1.prepare(first + wanted, top=min(last, rows - 1))
+            # the arrays as they are now: a later build writes rows not drawn here, or grows into
+            # new arrays, so the draws below need no lock (a table, once built, never changes)
             entries, offsets, c = tables.entries.reshape(-1), tables.offset, tables.bits
-            if static is None and factor == self._last_factor:  # the second frame at this factor: keep its levels
-                level = self._levels(factor, rows, last)
-                static = _KeptLevels(factor, first, last, bounds, np.left_shift(level, c), np.take(offsets, level))
-                self._static = static
-            self._last_factor = factor
-            # (take in "clip" mode writes into its out without buffering; levels are capped at the
-            # rows held, so nothing is clipped: the rows exist, as checked here once per frame)
-            if min(last, rows - 1) >= tables.offset.size:
-                raise AssertionError("map sampler: a level beyond the rows held")
-            scratch = self._scratch
-            for a in range(0, n, _BLOCK):  # _BLOCK is even: every block starts on a whole word
-                b = min(a + _BLOCK, n)
-                bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
-                part = flat_out[a:b]
-                if static is None:
-                    row_start = self._levels(factor, rows, last, a, b, out=scratch.level[: b - a])
-                    np.take(offsets, row_start, out=part, mode="clip")
-                    np.left_shift(row_start, c, out=row_start)
-                else:
-                    row_start = static.row_starts[a:b]
-                    part[...] = static.offsets[a:b]
-                _alias_draw(c, entries, row_start, bits, part, scratch)
+            entries1, offsets1 = tables1.entries.reshape(-1), tables1.offset
+        if static is None and factor == self._last_factor:  # the second frame at this factor: keep its levels
+            level = self._levels(factor, rows, last)
+            static = _KeptLevels(factor, first, last, bounds, np.left_shift(level, c), np.take(offsets, level))
+            self._static = static
+        self._last_factor = factor
+        # 1. every pixel from its level's table (a row without one gives 0, replaced below), in
+        # blocks whose temporaries stay in cache; the bits are the stream's in order. (take in
+        # "clip" mode writes into its out without buffering; levels are capped at the rows held,
+        # so nothing is clipped: the rows exist, as checked here once per frame)
+        if min(last, rows - 1) >= offsets.size:
+            raise AssertionError("map sampler: a level beyond the rows held")
+        scratch = self._scratch()
+        for a in range(0, n, _BLOCK):  # _BLOCK is even: every block starts on a whole word
+            b = min(a + _BLOCK, n)
+            bits = uniform_bits(rng.bit_generator.random_raw((b - a + 1) // 2), b - a)
+            part = flat_out[a:b]
+            if static is None:
+                row_start = self._levels(factor, rows, last, a, b, out=scratch.level[: b - a])
+                np.take(offsets, row_start, out=part, mode="clip")
+                np.left_shift(row_start, c, out=row_start)
+            else:
+                row_start = static.row_starts[a:b]
+                part[...] = static.offsets[a:b]
+            _alias_draw(c, entries, row_start, bits, part, scratch)
 
         def p(at):  # the painted background at some pixels (float32, as above)
             return bmap[at] * factor
@@ -586,13 +599,11 @@ class MapSampler:
         # 3. M = 1 (almost all): the exact table of chain(N_a + 1) at the level, 32 bits each
         single = (m == 1) & has_plus_one[level_at - first]
         if single.any():
-            tables1, k = self.tables_plus_one, int(single.sum())
+            k = int(single.sum())
             bits = uniform_bits(rng.bit_generator.random_raw((k + 1) // 2), k)
             level1 = level_at[single].astype(np.intp)
-            values1 = np.empty(k, dtype=np.uint16)
-            with tables.lock:  # (the lock under which both stores are prepared)
-                np.take(tables1.offset, level1, out=values1)
-                _alias_draw(tables1.bits, tables1.entries.reshape(-1), level1 << tables1.bits, bits, values1)
+            values1 = np.take(offsets1, level1)  # (uint16: the draw adds to the offsets)
+            _alias_draw(tables1.bits, entries1, level1 << tables1.bits, bits, values1)
             flat_out[pos[single]] = values1
             pos, level_at, m = pos[~single], level_at[~single], m[~single]
         # 4. the chain over the rest: their own photons, or the level's photons + M electrons
@@ -656,8 +667,8 @@ def _alias_draw(c: int, entries: np.ndarray, row_start: np.ndarray, bits: np.nda
     fraction |= np.uint32((1 << c) - 1)
     np.less(fraction, entry, out=own)
     entry &= np.uint32((1 << c) - 1)  # the alias
-    # own ? column : alias, as alias + own·(column - alias) in wrapping uint32 (np.where's
-    # unpredictable branch per pixel costs ~4x this)
+    # own ? column : alias, as alias + own·(column - alias) in wrapping uint32 (np.where, with its
+    # unpredictable branch per pixel, took ~3x as long: 2.8 against 1.0 ms per 1200² frame)
     column -= entry
     column *= own
     column += entry

@@ -363,6 +363,34 @@ def test_cameras_with_one_law_share_their_tables_and_frames_do_not_depend_on_it(
     ms._tables_of_law.cache_clear()
 
 
+def test_threads_drawing_one_map_give_the_frames_of_one_thread():
+    # a worker with several threads draws frames of one job at once: tables are built under the
+    # store's lock while the other thread draws from them, each thread with its own buffers
+    from concurrent.futures import ThreadPoolExecutor
+
+    import kernels.mapsampler as ms
+
+    camera = SCMOS["r1.5-s0.5-qe0.8"]
+    bmap = background_map(60.0, (256, 512), smooth_field(np.random.default_rng(8), (256, 512), 9.0), 0.5)
+    index, photons = np.array([3, 999, 20000]), np.array([500.0, 90.0, 40.0], dtype=np.float32)
+    factors = [1.0, 0.4, 1.9, 1.0, 0.7, 1.3, 0.4, 2.5, 1.0, 0.55, 1.7, 0.9] * 2  # (4 blocks of pixels a frame)
+
+    def frames(sampler, threads):
+        def one(t):
+            return sampler.expose(np.random.default_rng([9, t]), factors[t], index, photons)
+
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(one, range(len(factors))))
+
+    ms._tables_of_law.cache_clear()
+    want = frames(MapSampler(camera, bmap), 1)
+    ms._tables_of_law.cache_clear()
+    got = frames(MapSampler(camera, bmap), 3)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    ms._tables_of_law.cache_clear()
+
+
 def test_frames_at_a_repeated_factor_reuse_their_levels_with_the_same_bytes():
     # a map without a temporal factor: from its second frame on, the sampler keeps the levels
     camera = SCMOS["r1.5-s0.5-qe0.8"]
