@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..plan import Job, Plan
 from ..scene import check_inputs as check_job_inputs
-from ..store import CacheDir, chunk_key, holds_chunk, job_groups, kept_group, same_frames, stored_chunks
+from ..store import CacheDir, chunk_key, fingerprint_index, holds_chunk, kept_group, same_frames, stored_chunks
 from ..table import human_bytes
 
 
@@ -157,10 +157,10 @@ def _stale(job: Job, cache: CacheDir, entry: dict, size: int | None, frames) -> 
 def bytes_to_write(plan: Plan, cache: CacheDir, resume: bool = True) -> int:
     """What the run still has to write: store + OME-TIFF of the chunks without an entry, uncompressed."""
     need, output = 0, Path(cache.output)
-    groups = job_groups(output)
+    groups = fingerprint_index(output)
     keys = cache.entry_keys()
     for job in plan.jobs:
-        kept = kept_group(job, groups)
+        kept = kept_group(output, job, groups)
         stored = stored_chunks(output, kept) if kept else {}
         frames = sum(t1 - t0 for t0, t1 in check_chunks(job, cache, stored, resume, keys=keys).todo)
         need += 2 * frames * job.nbytes // job.frames
