@@ -211,6 +211,59 @@ def test_a_rerun_and_an_extension_keep_their_groups_without_zarr(tmp_path, write
         assert group[FRAMES][:].tobytes() == movie[fingerprint].tobytes()
 
 
+def _store_of(out, jobs):
+    """Groups and chunks of ``jobs`` in ``out``; each job's movie by fingerprint."""
+    (out / "cache").mkdir(parents=True, exist_ok=True)
+    movies = {}
+    for job in jobs:
+        prepare_job(out, job)
+        movies[job.fingerprint] = (np.arange(np.prod(job.shape)) % 991).astype(job.dtype).reshape(job.shape)
+        for t0, t1 in job.chunks:
+            write_chunk(out, job.name, t0, movies[job.fingerprint][t0:t1])
+    return movies
+
+
+def test_a_damaged_copy_of_a_group_never_hides_the_intact_one(tmp_path, write_sweep):
+    """Copies with one fingerprint (a group copied by hand): the intact one is kept, whichever the
+    index names; the preflight counts the job's own group first."""
+    import shutil
+
+    from pipeline.store import fingerprint_index, kept_group
+
+    path = write_sweep()
+    job = plan_sweep(load_sweep(path)).jobs[0]
+    out = tmp_path / "out"
+    movies = _store_of(out, [job])
+    copy = store_path(out) / f"{job.name}~zz"  # (sorts after the job's own group: the index names it)
+    shutil.copytree(store_path(out) / job.name, copy)
+    assert fingerprint_index(out)[job.fingerprint] == copy.name
+    assert kept_group(out, job, fingerprint_index(out)) == job.name
+    frames = json.loads((copy / FRAMES / "zarr.json").read_text())
+    frames["codecs"][1]["configuration"]["cname"] = "no-such-codec"  # valid JSON, not readable by zarr
+    (copy / FRAMES / "zarr.json").write_text(json.dumps(frames))
+    extended = plan_sweep(load_sweep(write_sweep(path.read_text().replace("[20, 40]", "[10, 20, 40]")))).jobs
+    moved = next(j for j in extended if j.fingerprint == job.fingerprint)
+    assert moved.name != job.name
+    assert kept_group(out, moved, fingerprint_index(out)) == job.name
+    prepare_job(out, moved, fingerprint_index(out))
+    frames = zarr.open_array(store_path(out) / moved.name / FRAMES, mode="r")
+    assert frames[:].tobytes() == movies[job.fingerprint].tobytes()
+
+
+def test_another_jobs_group_with_an_odd_fingerprint_is_moved_aside_not_deleted(tmp_path, write_sweep):
+    jobs = plan_sweep(load_sweep(write_sweep())).jobs
+    out = tmp_path / "out"
+    _store_of(out, jobs[:1])
+    document = store_path(out) / jobs[0].name / "zarr.json"
+    group = json.loads(document.read_text())
+    group["attributes"]["fingerprint"] = 12345  # (not this version's text: still another job's group)
+    document.write_text(json.dumps(group))
+    prepare_job(out, jobs[0])
+    aside = store_path(out) / f"{jobs[0].name}~12345"
+    assert zarr.open_array(aside / FRAMES, mode="r")[:].any()  # its chunks are still there
+    assert zarr.open_group(store_path(out) / jobs[0].name, mode="r").attrs["fingerprint"] == jobs[0].fingerprint
+
+
 def test_a_group_holds_the_documents_of_its_job_until_one_changes(tmp_path, write_sweep):
     """Readers skip zarr only for a group whose documents are byte for byte those written for the job."""
     jobs = plan_sweep(load_sweep(write_sweep(TINY_SWEEP.replace("[20, 40]", "[20, 40, 60]")))).jobs

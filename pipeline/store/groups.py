@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -162,11 +163,30 @@ def fingerprint_index(output: Path) -> dict[str, str]:
 
 
 def _fingerprint_at(folder: Path) -> str | None:
-    """The fingerprint in a group's document, or None (no readable group document, or none in it)."""
+    """The fingerprint in a group's document (as text), or None (no readable group document, or
+    none in it)."""
     group = node_document(folder, "group")[0]
     attributes = group.get("attributes") if group is not None else None
     fingerprint = attributes.get("fingerprint") if isinstance(attributes, dict) else None
-    return fingerprint if isinstance(fingerprint, str) else None
+    return None if fingerprint is None else str(fingerprint)
+
+
+def _candidates(output: Path, job: Job, index: dict[str, str]) -> list[str]:
+    """The groups that may hold the job's chunks, in the order they are tried: its own name (when
+    that group has the job's fingerprint), then the fingerprint's group in ``index``."""
+    name = index.get(job.fingerprint)
+    if name == job.name:
+        return [name]
+    names = [job.name] if _fingerprint_at(store_path(output) / job.name) == job.fingerprint else []
+    return names + [name] if name is not None else names
+
+
+def _twins(output: Path, fingerprint: str, tried: list[str]) -> list[str]:
+    """The other groups with this fingerprint (a copy; rare), last name first, as the index has it:
+    tried when the indexed one cannot be kept, so that a damaged copy never hides an intact one."""
+    root = store_path(output)
+    return [name for name in reversed(group_folders(output))
+            if name not in tried and _fingerprint_at(root / name) == fingerprint]
 
 
 def kept_group(output: Path, job: Job, index: dict[str, str]) -> str | None:
@@ -176,10 +196,19 @@ def kept_group(output: Path, job: Job, index: dict[str, str]) -> str | None:
     ``index``: :func:`fingerprint_index`. For the disk-space preflight, before anything is written (a
     group with damaged metadata counts as empty here, although the run may keep some of its chunks).
     """
-    name = index.get(job.fingerprint)
-    if name is None or holds_documents_of(output, job, name):
-        return name
-    return name if _zarr_matches(store_path(output) / name, job) else None  # (documents of another version: zarr reads them)
+    if job.fingerprint not in index:
+        return None
+    for name in _with_twins(output, job, _candidates(output, job, index)):
+        # (documents of another version: zarr reads them)
+        if holds_documents_of(output, job, name) or _zarr_matches(store_path(output) / name, job):
+            return name
+    return None
+
+
+def _with_twins(output: Path, job: Job, tried: list[str]) -> Iterator[str]:
+    """``tried``, then (listed only if those are all passed over) the job's :func:`_twins`."""
+    yield from tried
+    yield from _twins(output, job.fingerprint, [*tried, job.name])
 
 
 def _zarr_matches(folder: Path, job: Job) -> bool:
@@ -398,8 +427,8 @@ def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None, de
     """
     groups = fingerprint_index(output) if groups is None else groups
     folder = store_path(output)
-    if not folder.exists():  # a new store: its root, as zarr writes it
-        folder.mkdir(parents=True)
+    if not (folder / "zarr.json").exists():  # a new store (or one without its root): the root, as zarr writes it
+        folder.mkdir(parents=True, exist_ok=True)
         (folder / "zarr.json").write_bytes(encode(ROOT_DOCUMENT))
     if job.fingerprint not in groups and not (folder / job.name).exists() and (folder / "zarr.json").is_file():
         if defer and new_group_deferrable(job):
@@ -418,12 +447,15 @@ def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None, de
         aside = _aside(folder, job.name, other)
         os.replace(folder / job.name, aside)
         groups[other] = aside.name
-    name = groups.get(job.fingerprint)
     own = _zarr_group(folder / job.name)
-    if own is None and name is not None and (earlier := _zarr_group(folder / name)) is not None and _matches(earlier, job):
-        os.replace(folder / name, folder / job.name)
-        groups[job.fingerprint] = job.name
-        own, moved_from = _zarr_group(folder / job.name), name
+    if own is None and job.fingerprint in groups:
+        for name in _with_twins(output, job, [groups[job.fingerprint]]):
+            earlier = _zarr_group(folder / name)
+            if earlier is not None and _matches(earlier, job):
+                os.replace(folder / name, folder / job.name)
+                groups[job.fingerprint] = job.name
+                own, moved_from = _zarr_group(folder / job.name), name
+                break
     if own is not None and _matches(own, job):
         own.attrs.update(job_attrs(job))
         return Prepared(moved_from=moved_from, rebuilt=repaired.rebuilt, unsure=repaired.unsure)
@@ -457,8 +489,8 @@ def _keep_by_documents(output: Path, job: Job, groups: dict[str, str]) -> Prepar
     root at 10^3 jobs, growing with them). None where another path decides (a group of another
     version, damaged, or a name held by an unreadable group)."""
     folder = store_path(output)
-    name = groups.get(job.fingerprint)
-    if name is None or not holds_documents_of(output, job, name):
+    name = next((name for name in _candidates(output, job, groups) if holds_documents_of(output, job, name)), None)
+    if name is None:
         return None
     moved_from = None
     if name != job.name:
