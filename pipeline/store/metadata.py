@@ -57,16 +57,17 @@ def node_document(folder: str | os.PathLike, kind: str) -> tuple[dict | None, st
 
 def node_problem(folder: Path, kind: str) -> str | None:
     """What is wrong with the metadata of the zarr node (``kind`` "group" or "array") at ``folder``, or None."""
-    _, problem = node_document(folder, kind)
+    meta, problem = node_document(folder, kind)
     if problem:
         return problem
-    import zarr  # (here: the writers of a run never need it)
+    # the rest (shape, codecs, ...) is for zarr's own model to judge: the parser that opening the
+    # node runs on the document (0.08 ms, against 0.6 ms to open an array through zarr's store);
+    # here: the writers of a run never need zarr
+    from zarr.core.group import GroupMetadata
+    from zarr.core.metadata.v3 import ArrayV3Metadata
 
-    try:  # the rest (shape, codecs, ...) is for zarr's own model to judge
-        if kind == "group":
-            zarr.open_group(folder, mode="r", use_consolidated=False)
-        else:
-            zarr.open_array(folder, mode="r")
+    try:
+        (GroupMetadata if kind == "group" else ArrayV3Metadata).from_dict(meta)
     except Exception as exc:  # noqa: BLE001 - zarr raises many types for a malformed document
         return f"not readable as a zarr {kind} ({type(exc).__name__})"
     return None
