@@ -331,6 +331,29 @@ def test_emitters_h5_tables_units_and_photons(exported):
         np.testing.assert_allclose(summed, em["total_photons"], rtol=1e-9, atol=1e-9)
 
 
+def test_emitters_table_written_block_by_block_is_the_whole_table(finished_run, tmp_path, monkeypatch):
+    """The export writes ``emitters`` in blocks (the whole table was a second copy of the sample):
+    with blocks of 7 rows, never a whole one, the file holds the table built at once."""
+    from pipeline.exports import truth
+    from pipeline.scene import build_sample
+
+    out = copy_run(finished_run, tmp_path / "out")
+    job = jobs_of(out)[0]
+    sample = build_sample(job)
+    whole = truth.emitter_table(sample.emitters, sample.events, job.frames, truth.extra_columns(job, sample),
+                                sample.labels)
+    assert len(whole) % 7 and len(whole) > 7
+    built = []
+    real = truth.emitter_rows
+    monkeypatch.setattr(truth, "EMITTER_BLOCK", 7)
+    monkeypatch.setattr(truth, "emitter_rows", lambda *args: built.append(args[3] - args[2]) or real(*args))
+    code, text = cli("export", out, "--jobs", job.name, "--force")
+    assert code == 0, text
+    assert max(built) == 7 and sum(built) == len(whole)
+    with h5py.File(out / "jobs" / job.name / "emitters.h5", "r") as f:
+        assert f["emitters"][()].tobytes() == whole.tobytes()
+
+
 def test_csv_thunderstorm(exported):
     for job in jobs_of(exported):
         path = exported / "jobs" / job.name / "localizations.csv"

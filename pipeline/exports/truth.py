@@ -137,29 +137,45 @@ _EMITTER_DTYPE = [("id", "<i8"), ("x_nm", "<f8"), ("y_nm", "<f8"), ("z_nm", "<f8
                   ("site_id", "<i8")]
 
 
+#: rows of the ``emitters`` table built at a time (written block by block: ~6 MB, not the whole table)
+EMITTER_BLOCK = 1 << 16
+
+
+def emitter_columns(emitters: Emitters, events: Events, frames: int, extra: dict[str, np.ndarray] | None = None,
+                    labels=None) -> tuple[np.dtype, dict[str, np.ndarray | int]]:
+    """The ``emitters`` table (design §6) as columns: its dtype, and each column's values per emitter
+    (the emitters' own arrays where they are columns already; a constant where it is one)."""
+    extra = extra or {}
+    dtype = np.dtype(_EMITTER_DTYPE + [(name, "<f8") for name in extra])
+    # first on and last off of each emitter (one event each for "single" blinking)
+    t_on = np.full(len(emitters), np.inf)
+    t_off = np.full(len(emitters), -np.inf)
+    np.minimum.at(t_on, events.emitter, events.t_on)
+    np.maximum.at(t_off, events.emitter, events.t_off)
+    never = ~np.isfinite(t_on)
+    t_on[never] = np.nan
+    t_off[never] = np.nan
+    columns = {"x_nm": emitters.x_nm, "y_nm": emitters.y_nm, "z_nm": emitters.z_nm,
+               "flux_photons": emitters.flux_photons, "t_on": t_on, "t_off": t_off,
+               "total_photons": total_photons(events, emitters.flux_photons, frames),
+               "structure_id": -1 if labels is None else labels.structure_id,
+               "site_id": -1 if labels is None else labels.site_id, **extra}
+    return dtype, columns
+
+
+def emitter_rows(dtype: np.dtype, columns: dict, a: int, b: int) -> np.ndarray:
+    """Rows ``a:b`` of the ``emitters`` table of :func:`emitter_columns`."""
+    rows = np.zeros(b - a, dtype=dtype)
+    rows["id"] = np.arange(a, b)
+    for name, values in columns.items():
+        rows[name] = values[a:b] if isinstance(values, np.ndarray) else values
+    return rows
+
+
 def emitter_table(emitters: Emitters, events: Events, frames: int, extra: dict[str, np.ndarray] | None = None,
                   labels=None) -> np.ndarray:
-    """Ground-truth table ``emitters`` (design §6): one row per emitter (and ``extra`` columns)."""
-    n = len(emitters)
-    extra = extra or {}
-    table = np.zeros(n, dtype=_EMITTER_DTYPE + [(name, "<f8") for name in extra])
-    for name, values in extra.items():
-        table[name] = values
-    table["id"] = np.arange(n)
-    table["x_nm"], table["y_nm"], table["z_nm"] = emitters.x_nm, emitters.y_nm, emitters.z_nm
-    table["flux_photons"] = emitters.flux_photons
-    # first on and last off of each emitter (one event each for "single" blinking)
-    table["t_on"] = np.inf
-    table["t_off"] = -np.inf
-    np.minimum.at(table["t_on"], events.emitter, events.t_on)
-    np.maximum.at(table["t_off"], events.emitter, events.t_off)
-    never = ~np.isfinite(table["t_on"])
-    table["t_on"][never] = np.nan
-    table["t_off"][never] = np.nan
-    table["total_photons"] = total_photons(events, emitters.flux_photons, frames)
-    table["structure_id"] = -1 if labels is None else labels.structure_id
-    table["site_id"] = -1 if labels is None else labels.site_id
-    return table
+    """Ground-truth table ``emitters`` (design §6): one row per emitter (and ``extra`` columns), whole."""
+    return emitter_rows(*emitter_columns(emitters, events, frames, extra, labels), 0, len(emitters))
 
 
 def source_emitter_table(source, chunk_frames: int) -> np.ndarray:
@@ -250,8 +266,11 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: 
     sample = build_sample(job)
     if sample.source is not None:
         emitters = source_emitter_table(sample.source, job.chunk_frames)
+        dtype, columns, count = emitters.dtype, None, len(emitters)
     else:
-        emitters = emitter_table(sample.emitters, sample.events, job.frames, extra_columns(job, sample), sample.labels)
+        dtype, columns = emitter_columns(sample.emitters, sample.events, job.frames, extra_columns(job, sample),
+                                         sample.labels)
+        count = len(sample.emitters)
     config = job.config
     with h5py.File(path, "w") as f:
         root = f.attrs
@@ -274,7 +293,13 @@ def write_h5(path: Path, output: Path, job: Job, entries: list[dict], software: 
 
         # uncompressed: gzip halves float tables but costs ~1.5 us per row, serially at the end of
         # the run; plain (chunked) datasets are also what every HDF5 reader opens without filters
-        table = f.create_dataset("emitters", data=emitters)
+        if columns is None:
+            table = f.create_dataset("emitters", data=emitters)
+        else:  # block by block: the whole table would be a second copy of the sample (~90 bytes per emitter)
+            table = f.create_dataset("emitters", shape=(count,), dtype=dtype)
+            for a in range(0, count, EMITTER_BLOCK):
+                b = min(a + EMITTER_BLOCK, count)
+                table[a:b] = emitter_rows(dtype, columns, a, b)
         _set_column_attrs(table, {**EMITTER_UNITS, **VECTORIAL_UNITS, **ILLUMINATION_UNITS},
                           {**EMITTER_DESCRIPTIONS, **VECTORIAL_DESCRIPTIONS, **ILLUMINATION_DESCRIPTIONS})
         table.attrs["description"] = ("one row per emitter (re-rendered: one per id of the source, at its first "
