@@ -171,6 +171,18 @@ print(sorted(work.new_groups) == sorted(j.name for j in plan.jobs), "zarr" in sy
     assert tree[job.name][FRAMES][:].tobytes() == reference_movie(job)[0].tobytes()
 
 
+def _store_of(out, jobs):
+    """Groups and chunks of ``jobs`` in ``out``; each job's movie by fingerprint."""
+    (out / "cache").mkdir(parents=True, exist_ok=True)
+    movies = {}
+    for job in jobs:
+        prepare_job(out, job)
+        movies[job.fingerprint] = (np.arange(np.prod(job.shape)) % 991).astype(job.dtype).reshape(job.shape)
+        for t0, t1 in job.chunks:
+            write_chunk(out, job.name, t0, movies[job.fingerprint][t0:t1])
+    return movies
+
+
 def test_a_rerun_and_an_extension_keep_their_groups_without_zarr(tmp_path, write_sweep, monkeypatch):
     """Groups written by this version are kept, renamed (the sweep was extended: indices moved) and
     given their job's attributes from their documents: zarr opening each group (and the root, whose
@@ -180,13 +192,7 @@ def test_a_rerun_and_an_extension_keep_their_groups_without_zarr(tmp_path, write
     path = write_sweep()
     first = plan_sweep(load_sweep(path)).jobs
     out = tmp_path / "out"
-    (out / "cache").mkdir(parents=True)
-    movie = {}
-    for job in first:
-        prepare_job(out, job)
-        movie[job.fingerprint] = (np.arange(np.prod(job.shape)) % 977).astype(job.dtype).reshape(job.shape)
-        for t0, t1 in job.chunks:
-            write_chunk(out, job.name, t0, movie[job.fingerprint][t0:t1])
+    movie = _store_of(out, first)
     consolidate(out)
     opened = []
     real = zarr.open_group
@@ -209,18 +215,6 @@ def test_a_rerun_and_an_extension_keep_their_groups_without_zarr(tmp_path, write
         group = zarr.open_group(store_path(out) / job.name, mode="r")
         assert group.attrs["job"] == job.name and group.attrs["varied"] == job.varied
         assert group[FRAMES][:].tobytes() == movie[fingerprint].tobytes()
-
-
-def _store_of(out, jobs):
-    """Groups and chunks of ``jobs`` in ``out``; each job's movie by fingerprint."""
-    (out / "cache").mkdir(parents=True, exist_ok=True)
-    movies = {}
-    for job in jobs:
-        prepare_job(out, job)
-        movies[job.fingerprint] = (np.arange(np.prod(job.shape)) % 991).astype(job.dtype).reshape(job.shape)
-        for t0, t1 in job.chunks:
-            write_chunk(out, job.name, t0, movies[job.fingerprint][t0:t1])
-    return movies
 
 
 def test_a_damaged_copy_of_a_group_never_hides_the_intact_one(tmp_path, write_sweep):
