@@ -114,6 +114,12 @@ def _tables(sampler) -> tuple[int, float, float]:
             sum(t.nbytes for t in stores) / 2**20)
 
 
+def _ratios(times: dict[str, list[float]]) -> dict[str, float]:
+    """Each case's ratio to ``constant`` in every repetition (its cases ran back to back, on the same
+    machine state), then the median of those."""
+    return {k: C.median([t / c for t, c in zip(v, times["constant"])]) for k, v in times.items()}
+
+
 def per_frame(name: str, scene: Scene, frames: int) -> float:
     """CPU seconds per frame of render_chunk over ``frames`` frames (chunks of 10)."""
     render = _whole_chain if name == WHOLE_CHAIN else render_chunk
@@ -244,7 +250,7 @@ def pipeline(frames: int, reps: int, tmpdir: str | None) -> None:
             print(f"  rep {rep + 1}: " + ", ".join(f"{k} {v[-1] * 1e3:.1f}" for k, v in times.items())
                   + " ms CPU/frame", flush=True)
     med = {k: C.median(v) for k, v in times.items()}
-    ratio_of = {k: C.median([t / c for t, c in zip(v, times["constant"])]) for k, v in times.items()}
+    ratio_of = _ratios(times)
     print()
     print(C.table(["job (commit + export)", "CPU ms/frame", "/ constant (median of the repetitions' ratios)"],
                   [[k, f"{v * 1e3:.1f}", f"{ratio_of[k]:.2f}"] for k, v in med.items()]))
@@ -288,8 +294,7 @@ def main() -> None:
             times[name].append(per_frame(name, scene, args.frames))
         print(f"  rep {rep + 1}: " + ", ".join(f"{k} {v[-1] * 1e3:.1f}" for k, v in times.items()) + " ms", flush=True)
     med = {k: C.median(v) for k, v in times.items()}
-    # each repetition's ratio (its cases ran back to back, on the same machine state), then their median
-    ratio_of = {k: C.median([t / c for t, c in zip(v, times["constant"])]) for k, v in times.items()}
+    ratio_of = _ratios(times)
     print()
     print(C.table(["case", "CPU ms/frame", "/ constant (median of the repetitions' ratios)"],
                   [[k, f"{v * 1e3:.1f}", f"{ratio_of[k]:.2f}"] for k, v in med.items()]))

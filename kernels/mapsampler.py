@@ -69,8 +69,8 @@ import numpy as np
 from .camera import Camera, _chain, _plain_scmos, _table_fits, _with_defects, expose_sparse, readout_probabilities
 from .lookup import uniform_bits
 
-__all__ = ["LevelTables", "MapSampler", "alias_table", "alias_tables", "level_bounds", "level_pmfs", "level_step_photons",
-           "map_sampler", "map_sampler_applies", "MIN_PIXELS"]
+__all__ = ["LevelTables", "MapSampler", "alias_table", "alias_tables", "level_bounds", "level_pmfs",
+           "level_step_photons", "map_sampler", "map_sampler_applies", "MIN_PIXELS"]
 
 #: a level with fewer pixels than this in a frame gets no table: its pixels go through the chain
 MIN_PIXELS = 64

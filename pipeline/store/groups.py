@@ -397,18 +397,32 @@ def holds_documents_of(output: Path, job: Job, name: str | None = None) -> bool:
     (:mod:`.documents`, or zarr's own for the layout): then zarr reads the group by construction,
     and a check of it needs no zarr. False for anything else (the reader then opens it through
     zarr, which names what is wrong)."""
+    return _held_group_document(output, job, name or job.name) is not None
+
+
+def _held_group_document(output: Path, job: Job, name: str) -> dict | None:
+    """The group document of :func:`holds_documents_of`'s group ``name``, read once, or None."""
     key = _template_key(job)
     files = None if key is None else _document_files(key, job)
     if files is None:
-        return False
-    folder = store_path(output) / (name or job.name)
+        return None
+    folder = store_path(output) / name
     group = node_document(folder, "group")[0]
-    if group is None or not isinstance(group.get("attributes"), dict) or group["attributes"].get("fingerprint") != job.fingerprint:
-        return False
+    attributes = group.get("attributes") if group is not None else None
+    if not isinstance(attributes, dict) or attributes.get("fingerprint") != job.fingerprint:
+        return None
     try:
-        return all((folder / path).read_bytes() == data for path, data in files.items() if path.endswith("zarr.json"))
+        held = all((folder / path).read_bytes() == data for path, data in files.items() if path.endswith("zarr.json"))
     except OSError:
-        return False
+        return None
+    return group if held else None
+
+
+def _move_aside(folder: Path, name: str, fingerprint: str, groups: dict[str, str]) -> None:
+    """Move another job's group out of ``name`` (to ``<name>~<fingerprint>``), noting where in ``groups``."""
+    aside = _aside(folder, name, fingerprint)
+    os.replace(folder / name, aside)
+    groups[fingerprint] = aside.name
 
 
 def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None, defer: bool = False) -> Prepared:
@@ -442,12 +456,11 @@ def prepare_job(output: Path, job: Job, groups: dict[str, str] | None = None, de
 
     repaired = _rebuild_metadata(output, job)
     moved_from = old_chunk_frames = None
-    other = _fingerprint_at(folder / job.name) if _zarr_group(folder / job.name) is not None else None
-    if other not in (job.fingerprint, None):
-        aside = _aside(folder, job.name, other)
-        os.replace(folder / job.name, aside)
-        groups[other] = aside.name
     own = _zarr_group(folder / job.name)
+    other = _fingerprint_at(folder / job.name) if own is not None else None
+    if other not in (job.fingerprint, None):
+        _move_aside(folder, job.name, other, groups)
+        own = None
     if own is None and job.fingerprint in groups:
         for name in _with_twins(output, job, [groups[job.fingerprint]]):
             earlier = _zarr_group(folder / name)
@@ -489,7 +502,9 @@ def _keep_by_documents(output: Path, job: Job, groups: dict[str, str]) -> Prepar
     root at 10^3 jobs, growing with them). None where another path decides (a group of another
     version, damaged, or a name held by an unreadable group)."""
     folder = store_path(output)
-    name = next((name for name in _candidates(output, job, groups) if holds_documents_of(output, job, name)), None)
+    held = ((name, document) for name in _candidates(output, job, groups)
+            if (document := _held_group_document(output, job, name)) is not None)
+    name, current = next(held, (None, None))
     if name is None:
         return None
     moved_from = None
@@ -498,16 +513,12 @@ def _keep_by_documents(output: Path, job: Job, groups: dict[str, str]) -> Prepar
             other = _fingerprint_at(folder / job.name)
             if other is None or other == job.fingerprint:
                 return None
-            aside = _aside(folder, job.name, other)
-            os.replace(folder / job.name, aside)
-            groups[other] = aside.name
+            _move_aside(folder, job.name, other, groups)
         os.replace(folder / name, folder / job.name)
         groups[job.fingerprint], moved_from = job.name, name
-    document = folder / job.name / "zarr.json"
-    current = node_document(folder / job.name, "group")[0]
     wanted = _group_document(job)
     if current != json.loads(wanted):  # (the attributes follow the job's name and varied values)
-        atomic.write_bytes(document, wanted)
+        atomic.write_bytes(folder / job.name / "zarr.json", wanted)
     return Prepared(moved_from=moved_from)
 
 
